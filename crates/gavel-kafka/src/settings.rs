@@ -1,0 +1,127 @@
+//! What the adapter needs to know: brokers, group, topics and their
+//! encodings, and librdkafka options passed through untouched.
+
+use std::collections::BTreeMap;
+
+use gavel_model::Encoding;
+use rdkafka::ClientConfig;
+
+/// An input topic and how its messages are encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputTopic {
+    /// Topic name.
+    pub name: String,
+    /// Encoding of every message on it.
+    pub encoding: Encoding,
+}
+
+/// Names of the topics gavel writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputTopics {
+    /// Risk signals: a rule fired.
+    pub signals: String,
+    /// Auto-actions.
+    pub actions: String,
+    /// One verdict per event, when enabled.
+    pub verdicts: String,
+    /// Undecodable input, with the reason in headers.
+    pub dlq: String,
+}
+
+impl Default for OutputTopics {
+    fn default() -> Self {
+        OutputTopics {
+            signals: "risk.signals".into(),
+            actions: "risk.actions".into(),
+            verdicts: "risk.verdicts".into(),
+            dlq: "risk.dlq".into(),
+        }
+    }
+}
+
+impl OutputTopics {
+    /// All four names.
+    pub fn all(&self) -> [&str; 4] {
+        [&self.signals, &self.actions, &self.verdicts, &self.dlq]
+    }
+}
+
+/// Everything the pipeline needs to talk to Kafka.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Consumer group id.
+    pub group_id: String,
+    /// Topics read.
+    pub inputs: Vec<InputTopic>,
+    /// Topics written.
+    pub outputs: OutputTopics,
+    /// Messages whose outputs are not yet acknowledged, at most. When reached,
+    /// consumption waits for acknowledgements (backpressure).
+    pub max_in_flight: usize,
+    /// librdkafka options applied to both clients after gavel's own, so they
+    /// win (SASL, TLS, tuning). Values may be secrets: never log them.
+    pub client_options: BTreeMap<String, String>,
+}
+
+impl KafkaSettings {
+    /// Settings with gavel's defaults for everything but brokers, group and inputs.
+    pub fn new(brokers: impl Into<String>, group_id: impl Into<String>, inputs: Vec<InputTopic>) -> Self {
+        KafkaSettings {
+            brokers: brokers.into(),
+            group_id: group_id.into(),
+            inputs,
+            outputs: OutputTopics::default(),
+            max_in_flight: 10_000,
+            client_options: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn consumer_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("group.id", &self.group_id)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.commit.interval.ms", "1000")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            // Brokers that answer a waiting fetch only at its deadline (Tansu)
+            // add this much latency; 5 ms keeps it small at little cost.
+            .set("fetch.wait.max.ms", "5")
+            .set("session.timeout.ms", "10000");
+        self.apply_options(&mut config);
+        config
+    }
+
+    pub(crate) fn producer_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set("compression.type", "none");
+        self.apply_options(&mut config);
+        config
+    }
+
+    pub(crate) fn admin_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        self.apply_options(&mut config);
+        config
+    }
+
+    fn apply_options(&self, config: &mut ClientConfig) {
+        for (key, value) in &self.client_options {
+            config.set(key, value);
+        }
+    }
+
+    pub(crate) fn encoding_of(&self, topic: &str) -> Option<(usize, Encoding)> {
+        self.inputs.iter().position(|t| t.name == topic).map(|i| (i, self.inputs[i].encoding))
+    }
+}
