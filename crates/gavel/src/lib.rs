@@ -1,1 +1,59 @@
-//! placeholder
+//! The `gavel` binary's library: CLI commands, configuration, the tokio
+//! wiring between the Kafka adapter and the engine, telemetry and the demo.
+//!
+//! Start reading at [`serve`]: it is the whole runtime in one function. The
+//! commands in `main.rs` set up its inputs (config, pack, shutdown signal)
+//! and call it.
+
+pub mod config;
+pub mod demo;
+pub mod pack;
+pub mod processor;
+pub mod telemetry;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use gavel_engine::Engine;
+use gavel_kafka::{KafkaSettings, Pipeline};
+
+use crate::processor::EngineProcessor;
+use crate::telemetry::Stats;
+
+/// Runs the engine against Kafka until `shutdown` resolves: consume,
+/// evaluate, produce, store offsets after acknowledgement, commit on exit.
+pub async fn serve(
+    settings: KafkaSettings,
+    engine: Arc<Engine>,
+    stats: Arc<Stats>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let pipeline = Pipeline::new(settings)?;
+    let mut processor = EngineProcessor::new(engine, Arc::clone(&stats));
+    pipeline.run(&mut processor, &*stats, shutdown).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn termination_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,202 @@
+//! `gavel run` configuration: embedded defaults, then a TOML file, then
+//! `GAVEL__SECTION__KEY` environment variables, later sources winning.
+//!
+//! Every field is documented here; this file is the reference for
+//! `gavel.toml`. Values of `kafka.options` may be secrets (SASL passwords,
+//! TLS keys) and are redacted from `Debug` output.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use gavel_kafka::{InputTopic, KafkaSettings, OutputTopics};
+use gavel_model::Encoding;
+use serde::Deserialize;
+
+/// The defaults every config starts from.
+pub const DEFAULTS: &str = r#"
+pack = "rules"
+admin_addr = "127.0.0.1:9477"
+
+[kafka]
+brokers = "127.0.0.1:9092"
+group_id = "gavel"
+max_in_flight = 10000
+
+[outputs]
+signals = "risk.signals"
+actions = "risk.actions"
+verdicts = "risk.verdicts"
+dlq = "risk.dlq"
+"#;
+
+/// A string that never shows in `Debug` output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+/// The whole configuration of `gavel run`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GavelConfig {
+    /// Directory of the rule pack (YAML files).
+    pub pack: PathBuf,
+    /// Address of the metrics endpoint (`GET /metrics`). Keep it on
+    /// loopback or a private network: it is not authenticated.
+    pub admin_addr: String,
+    /// Kafka connection and consumer group.
+    pub kafka: KafkaSection,
+    /// Input topics and their encodings.
+    #[serde(default)]
+    pub inputs: Vec<InputSection>,
+    /// Output topic names.
+    pub outputs: OutputSection,
+}
+
+/// `[kafka]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSection {
+    /// `bootstrap.servers`: comma-separated `host:port` list.
+    pub brokers: String,
+    /// Consumer group id. Instances sharing it split the partitions.
+    pub group_id: String,
+    /// Messages whose outputs are awaiting acknowledgement, at most, before
+    /// consumption pauses.
+    pub max_in_flight: usize,
+    /// librdkafka options passed through to both clients (SASL, TLS, tuning),
+    /// applied after gavel's own. Values are redacted from logs.
+    #[serde(default)]
+    pub options: BTreeMap<String, Redacted>,
+}
+
+/// One `[[inputs]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSection {
+    /// Topic name.
+    pub topic: String,
+    /// `protobuf` or `json` (the proto3 JSON mapping).
+    pub encoding: Encoding,
+}
+
+/// `[outputs]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    /// Risk signals.
+    pub signals: String,
+    /// Auto-actions.
+    pub actions: String,
+    /// Verdicts.
+    pub verdicts: String,
+    /// Dead-letter topic.
+    pub dlq: String,
+}
+
+impl GavelConfig {
+    /// Loads defaults, then `file` (if given), then `GAVEL__…` variables,
+    /// and validates the result, reporting every problem found.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<GavelConfig> {
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
+        }
+        builder = builder.add_source(config::Environment::with_prefix("GAVEL").prefix_separator("__").separator("__"));
+        let config: GavelConfig = builder.build()?.try_deserialize()?;
+        let problems = config.problems();
+        if !problems.is_empty() {
+            anyhow::bail!("invalid configuration:\n  {}", problems.join("\n  "));
+        }
+        Ok(config)
+    }
+
+    /// Every semantic problem, not only the first.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.kafka.brokers.trim().is_empty() {
+            problems.push("kafka.brokers is empty".to_string());
+        }
+        if self.kafka.group_id.trim().is_empty() {
+            problems.push("kafka.group_id is empty".to_string());
+        }
+        if self.kafka.max_in_flight == 0 {
+            problems.push("kafka.max_in_flight must be at least 1".to_string());
+        }
+        if self.inputs.is_empty() {
+            problems.push("no [[inputs]]: name at least one input topic".to_string());
+        }
+        if let Err(e) = self.admin_addr.parse::<SocketAddr>() {
+            problems.push(format!("admin_addr `{}`: {e}", self.admin_addr));
+        }
+        if !self.pack.is_dir() {
+            problems.push(format!("pack `{}` is not a directory", self.pack.display()));
+        }
+        problems
+    }
+
+    /// The adapter's view of this config.
+    pub fn kafka_settings(&self) -> KafkaSettings {
+        let inputs = self.inputs.iter().map(|i| InputTopic { name: i.topic.clone(), encoding: i.encoding }).collect();
+        let mut settings = KafkaSettings::new(&self.kafka.brokers, &self.kafka.group_id, inputs);
+        settings.max_in_flight = self.kafka.max_in_flight;
+        settings.outputs = OutputTopics {
+            signals: self.outputs.signals.clone(),
+            actions: self.outputs.actions.clone(),
+            verdicts: self.outputs.verdicts.clone(),
+            dlq: self.outputs.dlq.clone(),
+        };
+        settings.client_options = self.kafka.options.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+        settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_defaults_and_problems_are_all_listed() {
+        let dir = std::env::temp_dir().join(format!("gavel-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gavel.toml");
+        std::fs::write(
+            &file,
+            r#"
+pack = "/nonexistent/pack"
+admin_addr = "not an address"
+[kafka]
+brokers = "b1:9092"
+group_id = ""
+max_in_flight = 10
+[kafka.options]
+"sasl.password" = "hunter2"
+"#,
+        )
+        .unwrap();
+        let err = GavelConfig::load(Some(&file)).unwrap_err().to_string();
+        for expected in ["group_id is empty", "no [[inputs]]", "admin_addr", "is not a directory"] {
+            assert!(err.contains(expected), "missing `{expected}` in: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_and_secrets_redacted() {
+        let dir = std::env::temp_dir().join(format!("gavel-config-u-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gavel.toml");
+        std::fs::write(&file, "[kafka]\nbrokrs = \"x\"\n").unwrap();
+        let err = GavelConfig::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("brokrs"), "{err}");
+
+        let secret = Redacted("hunter2".into());
+        assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+}

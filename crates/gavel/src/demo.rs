@@ -1,0 +1,167 @@
+//! The embedded demo: librdkafka's in-process mock cluster, the simulator
+//! producing marketplace traffic into it, and the engine consuming it, with
+//! a console line per second and Prometheus metrics on a local port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use gavel_engine::Engine;
+use gavel_kafka::{InputTopic, KafkaSettings, OutputTopics};
+use gavel_model::{Encoding, encode_json, encode_protobuf};
+use gavel_sim::{MARKETPLACE_TOPICS, SimConfig, Simulator, topic_for};
+use rdkafka::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::watch;
+
+use crate::telemetry::{self, Stats, short};
+
+/// The default metrics address of the demo.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9477";
+
+/// What the demo runs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Stop after this long; `None` runs until Ctrl-C.
+    pub duration: Option<Duration>,
+    /// Simulated events per second.
+    pub rate: f64,
+    /// Where `/metrics` listens.
+    pub metrics_addr: SocketAddr,
+    /// Partitions per topic.
+    pub partitions: i32,
+    /// Simulator seed.
+    pub seed: u64,
+}
+
+/// Chat and account events travel as JSON, the rest as protobuf, so the
+/// demo exercises both decoders.
+fn encoding_of(topic: &str) -> Encoding {
+    match topic {
+        "marketplace.chat" | "marketplace.accounts" => Encoding::Json,
+        _ => Encoding::Protobuf,
+    }
+}
+
+/// Runs the demo. Blocks until the duration passes or Ctrl-C.
+pub fn run(options: DemoOptions) -> anyhow::Result<()> {
+    // The mock cluster is not Send: it lives on this thread, outside the runtime.
+    let cluster = MockCluster::new(1).context("starting the in-process Kafka mock cluster")?;
+    let outputs = OutputTopics::default();
+    for topic in MARKETPLACE_TOPICS.iter().chain(outputs.all().iter()) {
+        cluster.create_topic(topic, options.partitions, 1)?;
+    }
+    let brokers = cluster.bootstrap_servers();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(run_async(options, brokers));
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    drop(cluster);
+    result
+}
+
+async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> {
+    telemetry::install_exporter(options.metrics_addr)?;
+    let engine = Arc::new(Engine::new(crate::pack::shipped()?));
+    let stats = Arc::new(Stats::default());
+    let inputs = MARKETPLACE_TOPICS.iter().map(|t| InputTopic { name: t.to_string(), encoding: encoding_of(t) }).collect();
+    let settings = KafkaSettings::new(&brokers, "gavel-demo", inputs);
+
+    println!(
+        "gavel demo: {} events/s of simulated marketplace traffic through an in-process Kafka cluster, rule pack {}",
+        options.rate,
+        engine.pack().version
+    );
+    println!("metrics: http://{}/metrics (Prometheus text format)", options.metrics_addr);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let producer = tokio::spawn(produce(brokers.clone(), options.clone(), stopped(stop_rx.clone())));
+    let pipeline =
+        tokio::spawn(crate::serve(settings, Arc::clone(&engine), Arc::clone(&stats), stopped(stop_rx.clone())));
+
+    let started = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.tick().await;
+    let mut totals = (0u64, 0u64, 0u64);
+    let interrupted = crate::termination_signal();
+    tokio::pin!(interrupted);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = &mut interrupted => break,
+        }
+        let i = stats.take();
+        totals = (totals.0 + i.events, totals.1 + i.signals, totals.2 + i.dead_lettered);
+        println!(
+            "{:>4}s  events/s {:>7}  signals/s {:>5}  dlq {:>3}  p50 {:>8}  p99 {:>8}",
+            started.elapsed().as_secs(),
+            i.events,
+            i.signals,
+            i.dead_lettered,
+            short(i.p50),
+            short(i.p99)
+        );
+        if options.duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+    }
+    let _ = stop_tx.send(true);
+    producer.await??;
+    pipeline.await??;
+    println!("done: {} events, {} signals, {} dead-lettered", totals.0, totals.1, totals.2);
+    if totals.0 == 0 {
+        anyhow::bail!("the demo processed no events");
+    }
+    Ok(())
+}
+
+/// Feeds simulated traffic at `options.rate`, in 10 ms batches, plus one
+/// undecodable message every few seconds to show the dead-letter path.
+async fn produce(brokers: String, options: DemoOptions, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", &brokers).set("linger.ms", "5").create()?;
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+    let config = SimConfig {
+        seed: options.seed,
+        rate_per_sec: options.rate,
+        start_ms: now_ms,
+        live_shows: SimConfig::shows_for_rate(options.rate),
+        ..SimConfig::default()
+    };
+    let mut sim = Simulator::new(config);
+    let per_tick = (options.rate / 100.0).max(1.0) as usize;
+    let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tokio::pin!(stop);
+    let mut tick = 0u64;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = &mut stop => return Ok(()),
+        }
+        tick += 1;
+        for sim_event in sim.by_ref().take(per_tick) {
+            let event = sim_event.event;
+            // Every simulated event has a payload.
+            let topic = topic_for(event.kind().expect("simulated events have a payload"));
+            let payload = match encoding_of(topic) {
+                Encoding::Protobuf => encode_protobuf(&event),
+                Encoding::Json => encode_json(&event)?,
+            };
+            let record = FutureRecord::to(topic).key(event.user_id.as_bytes()).payload(&payload);
+            if let Err((e, _)) = producer.send_result(record) {
+                tracing::warn!(error = %e, "demo producer queue full; dropping a simulated event");
+            }
+        }
+        if tick % 300 == 0 {
+            let record = FutureRecord::<[u8], [u8]>::to("marketplace.bids").payload(b"\xffnot an event");
+            let _ = producer.send_result(record);
+        }
+    }
+}
+
+use std::future::Future;

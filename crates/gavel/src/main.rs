@@ -1,0 +1,169 @@
+//! `gavel`: streaming risk scoring for live-shopping marketplaces.
+//!
+//! With no subcommand it runs the embedded demo until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gavel::config::GavelConfig;
+use gavel::demo::{DEFAULT_METRICS_ADDR, DemoOptions};
+use gavel::telemetry::Stats;
+use gavel_engine::Engine;
+use gavel_rules::RulesError;
+
+#[derive(Debug, Parser)]
+#[command(name = "gavel", version, about = "Streaming risk scoring for live-shopping marketplaces")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the engine, an in-process Kafka cluster and simulated traffic.
+    Demo(DemoArgs),
+    /// Run against real Kafka brokers.
+    Run {
+        /// TOML config file (see `gavel config defaults`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a rule pack directory; exits non-zero on any error.
+    Check {
+        /// The pack directory.
+        pack: PathBuf,
+    },
+    /// Show configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the embedded defaults.
+    Defaults,
+    /// Print the effective configuration, secrets redacted.
+    Print {
+        /// TOML config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct DemoArgs {
+    /// Stop after this long (e.g. `10s`, `2m`); runs until Ctrl-C if absent.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Simulated events per second.
+    #[arg(long, default_value_t = 5_000.0)]
+    rate: f64,
+    /// Address of the Prometheus metrics endpoint.
+    #[arg(long, default_value = DEFAULT_METRICS_ADDR)]
+    metrics_addr: SocketAddr,
+    /// Partitions per topic.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Simulator seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        DemoArgs {
+            duration: None,
+            rate: 5_000.0,
+            // A constant that parses.
+            metrics_addr: DEFAULT_METRICS_ADDR.parse().expect("valid default address"),
+            partitions: 4,
+            seed: 7,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => demo(DemoArgs::default()),
+        Some(Command::Demo(args)) => demo(args),
+        Some(Command::Run { config }) => run(config),
+        Some(Command::Check { pack }) => return check(&pack),
+        Some(Command::Config(ConfigCommand::Defaults)) => {
+            print!("{}", gavel::config::DEFAULTS);
+            Ok(())
+        }
+        Some(Command::Config(ConfigCommand::Print { config })) => {
+            GavelConfig::load(config.as_deref()).map(|c| println!("{c:#?}"))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GAVEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("GAVEL_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    gavel::demo::run(DemoOptions {
+        duration: args.duration,
+        rate: args.rate,
+        metrics_addr: args.metrics_addr,
+        partitions: args.partitions,
+        seed: args.seed,
+    })
+}
+
+fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = GavelConfig::load(config.as_deref())?;
+    let pack = gavel::pack::load(&config.pack)?;
+    tracing::info!(pack_version = %pack.version, rules = pack.rules.len(), brokers = %config.kafka.brokers, "starting");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let addr: SocketAddr = config.admin_addr.parse().context("admin_addr")?;
+        gavel::telemetry::install_exporter(addr)?;
+        let engine = Arc::new(Engine::new(pack));
+        let stats = Arc::new(Stats::default());
+        gavel::serve(config.kafka_settings(), engine, stats, gavel::termination_signal()).await
+    })
+}
+
+fn check(pack: &std::path::Path) -> ExitCode {
+    match gavel::pack::load(pack) {
+        Ok(pack) => {
+            println!("ok: pack {} — {} features, {} rules", pack.version, pack.features.len(), pack.rules.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            match e.downcast_ref::<RulesError>() {
+                Some(RulesError::Invalid(diags)) => {
+                    for d in diags {
+                        eprintln!("error: {d}");
+                    }
+                    eprintln!("{} error(s)", diags.len());
+                }
+                None => eprintln!("error: {e:#}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Gavel's telemetry: every metric name in one place, the Prometheus
+//! exporter, and the in-process latency recorder behind the console line.
+//!
+//! Metric names follow `gavel_<subsystem>_<name>_<unit>` with `_total` for
+//! counters. Label values come from small fixed sets (topic, event kind,
+//! rule id, mode) and never carry a user, device or card id.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use gavel_kafka::PipelineObserver;
+use hdrhistogram::Histogram;
+use metrics::{counter, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+
+/// Metric names.
+pub mod names {
+    /// Counter, label `topic`: messages consumed.
+    pub const EVENTS_CONSUMED: &str = "gavel_events_consumed_total";
+    /// Counter, labels `topic`: messages sent to the dead-letter topic.
+    pub const EVENTS_DEAD_LETTERED: &str = "gavel_events_dead_lettered_total";
+    /// Counter, label `kind`: events evaluated by the engine.
+    pub const EVENTS_EVALUATED: &str = "gavel_events_evaluated_total";
+    /// Counter: messages whose outputs were all acknowledged and offset stored.
+    pub const EVENTS_ACKNOWLEDGED: &str = "gavel_events_acknowledged_total";
+    /// Counter: risk signals produced.
+    pub const SIGNALS: &str = "gavel_signals_total";
+    /// Counter, labels `rule`, `mode`: rule hits.
+    pub const RULE_HITS: &str = "gavel_rule_hits_total";
+    /// Histogram, label `topic`: receive → outputs enqueued, in seconds.
+    pub const PROCESSING_DURATION: &str = "gavel_processing_duration_seconds";
+}
+
+/// Latency buckets for the processing histogram, in seconds (1 µs … 100 ms).
+const LATENCY_BUCKETS: &[f64] =
+    &[0.000_001, 0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.01, 0.1];
+
+/// Installs the Prometheus recorder and its HTTP listener on `addr`
+/// (`GET /metrics`). Must run inside a tokio runtime; once per process.
+pub fn install_exporter(addr: SocketAddr) -> anyhow::Result<()> {
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(Matcher::Full(names::PROCESSING_DURATION.into()), LATENCY_BUCKETS)?
+        .install()?;
+    Ok(())
+}
+
+/// Counts and latencies since the last [`Stats::take`], for the console.
+#[derive(Debug)]
+pub struct Stats {
+    events: AtomicU64,
+    signals: AtomicU64,
+    dead_lettered: AtomicU64,
+    /// Processing latency in nanoseconds, 1 ns … 10 s, 3 significant digits.
+    latency_ns: Mutex<Histogram<u64>>,
+}
+
+/// One interval's figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    /// Events processed.
+    pub events: u64,
+    /// Signals produced.
+    pub signals: u64,
+    /// Events dead-lettered.
+    pub dead_lettered: u64,
+    /// Median processing latency.
+    pub p50: Duration,
+    /// 99th percentile processing latency.
+    pub p99: Duration,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            events: AtomicU64::new(0),
+            signals: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            // Bounds are constants in hdrhistogram's valid range.
+            latency_ns: Mutex::new(Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("valid bounds")),
+        }
+    }
+}
+
+impl Stats {
+    /// Counts one produced signal.
+    pub fn signal(&self) {
+        self.signals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Returns the figures since the last call and starts a new interval.
+    pub fn take(&self) -> Interval {
+        let mut h = self.latency_ns.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let interval = Interval {
+            events: self.events.swap(0, Ordering::Relaxed),
+            signals: self.signals.swap(0, Ordering::Relaxed),
+            dead_lettered: self.dead_lettered.swap(0, Ordering::Relaxed),
+            p50: Duration::from_nanos(h.value_at_quantile(0.50)),
+            p99: Duration::from_nanos(h.value_at_quantile(0.99)),
+        };
+        h.reset();
+        interval
+    }
+}
+
+impl PipelineObserver for Stats {
+    fn processed(&self, topic: &str, latency: Duration, _outputs: usize) {
+        self.events.fetch_add(1, Ordering::Relaxed);
+        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.latency_ns.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).saturating_record(ns);
+        counter!(names::EVENTS_CONSUMED, "topic" => topic.to_string()).increment(1);
+        histogram!(names::PROCESSING_DURATION, "topic" => topic.to_string()).record(latency.as_secs_f64());
+    }
+
+    fn dead_lettered(&self, topic: &str) {
+        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        counter!(names::EVENTS_DEAD_LETTERED, "topic" => topic.to_string()).increment(1);
+    }
+
+    fn acknowledged(&self) {
+        counter!(names::EVENTS_ACKNOWLEDGED).increment(1);
+    }
+}
+
+/// Formats a duration for the console: `850ns`, `12.3µs`, `4.1ms`.
+pub fn short(d: Duration) -> String {
+    let ns = d.as_nanos();
+    match ns {
+        0..1_000 => format!("{ns}ns"),
+        1_000..1_000_000 => format!("{:.1}µs", ns as f64 / 1e3),
+        _ => format!("{:.1}ms", ns as f64 / 1e6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_resets() {
+        let stats = Stats::default();
+        stats.processed("t", Duration::from_micros(10), 1);
+        stats.processed("t", Duration::from_micros(20), 0);
+        stats.signal();
+        let i = stats.take();
+        assert_eq!((i.events, i.signals), (2, 1));
+        assert!(i.p99 >= Duration::from_micros(19) && i.p99 <= Duration::from_micros(21), "{:?}", i.p99);
+        assert_eq!(stats.take().events, 0);
+    }
+
+    #[test]
+    fn short_durations() {
+        assert_eq!(short(Duration::from_nanos(850)), "850ns");
+        assert_eq!(short(Duration::from_nanos(12_345)), "12.3µs");
+        assert_eq!(short(Duration::from_micros(4_100)), "4.1ms");
+    }
+}
