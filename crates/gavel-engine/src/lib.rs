@@ -75,7 +75,12 @@ impl Engine {
                 rules_by_kind[kind.index()].push(i);
             }
         }
-        Engine { pack, windows, features_by_kind, rules_by_kind }
+        Engine {
+            pack,
+            windows,
+            features_by_kind,
+            rules_by_kind,
+        }
     }
 
     /// The pack in force.
@@ -93,7 +98,9 @@ impl Engine {
     /// `occurred_at`; `decided_at_ms` is stamped on the outputs.
     pub fn evaluate(&self, event: &Event, fallback_time_ms: Option<i64>, decided_at_ms: i64) -> Result<Outcome> {
         let kind = event.kind().ok_or(EngineError::NoPayload)?;
-        let t = event_time_ms(event).or(fallback_time_ms).ok_or(EngineError::NoEventTime)?;
+        let t = event_time_ms(event)
+            .or(fallback_time_ms)
+            .ok_or(EngineError::NoEventTime)?;
         let values = self.update_features(event, kind, t);
 
         let mut hits = Vec::new();
@@ -103,7 +110,10 @@ impl Engine {
             let condition = rule.condition;
             // The compiler guarantees every feature a rule reads is fed by
             // the rule's event kinds, so its value is in `values`.
-            let value = values.iter().find(|(f, _)| *f == condition.feature).map_or(0, |(_, v)| *v) as f64;
+            let value = values
+                .iter()
+                .find(|(f, _)| *f == condition.feature)
+                .map_or(0, |(_, v)| *v) as f64;
             if !condition.op.holds(value, condition.threshold) {
                 continue;
             }
@@ -125,28 +135,41 @@ impl Engine {
                     condition.op.as_str(),
                     condition.threshold
                 ),
-                features: vec![FeatureValue { name: feature.clone(), value }],
+                features: vec![FeatureValue {
+                    name: feature.clone(),
+                    value,
+                }],
             });
         }
 
         let signal = (!hits.is_empty()).then(|| RiskSignal {
             event_id: event.event_id.clone(),
             event_kind: kind.as_str().to_string(),
-            entity: Some(EntityRef { r#type: EntityType::User as i32, id: event.user_id.clone() }),
+            entity: Some(EntityRef {
+                r#type: EntityType::User as i32,
+                id: event.user_id.clone(),
+            }),
             score,
             hits: hits.clone(),
             pack_version: self.pack.version.clone(),
             decided_at: Some(timestamp_from_ms(decided_at_ms)),
             event_time: Some(timestamp_from_ms(t)),
         });
-        Ok(Outcome { kind, event_time_ms: t, hits, signal })
+        Ok(Outcome {
+            kind,
+            event_time_ms: t,
+            hits,
+            signal,
+        })
     }
 
     /// Updates features only, producing nothing: warm-up after a restart
     /// replays past events through this to rebuild the store.
     pub fn warm(&self, event: &Event, fallback_time_ms: Option<i64>) -> Result<()> {
         let kind = event.kind().ok_or(EngineError::NoPayload)?;
-        let t = event_time_ms(event).or(fallback_time_ms).ok_or(EngineError::NoEventTime)?;
+        let t = event_time_ms(event)
+            .or(fallback_time_ms)
+            .ok_or(EngineError::NoEventTime)?;
         self.update_features(event, kind, t);
         Ok(())
     }
@@ -159,7 +182,10 @@ impl Engine {
             .iter()
             .map(|&f| {
                 let feature = &self.pack.features[f];
-                let value = feature.key.of(event).map_or(0, |key| self.windows[f].record(key, t).value());
+                let value = feature
+                    .key
+                    .of(event)
+                    .map_or(0, |key| self.windows[f].record(key, t).value());
                 (f, value)
             })
             .collect()
@@ -230,7 +256,10 @@ rules:
 
         // Another user is not affected by u1's count, but shares the device.
         let out = engine.evaluate(&bid("u2", 1_500), None, 0).unwrap();
-        assert_eq!(out.hits.iter().map(|h| h.rule_id.as_str()).collect::<Vec<_>>(), ["bid_bot_device"]);
+        assert_eq!(
+            out.hits.iter().map(|h| h.rule_id.as_str()).collect::<Vec<_>>(),
+            ["bid_bot_device"]
+        );
     }
 
     #[test]
@@ -251,6 +280,9 @@ rules:
         assert_eq!(engine.evaluate(&event, None, 0).unwrap_err(), EngineError::NoEventTime);
         assert_eq!(engine.evaluate(&event, Some(42), 0).unwrap().event_time_ms, 42);
         event.payload = None;
-        assert_eq!(engine.evaluate(&event, Some(42), 0).unwrap_err(), EngineError::NoPayload);
+        assert_eq!(
+            engine.evaluate(&event, Some(42), 0).unwrap_err(),
+            EngineError::NoPayload
+        );
     }
 }

@@ -78,7 +78,12 @@ fn outputs_round_trip_both_encodings() {
         event_id: "e1".into(),
         event_kind: "bid_placed".into(),
         score: 60,
-        hits: vec![RuleHit { rule_id: "bid_bot".into(), score: 60, mode: RuleMode::Enforce as i32, ..Default::default() }],
+        hits: vec![RuleHit {
+            rule_id: "bid_bot".into(),
+            score: 60,
+            mode: RuleMode::Enforce as i32,
+            ..Default::default()
+        }],
         pack_version: "v1".into(),
         decided_at: Some(gavel_model::timestamp_from_ms(1_763_000_000_000)),
         ..Default::default()
@@ -86,7 +91,11 @@ fn outputs_round_trip_both_encodings() {
     let json = encode_json(&signal).unwrap();
     let back: RiskSignal = serde_json::from_slice(&json).unwrap();
     assert_eq!(signal, back);
-    let action = AutoAction { action_id: "a1".into(), r#type: 1, ..Default::default() };
+    let action = AutoAction {
+        action_id: "a1".into(),
+        r#type: 1,
+        ..Default::default()
+    };
     let back = <AutoAction as prost::Message>::decode(encode_protobuf(&action).as_slice()).unwrap();
     assert_eq!(action, back);
 }

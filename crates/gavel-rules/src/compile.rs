@@ -41,7 +41,7 @@ impl KeyField {
     }
 
     /// The key's value in an event, `None` when the event lacks it.
-    pub fn of<'e>(self, event: &'e gavel_model::Event) -> Option<&'e str> {
+    pub fn of(self, event: &gavel_model::Event) -> Option<&str> {
         let value = match self {
             KeyField::User => Some(event.user_id.as_str()),
             KeyField::Device => event.device_id.as_deref(),
@@ -208,22 +208,34 @@ impl Pack {
                     Ok(rule) if def.enabled => rules.push(rule),
                     Ok(_) => {}
                     Err(RuleError::ReadsBrokenFeature(f)) if broken.contains(f.as_str()) => {}
-                    Err(RuleError::ReadsBrokenFeature(f)) => {
-                        diags.push(at(name, text, &def.when, &format!("rule `{}`: unknown feature `{f}`", def.id)))
-                    }
+                    Err(RuleError::ReadsBrokenFeature(f)) => diags.push(at(
+                        name,
+                        text,
+                        &def.when,
+                        &format!("rule `{}`: unknown feature `{f}`", def.id),
+                    )),
                     Err(RuleError::Invalid(msg)) => diags.push(at(name, text, &def.when, &msg)),
                 }
             }
         }
 
         if version.is_none() && diags.is_empty() {
-            diags.push(Diagnostic { file: "<pack>".into(), line: 0, column: 0, message: "no file sets `version`".into() });
+            diags.push(Diagnostic {
+                file: "<pack>".into(),
+                line: 0,
+                column: 0,
+                message: "no file sets `version`".into(),
+            });
         }
         if !diags.is_empty() {
             return Err(RulesError::Invalid(diags));
         }
         // version is Some: the check above returned otherwise.
-        Ok(Pack { version: version.unwrap_or_default(), features, rules })
+        Ok(Pack {
+            version: version.unwrap_or_default(),
+            features,
+            rules,
+        })
     }
 
     /// The longest feature window in milliseconds: how much history warm-up
@@ -241,14 +253,29 @@ fn event_kinds(names: &[String]) -> Result<Vec<EventKind>, String> {
 }
 
 fn compile_feature(def: &FeatureDef) -> Result<Feature, String> {
-    let key = KeyField::parse(&def.key)
-        .ok_or_else(|| format!("feature `{}`: unknown key `{}` (expected user, device or ip)", def.name, def.key))?;
+    let key = KeyField::parse(&def.key).ok_or_else(|| {
+        format!(
+            "feature `{}`: unknown key `{}` (expected user, device or ip)",
+            def.name, def.key
+        )
+    })?;
     let aggregate = match def.aggregate.as_str() {
         "count" => Aggregate::Count,
-        other => return Err(format!("feature `{}`: unsupported aggregate `{other}` (expected count)", def.name)),
+        other => {
+            return Err(format!(
+                "feature `{}`: unsupported aggregate `{other}` (expected count)",
+                def.name
+            ));
+        }
     };
     let window_ms = parse_window(&def.window).map_err(|e| format!("feature `{}`: {e}", def.name))?;
-    Ok(Feature { name: def.name.clone(), on: event_kinds(&def.on)?, key, window_ms, aggregate })
+    Ok(Feature {
+        name: def.name.clone(),
+        on: event_kinds(&def.on)?,
+        key,
+        window_ms,
+        aggregate,
+    })
 }
 
 /// Parses `500ms`, `10s`, `5m`, `2h`, `30d`.
@@ -256,16 +283,22 @@ pub(crate) fn parse_window(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("invalid window `{text}` (expected e.g. 10s, 5m, 1h, 30d)"))?;
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid window `{text}` (expected e.g. 10s, 5m, 1h, 30d)"))?;
     let scale = match unit {
         "ms" => 1,
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return Err(format!("invalid window unit in `{text}` (expected ms, s, m, h or d)")),
+        _ => {
+            return Err(format!("invalid window unit in `{text}` (expected ms, s, m, h or d)"));
+        }
     };
-    let ms = n.checked_mul(scale).ok_or_else(|| format!("window `{text}` is too long"))?;
+    let ms = n
+        .checked_mul(scale)
+        .ok_or_else(|| format!("window `{text}` is too long"))?;
     if ms == 0 || ms > 30 * 86_400_000 {
         return Err(format!("window `{text}` must be between 1ms and 30d"));
     }
@@ -323,7 +356,9 @@ fn parse_condition(text: &str, index: &HashMap<String, usize>) -> Result<Conditi
     let (Some(lhs), Some(op), Some(rhs), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(format!("condition `{text}` must have the form `features.<name> <op> <number>`").into());
     };
-    let name = lhs.strip_prefix("features.").ok_or_else(|| format!("`{lhs}` is not a feature (write `features.<name>`)"))?;
+    let name = lhs
+        .strip_prefix("features.")
+        .ok_or_else(|| format!("`{lhs}` is not a feature (write `features.<name>`)"))?;
     let op = match op {
         ">" => CmpOp::Gt,
         ">=" => CmpOp::Ge,
@@ -334,7 +369,9 @@ fn parse_condition(text: &str, index: &HashMap<String, usize>) -> Result<Conditi
         other => return Err(format!("unknown operator `{other}`").into()),
     };
     let threshold: f64 = rhs.parse().map_err(|_| format!("`{rhs}` is not a number"))?;
-    let feature = *index.get(name).ok_or_else(|| RuleError::ReadsBrokenFeature(name.to_string()))?;
+    let feature = *index
+        .get(name)
+        .ok_or_else(|| RuleError::ReadsBrokenFeature(name.to_string()))?;
     Ok(Condition { feature, op, threshold })
 }
 
@@ -349,12 +386,24 @@ fn at(file: &str, text: &str, needle: &str, message: &str) -> Diagnostic {
             (line, column)
         })
         .unwrap_or((0, 0));
-    Diagnostic { file: file.to_string(), line, column, message: message.to_string() }
+    Diagnostic {
+        file: file.to_string(),
+        line,
+        column,
+        message: message.to_string(),
+    }
 }
 
 fn yaml_diagnostic(file: &str, error: &serde_saphyr::Error) -> Diagnostic {
-    let (line, column) = error.location().map_or((0, 0), |loc| (loc.line() as usize, loc.column() as usize));
-    Diagnostic { file: file.to_string(), line, column, message: error.to_string() }
+    let (line, column) = error
+        .location()
+        .map_or((0, 0), |loc| (loc.line() as usize, loc.column() as usize));
+    Diagnostic {
+        file: file.to_string(),
+        line,
+        column,
+        message: error.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -382,7 +431,14 @@ rules:
         let pack = Pack::compile([("pack.yaml", PACK)]).unwrap();
         assert_eq!(pack.version, "test-1");
         assert_eq!(pack.features[0].window_ms, 10_000);
-        assert_eq!(pack.rules[0].condition, Condition { feature: 0, op: CmpOp::Gt, threshold: 8.0 });
+        assert_eq!(
+            pack.rules[0].condition,
+            Condition {
+                feature: 0,
+                op: CmpOp::Gt,
+                threshold: 8.0
+            }
+        );
         assert_eq!(pack.longest_window_ms(), 10_000);
     }
 

@@ -11,6 +11,8 @@
 //! same seed and config give the same events, byte for byte. The crate does
 //! no I/O; callers send the events wherever they like.
 
+mod topics;
+
 use std::collections::VecDeque;
 
 use gavel_model::pb::{
@@ -20,6 +22,7 @@ use gavel_model::pb::{
 use gavel_model::{Event, Payload, timestamp_from_ms};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+pub use topics::{MARKETPLACE_TOPICS, topic_for};
 
 /// A labelled abuse pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,7 +100,14 @@ impl Default for SimConfig {
     }
 }
 
-const CATEGORIES: &[&str] = &["trading_cards", "sneakers", "comics", "collectibles", "fashion", "electronics"];
+const CATEGORIES: &[&str] = &[
+    "trading_cards",
+    "sneakers",
+    "comics",
+    "collectibles",
+    "fashion",
+    "electronics",
+];
 const CHAT: &[&str] = &[
     "is that a first edition?",
     "what size is it",
@@ -183,7 +193,9 @@ impl Simulator {
     fn new_lot(&mut self, audience_len: usize) -> Lot {
         let duration_ms = self.rng.random_range(5_000..30_000);
         let wars = self.rng.random_range(2..=8.min(audience_len.max(2)));
-        let bidders = (0..wars).map(|_| self.rng.random_range(0..audience_len.max(1))).collect();
+        let bidders = (0..wars)
+            .map(|_| self.rng.random_range(0..audience_len.max(1)))
+            .collect();
         Lot {
             listing_id: self.id(),
             ends_at_ms: self.now_ms as i64 + duration_ms,
@@ -200,7 +212,13 @@ impl Simulator {
         let audience = (0..viewers).map(|_| self.buyer()).collect::<Vec<_>>();
         let lot = self.new_lot(audience.len());
         let category = CATEGORIES[self.rng.random_range(0..CATEGORIES.len())];
-        Show { id: self.id(), seller, category, audience, lot }
+        Show {
+            id: self.id(),
+            seller,
+            category,
+            audience,
+            lot,
+        }
     }
 
     fn envelope(&mut self, user: String, device: String, payload: Payload) -> Event {
@@ -229,7 +247,10 @@ impl Simulator {
     }
 
     fn usd(amount_minor: i64) -> Option<Money> {
-        Some(Money { amount_minor, currency: "USD".into() })
+        Some(Money {
+            amount_minor,
+            currency: "USD".into(),
+        })
     }
 
     /// Closes a show's lot, queues its close, payment and the next listing.
@@ -249,7 +270,11 @@ impl Simulator {
         if let Some(w) = winner {
             let payment_id = format!("p-{}", self.id());
             let order_id = format!("o-{}", show.lot.listing_id);
-            let card = Some(Card { fingerprint: format!("fp-{w}"), bin: "424242".into(), country: "US".into() });
+            let card = Some(Card {
+                fingerprint: format!("fp-{w}"),
+                bin: "424242".into(),
+                country: "US".into(),
+            });
             let amount = Self::usd(show.lot.price_minor);
             let attempt = PaymentAttempted {
                 payment_id: payment_id.clone(),
@@ -262,9 +287,21 @@ impl Simulator {
             self.queued.push_back(e);
             let outcome = if self.rng.random_bool(self.config.decline_rate.clamp(0.0, 1.0)) {
                 let code = DECLINE_CODES[self.rng.random_range(0..DECLINE_CODES.len())];
-                Payload::PaymentDeclined(PaymentDeclined { payment_id, order_id, amount, card, decline_code: code.into() })
+                Payload::PaymentDeclined(PaymentDeclined {
+                    payment_id,
+                    order_id,
+                    amount,
+                    card,
+                    decline_code: code.into(),
+                })
             } else {
-                Payload::PaymentAuthorized(PaymentAuthorized { payment_id, order_id, amount, card, three_ds: false })
+                Payload::PaymentAuthorized(PaymentAuthorized {
+                    payment_id,
+                    order_id,
+                    amount,
+                    card,
+                    three_ds: false,
+                })
             };
             let e = self.user_event(w, outcome);
             self.queued.push_back(e);
@@ -321,7 +358,10 @@ impl Simulator {
             amount: Self::usd(show.lot.price_minor),
         };
         let event = self.envelope(format!("bot-{bot}"), format!("botdev-{bot}"), Payload::BidPlaced(bid));
-        SimEvent { event, scenario: Some(Scenario::BidBot) }
+        SimEvent {
+            event,
+            scenario: Some(Scenario::BidBot),
+        }
     }
 
     fn generate(&mut self) -> SimEvent {
@@ -344,16 +384,30 @@ impl Simulator {
             }
             r if r < 0.95 => {
                 let buyer = self.buyer();
-                self.user_event(buyer, Payload::LoginSucceeded(LoginSucceeded { method: "password".into(), mfa: false }))
+                self.user_event(
+                    buyer,
+                    Payload::LoginSucceeded(LoginSucceeded {
+                        method: "password".into(),
+                        mfa: false,
+                    }),
+                )
             }
             r if r < 0.97 => {
                 let buyer = self.buyer();
-                self.user_event(buyer, Payload::LoginFailed(LoginFailed { reason: "bad_password".into() }))
+                self.user_event(
+                    buyer,
+                    Payload::LoginFailed(LoginFailed {
+                        reason: "bad_password".into(),
+                    }),
+                )
             }
             r if r < 0.98 => {
                 let buyer = self.buyer();
-                let created =
-                    AccountCreated { email_domain: "example.com".into(), signup_country: "US".into(), referral_code: String::new() };
+                let created = AccountCreated {
+                    email_domain: "example.com".into(),
+                    signup_country: "US".into(),
+                    referral_code: String::new(),
+                };
                 self.user_event(buyer, Payload::AccountCreated(created))
             }
             _ => {
@@ -368,7 +422,10 @@ impl Simulator {
                 let e = self.seller_event(fresh.seller, Payload::ShowStarted(started));
                 self.queued.push_back(e);
                 self.shows[s] = fresh;
-                let ended = ShowEnded { show_id: format!("sh-{}", old.id), peak_viewers: old.audience.len() as u32 };
+                let ended = ShowEnded {
+                    show_id: format!("sh-{}", old.id),
+                    peak_viewers: old.audience.len() as u32,
+                };
                 self.seller_event(old.seller, Payload::ShowEnded(ended))
             }
         }
@@ -406,7 +463,12 @@ mod tests {
         let a: Vec<_> = Simulator::new(SimConfig::default()).take(2_000).collect();
         let b: Vec<_> = Simulator::new(SimConfig::default()).take(2_000).collect();
         assert_eq!(a, b);
-        let c: Vec<_> = Simulator::new(SimConfig { seed: 8, ..SimConfig::default() }).take(2_000).collect();
+        let c: Vec<_> = Simulator::new(SimConfig {
+            seed: 8,
+            ..SimConfig::default()
+        })
+        .take(2_000)
+        .collect();
         assert_ne!(a, c);
     }
 
@@ -434,29 +496,3 @@ mod tests {
         assert!((last - config.start_ms - 20_000).abs() < 10);
     }
 }
-
-/// The marketplace's default topic layout: which input topic carries each
-/// event kind. Deployments may map kinds differently; gavel itself routes by
-/// the payload, not by the topic.
-pub fn topic_for(kind: gavel_model::EventKind) -> &'static str {
-    use gavel_model::EventKind as K;
-    match kind {
-        K::ShowStarted | K::ShowEnded | K::ListingCreated | K::AuctionClosed => "marketplace.shows",
-        K::BidPlaced => "marketplace.bids",
-        K::PaymentAttempted
-        | K::PaymentAuthorized
-        | K::PaymentDeclined
-        | K::RefundIssued
-        | K::ChargebackFiled
-        | K::PayoutRequested
-        | K::PayoutMethodChanged => "marketplace.payments",
-        K::ChatMessageSent => "marketplace.chat",
-        K::AccountCreated | K::LoginSucceeded | K::LoginFailed | K::PasswordChanged | K::EmailChanged => {
-            "marketplace.accounts"
-        }
-    }
-}
-
-/// Every topic [`topic_for`] names.
-pub const MARKETPLACE_TOPICS: [&str; 5] =
-    ["marketplace.shows", "marketplace.bids", "marketplace.payments", "marketplace.chat", "marketplace.accounts"];

@@ -65,7 +65,13 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
     telemetry::install_exporter(options.metrics_addr)?;
     let engine = Arc::new(Engine::new(crate::pack::shipped()?));
     let stats = Arc::new(Stats::default());
-    let inputs = MARKETPLACE_TOPICS.iter().map(|t| InputTopic { name: t.to_string(), encoding: encoding_of(t) }).collect();
+    let inputs = MARKETPLACE_TOPICS
+        .iter()
+        .map(|t| InputTopic {
+            name: t.to_string(),
+            encoding: encoding_of(t),
+        })
+        .collect();
     let settings = KafkaSettings::new(&brokers, "gavel-demo", inputs);
 
     println!(
@@ -73,15 +79,22 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
         options.rate,
         engine.pack().version
     );
-    println!("metrics: http://{}/metrics (Prometheus text format)", options.metrics_addr);
+    println!(
+        "metrics: http://{}/metrics (Prometheus text format)",
+        options.metrics_addr
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let producer = tokio::spawn(produce(brokers.clone(), options.clone(), stopped(stop_rx.clone())));
-    let pipeline =
-        tokio::spawn(crate::serve(settings, Arc::clone(&engine), Arc::clone(&stats), stopped(stop_rx.clone())));
+    let pipeline = tokio::spawn(crate::serve(
+        settings,
+        Arc::clone(&engine),
+        Arc::clone(&stats),
+        stopped(stop_rx.clone()),
+    ));
 
     let started = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -112,7 +125,10 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
     let _ = stop_tx.send(true);
     producer.await??;
     pipeline.await??;
-    println!("done: {} events, {} signals, {} dead-lettered", totals.0, totals.1, totals.2);
+    println!(
+        "done: {} events, {} signals, {} dead-lettered",
+        totals.0, totals.1, totals.2
+    );
     if totals.0 == 0 {
         anyhow::bail!("the demo processed no events");
     }
@@ -122,8 +138,10 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
 /// Feeds simulated traffic at `options.rate`, in 10 ms batches, plus one
 /// undecodable message every few seconds to show the dead-letter path.
 async fn produce(brokers: String, options: DemoOptions, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let producer: FutureProducer =
-        ClientConfig::new().set("bootstrap.servers", &brokers).set("linger.ms", "5").create()?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("linger.ms", "5")
+        .create()?;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
     let config = SimConfig {
         seed: options.seed,
@@ -157,7 +175,7 @@ async fn produce(brokers: String, options: DemoOptions, stop: impl Future<Output
                 tracing::warn!(error = %e, "demo producer queue full; dropping a simulated event");
             }
         }
-        if tick % 300 == 0 {
+        if tick.is_multiple_of(300) {
             let record = FutureRecord::<[u8], [u8]>::to("marketplace.bids").payload(b"\xffnot an event");
             let _ = producer.send_result(record);
         }

@@ -17,7 +17,11 @@ use gavel_engine::Engine;
 use gavel_rules::RulesError;
 
 #[derive(Debug, Parser)]
-#[command(name = "gavel", version, about = "Streaming risk scoring for live-shopping marketplaces")]
+#[command(
+    name = "gavel",
+    version,
+    about = "Streaming risk scoring for live-shopping marketplaces"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -115,7 +119,9 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GAVEL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("GAVEL_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {
@@ -150,7 +156,12 @@ fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
 fn check(pack: &std::path::Path) -> ExitCode {
     match gavel::pack::load(pack) {
         Ok(pack) => {
-            println!("ok: pack {} — {} features, {} rules", pack.version, pack.features.len(), pack.rules.len());
+            println!(
+                "ok: pack {} — {} features, {} rules",
+                pack.version,
+                pack.features.len(),
+                pack.rules.len()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -8,7 +8,10 @@ use gavel_rules::Pack;
 
 /// The shipped pack (`rules/`), compiled into the binary so the demo runs
 /// from anywhere.
-pub const SHIPPED: &[(&str, &str)] = &[("rules/marketplace.yaml", include_str!("../../../rules/marketplace.yaml"))];
+pub const SHIPPED: &[(&str, &str)] = &[(
+    "rules/marketplace.yaml",
+    include_str!("../../../rules/marketplace.yaml"),
+)];
 
 /// Compiles the shipped pack.
 pub fn shipped() -> anyhow::Result<Pack> {

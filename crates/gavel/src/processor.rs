@@ -29,7 +29,9 @@ impl EngineProcessor {
 
 /// Wall-clock milliseconds, for `decided_at` only: windows run on event time.
 fn wall_clock_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Processor for EngineProcessor {
@@ -44,7 +46,11 @@ impl Processor for EngineProcessor {
         };
         counter!(names::EVENTS_EVALUATED, "kind" => outcome.kind.as_str()).increment(1);
         for hit in &outcome.hits {
-            let mode = if hit.mode == RuleMode::Shadow as i32 { "shadow" } else { "enforce" };
+            let mode = if hit.mode == RuleMode::Shadow as i32 {
+                "shadow"
+            } else {
+                "enforce"
+            };
             counter!(names::RULE_HITS, "rule" => hit.rule_id.clone(), "mode" => mode).increment(1);
         }
         let Some(signal) = outcome.signal else {
@@ -52,7 +58,15 @@ impl Processor for EngineProcessor {
         };
         self.stats.signal();
         counter!(names::SIGNALS).increment(1);
-        let key = signal.entity.as_ref().map(|e| e.id.clone().into_bytes()).unwrap_or_default();
-        Processed::Outputs(vec![Output { topic: OutputTopic::Signals, key, payload: encode_protobuf(&signal) }])
+        let key = signal
+            .entity
+            .as_ref()
+            .map(|e| e.id.clone().into_bytes())
+            .unwrap_or_default();
+        Processed::Outputs(vec![Output {
+            topic: OutputTopic::Signals,
+            key,
+            payload: encode_protobuf(&signal),
+        }])
     }
 }

@@ -34,8 +34,9 @@ pub mod names {
 }
 
 /// Latency buckets for the processing histogram, in seconds (1 µs … 100 ms).
-const LATENCY_BUCKETS: &[f64] =
-    &[0.000_001, 0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.01, 0.1];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_001, 0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.01, 0.1,
+];
 
 /// Installs the Prometheus recorder and its HTTP listener on `addr`
 /// (`GET /metrics`). Must run inside a tokio runtime; once per process.
@@ -109,7 +110,10 @@ impl PipelineObserver for Stats {
     fn processed(&self, topic: &str, latency: Duration, _outputs: usize) {
         self.events.fetch_add(1, Ordering::Relaxed);
         let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.latency_ns.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).saturating_record(ns);
+        self.latency_ns
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .saturating_record(ns);
         counter!(names::EVENTS_CONSUMED, "topic" => topic.to_string()).increment(1);
         histogram!(names::PROCESSING_DURATION, "topic" => topic.to_string()).record(latency.as_secs_f64());
     }
@@ -146,7 +150,11 @@ mod tests {
         stats.signal();
         let i = stats.take();
         assert_eq!((i.events, i.signals), (2, 1));
-        assert!(i.p99 >= Duration::from_micros(19) && i.p99 <= Duration::from_micros(21), "{:?}", i.p99);
+        assert!(
+            i.p99 >= Duration::from_micros(19) && i.p99 <= Duration::from_micros(21),
+            "{:?}",
+            i.p99
+        );
         assert_eq!(stats.take().events, 0);
     }
 

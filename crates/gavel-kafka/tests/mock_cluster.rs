@@ -1,0 +1,137 @@
+//! The adapter against librdkafka's in-process mock cluster: outputs are
+//! produced, undecodable input is dead-lettered with its provenance in
+//! headers, and offsets are committed only for acknowledged messages.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use gavel_kafka::{Input, InputTopic, KafkaSettings, Output, OutputTopic, Pipeline, Processed, Processor};
+use gavel_model::Encoding;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+/// Upper-cases payloads into the signals topic; rejects payloads starting with `bad`.
+struct Shout;
+
+impl Processor for Shout {
+    fn process(&mut self, input: &Input<'_>) -> Processed {
+        if input.payload.starts_with(b"bad") {
+            return Processed::DeadLetter(format!("cannot shout at offset {}", input.offset));
+        }
+        Processed::Outputs(vec![Output {
+            topic: OutputTopic::Signals,
+            key: input.key.unwrap_or_default().to_vec(),
+            payload: input.payload.to_ascii_uppercase(),
+        }])
+    }
+}
+
+fn consumer(brokers: &str, topic: &str) -> StreamConsumer {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    consumer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_dead_letters_and_commits() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let input = "in";
+    let mut settings = KafkaSettings::new(
+        &brokers,
+        "gavel-test",
+        vec![InputTopic {
+            name: input.into(),
+            encoding: Encoding::Json,
+        }],
+    );
+    for topic in [input].iter().chain(settings.outputs.all().iter()) {
+        cluster.create_topic(topic, 2, 1).unwrap();
+    }
+    settings.max_in_flight = 4;
+
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    let payloads = ["hello", "bad news", "world", "again"];
+    for (i, payload) in payloads.iter().enumerate() {
+        let key = format!("k{i}");
+        producer
+            .send(
+                FutureRecord::to(input).key(&key).payload(*payload),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let pipeline = Pipeline::new(settings.clone()).unwrap();
+    let run = tokio::spawn(async move {
+        let mut shout = Shout;
+        pipeline
+            .run(&mut shout, &(), async {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+
+    let signals = consumer(&brokers, &settings.outputs.signals);
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let m = tokio::time::timeout(Duration::from_secs(30), signals.recv())
+            .await
+            .expect("signals in time")
+            .unwrap();
+        seen.push(String::from_utf8(m.payload().unwrap().to_vec()).unwrap());
+    }
+    seen.sort();
+    assert_eq!(seen, ["AGAIN", "HELLO", "WORLD"]);
+
+    let dlq = consumer(&brokers, &settings.outputs.dlq);
+    let m = tokio::time::timeout(Duration::from_secs(30), dlq.recv())
+        .await
+        .expect("dlq in time")
+        .unwrap();
+    assert_eq!(m.payload().unwrap(), b"bad news", "the original bytes are kept");
+    assert_eq!(m.key().unwrap(), b"k1");
+    let headers: HashMap<String, String> = m
+        .headers()
+        .unwrap()
+        .iter()
+        .map(|h| (h.key.to_string(), String::from_utf8(h.value.unwrap().to_vec()).unwrap()))
+        .collect();
+    assert_eq!(headers["gavel.source.topic"], input);
+    assert_eq!(headers["gavel.source.encoding"], "json");
+    assert!(headers["gavel.error"].starts_with("cannot shout at offset"));
+    assert!(headers.contains_key("gavel.source.partition") && headers.contains_key("gavel.source.offset"));
+
+    stop_tx.send(()).unwrap();
+    run.await.unwrap().unwrap();
+
+    // Every input message was acknowledged, so the committed offsets cover them all.
+    let reader: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "gavel-test")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(input, 0);
+    tpl.add_partition(input, 1);
+    let committed = reader.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    let total: i64 = committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(n) => n,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(total, payloads.len() as i64);
+}
