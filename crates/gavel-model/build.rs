@@ -27,6 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     pbjson_build::Builder::new()
         .register_descriptors(&descriptor_bytes)?
+        // Like the protobuf decoder, accept fields from newer producers.
+        .ignore_unknown_fields()
         .build(&[".gavel"])?;
     Ok(())
 }

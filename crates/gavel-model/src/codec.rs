@@ -60,7 +60,7 @@ pub fn decode_json(bytes: &[u8]) -> Result<Event> {
     let event: Event = serde_json::from_slice(bytes).map_err(|e| ModelError::Json {
         line: e.line(),
         column: e.column(),
-        message: strip_position(&e.to_string()),
+        message: redact(strip_position(&e.to_string())),
     })?;
     require_payload(event)
 }
@@ -83,11 +83,32 @@ fn require_payload(event: Event) -> Result<Event> {
 }
 
 /// serde_json appends " at line L column C"; the error carries those as fields.
-fn strip_position(message: &str) -> String {
+fn strip_position(message: &str) -> &str {
     match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
+        Some(i) => &message[..i],
+        None => message,
     }
+}
+
+/// Replaces every quoted span (`"…"` or `` `…` ``) of a decoder message with
+/// `<redacted>`: serde quotes the offending input value there, and that value
+/// may be chat text or card data, which must never reach logs or headers.
+fn redact(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        if c == '"' || c == '`' {
+            out.push_str("<redacted>");
+            for inner in chars.by_ref() {
+                if inner == c {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -101,6 +122,27 @@ mod tests {
             ModelError::Json { line, .. } => assert_eq!(line, 2),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn json_errors_never_echo_input_values() {
+        let inputs: [&[u8]; 3] = [
+            br#"{"eventId":"e1","chatMessageSent":{"text":{"nested":"call me 555-0100"}}}"#,
+            br#"{"eventId":"e1","paymentAttempted":{"amount":{"amountMinor":"4242424242424242x"}}}"#,
+            br#"{"eventId":"e1","listingCreated":{"format":"LISTING_FORMAT_SECRET_555"}}"#,
+        ];
+        for input in inputs {
+            let message = decode_json(input).unwrap_err().to_string();
+            for canary in ["555", "4242", "nested"] {
+                assert!(!message.contains(canary), "{message}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_json_fields_are_ignored_like_in_protobuf() {
+        let event = decode_json(br#"{"eventId":"e1","fieldFromTheFuture":1,"loginFailed":{"reason":"x"}}"#).unwrap();
+        assert_eq!(event.event_id, "e1");
     }
 
     #[test]
