@@ -13,6 +13,7 @@
 //! compiled [`Pack`] the engine sees.
 
 mod compile;
+pub mod expr;
 mod format;
 
 pub use compile::{Aggregate, CmpOp, Condition, Feature, KeyField, Pack, Rule, RuleMode};
