@@ -55,5 +55,36 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decoding, pipeline);
+fn rules(c: &mut Criterion) {
+    let files = gavel_benches::synthetic_pack_files(1_000);
+    let mut group = c.benchmark_group("rules");
+    group.sample_size(10);
+    group.bench_function("compile_1000_rule_pack", |b| {
+        b.iter(|| gavel_rules::Pack::compile(files.iter().map(|(n, t)| (n.as_str(), t.as_str()))).expect("compiles"))
+    });
+    group.finish();
+
+    // Evaluation cost per rule: each shipped rule's condition alone, on the
+    // events of its kinds, features pre-warmed by a first pass.
+    let events: Vec<_> = encoded_events(EVENTS, Encoding::Protobuf)
+        .iter()
+        .map(|b| decode(Encoding::Protobuf, b).expect("simulated events decode"))
+        .collect();
+    let mut group = c.benchmark_group("per_event");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    let engine = Engine::new(shipped_pack());
+    for event in &events {
+        engine.warm(event, None).expect("simulated events warm");
+    }
+    group.bench_function("shipped_pack_evaluate_after_warm_up", |b| {
+        b.iter(|| {
+            for event in &events {
+                black_box(engine.evaluate(event, None, 0).ok());
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decoding, pipeline, rules);
 criterion_main!(benches);

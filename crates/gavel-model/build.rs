@@ -145,21 +145,37 @@ fn walk(
                 format!("{parent}.is_some_and(|p| p.{ident})"),
                 out,
             ),
-            Type::Int64 | Type::Sint64 | Type::Sfixed64 | Type::Int32 | Type::Sint32 | Type::Sfixed32 | Type::Enum => {
-                scalar(
-                    "Int",
-                    format!("FieldValue::Int({parent}.map_or(0, |p| i64::from(p.{ident})))"),
-                    format!("{parent}.is_some_and(|p| p.{ident} != 0)"),
-                    out,
-                )
-            }
-            Type::Uint64 | Type::Fixed64 | Type::Uint32 | Type::Fixed32 => scalar(
+            Type::Int64 | Type::Sint64 | Type::Sfixed64 => scalar(
+                "Int",
+                format!("FieldValue::Int({parent}.map_or(0, |p| p.{ident}))"),
+                format!("{parent}.is_some_and(|p| p.{ident} != 0)"),
+                out,
+            ),
+            Type::Int32 | Type::Sint32 | Type::Sfixed32 | Type::Enum => scalar(
+                "Int",
+                format!("FieldValue::Int({parent}.map_or(0, |p| i64::from(p.{ident})))"),
+                format!("{parent}.is_some_and(|p| p.{ident} != 0)"),
+                out,
+            ),
+            Type::Uint64 | Type::Fixed64 => scalar(
+                "Uint",
+                format!("FieldValue::Uint({parent}.map_or(0, |p| p.{ident}))"),
+                format!("{parent}.is_some_and(|p| p.{ident} != 0)"),
+                out,
+            ),
+            Type::Uint32 | Type::Fixed32 => scalar(
                 "Uint",
                 format!("FieldValue::Uint({parent}.map_or(0, |p| u64::from(p.{ident})))"),
                 format!("{parent}.is_some_and(|p| p.{ident} != 0)"),
                 out,
             ),
-            Type::Double | Type::Float => scalar(
+            Type::Double => scalar(
+                "Double",
+                format!("FieldValue::Double({parent}.map_or(0.0, |p| p.{ident}))"),
+                format!("{parent}.is_some_and(|p| p.{ident} != 0.0)"),
+                out,
+            ),
+            Type::Float => scalar(
                 "Double",
                 format!("FieldValue::Double({parent}.map_or(0.0, |p| f64::from(p.{ident})))"),
                 format!("{parent}.is_some_and(|p| p.{ident} != 0.0)"),

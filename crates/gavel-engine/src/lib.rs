@@ -1,20 +1,34 @@
 //! Gavel's engine: `evaluate(event) -> Outcome`.
 //!
-//! The engine owns a compiled rule [`Pack`] and the velocity store its
-//! features live in. For each event it updates the features the event's kind
-//! feeds, evaluates the rules that apply to that kind, and returns an
-//! [`Outcome`] holding the rule hits and, when any rule fired, the
-//! [`RiskSignal`] to publish.
+//! The engine binds a compiled rule [`Pack`] to the velocity store its
+//! features live in. For each event it updates the features the event's
+//! kind feeds, evaluates the rules that apply to that kind, sums the
+//! enforcing rules' scores into a decision, and returns an [`Outcome`]: the
+//! rule hits, the [`RiskSignal`] (when any rule fired), the [`Verdict`] and
+//! the [`AutoAction`]s, each action with a deterministic id so a replayed
+//! event produces the same id.
 //!
 //! It does no I/O, runs no async code and never reads the machine's clock:
 //! event time comes from the event (or the caller's fallback) and the
 //! decision time is passed in. One `Engine` is shared by every shard; its
 //! methods take `&self`.
+//!
+//! A rule whose condition fails at run time (see `gavel_rules::expr`) does
+//! not fire; the failure is counted per rule ([`Engine::rule_errors`]).
 
-use gavel_model::pb::{FeatureValue, RiskSignal, RuleHit, RuleMode as PbRuleMode};
+mod activation;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use gavel_model::pb::{AutoAction, Decision, FeatureValue, RiskSignal, RuleHit, RuleMode as PbRuleMode, Verdict};
 use gavel_model::{EntityRef, EntityType, Event, EventKind, event_time_ms, timestamp_from_ms};
-use gavel_rules::{Pack, RuleMode};
+use gavel_rules::expr::Value;
+use gavel_rules::{Feature, Pack, RuleMode};
 use gavel_velocity::CountWindow;
+
+use crate::activation::EventActivation;
 
 /// Errors from evaluating one event. Each is about the event, not the engine.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -39,29 +53,63 @@ pub struct Outcome {
     pub event_time_ms: i64,
     /// Every rule that fired, enforcing and shadow.
     pub hits: Vec<RuleHit>,
+    /// Sum of the enforcing hits' scores.
+    pub score: i32,
+    /// The decision for that score.
+    pub decision: Decision,
     /// The signal to publish, present when any rule fired.
     pub signal: Option<RiskSignal>,
+    /// The verdict (one per event).
+    pub verdict: Verdict,
+    /// Auto-actions requested by enforcing hits, after cooldowns.
+    pub actions: Vec<AutoAction>,
+    /// Ids of rules whose condition failed to evaluate on this event.
+    pub failed_rules: Vec<String>,
 }
 
 /// A compiled pack bound to its velocity store.
 #[derive(Debug)]
 pub struct Engine {
-    pack: Pack,
-    windows: Vec<CountWindow>,
+    pack: Arc<Pack>,
+    windows: Vec<Arc<CountWindow>>,
     /// For each event kind (by `EventKind::index`), the features it updates.
     features_by_kind: Vec<Vec<usize>>,
     /// For each event kind, the rules that apply to it.
     rules_by_kind: Vec<Vec<usize>>,
+    /// Last emission time (event ms) per (rule, action, target), for cooldowns.
+    cooldowns: DashMap<(u32, u32, Box<str>), i64>,
+    rule_errors: Vec<AtomicU64>,
+    pack_label: String,
 }
 
 impl Engine {
     /// Builds an engine with an empty store for `pack`.
     pub fn new(pack: Pack) -> Engine {
+        Engine::build(Arc::new(pack), None)
+    }
+
+    /// Builds an engine for `pack` that keeps the state of `previous` for
+    /// every feature whose definition did not change (same name, kinds,
+    /// key, filter, window and aggregate), so a reload forgets nothing.
+    pub fn succeed(previous: &Engine, pack: Pack) -> Engine {
+        Engine::build(Arc::new(pack), Some(previous))
+    }
+
+    fn build(pack: Arc<Pack>, previous: Option<&Engine>) -> Engine {
         let windows = pack
             .features
             .iter()
-            // The rule compiler only accepts windows in the store's range.
-            .map(|f| CountWindow::new(f.window_ms).expect("pack windows are validated at compile time"))
+            .map(|f| {
+                let kept = previous.and_then(|p| {
+                    p.pack
+                        .features
+                        .iter()
+                        .position(|old| same_definition(old, f))
+                        .map(|i| Arc::clone(&p.windows[i]))
+                });
+                // The rule compiler only accepts windows in the store's range.
+                kept.unwrap_or_else(|| Arc::new(CountWindow::new(f.window_ms).expect("windows are validated")))
+            })
             .collect();
         let mut features_by_kind = vec![Vec::new(); EventKind::ALL.len()];
         for (i, feature) in pack.features.iter().enumerate() {
@@ -75,11 +123,16 @@ impl Engine {
                 rules_by_kind[kind.index()].push(i);
             }
         }
+        let rule_errors = pack.rules.iter().map(|_| AtomicU64::new(0)).collect();
+        let pack_label = pack.version.clone();
         Engine {
             pack,
             windows,
             features_by_kind,
             rules_by_kind,
+            cooldowns: DashMap::new(),
+            rule_errors,
+            pack_label,
         }
     }
 
@@ -89,8 +142,17 @@ impl Engine {
     }
 
     /// The windows, in pack feature order (for gauges).
-    pub fn windows(&self) -> &[CountWindow] {
+    pub fn windows(&self) -> &[Arc<CountWindow>] {
         &self.windows
+    }
+
+    /// Run-time evaluation failures per rule, in pack rule order.
+    pub fn rule_errors(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.pack
+            .rules
+            .iter()
+            .zip(&self.rule_errors)
+            .map(|(r, n)| (r.id.as_str(), n.load(Ordering::Relaxed)))
     }
 
     /// Updates features for `event` and evaluates the rules that apply.
@@ -102,64 +164,147 @@ impl Engine {
             .or(fallback_time_ms)
             .ok_or(EngineError::NoEventTime)?;
         let values = self.update_features(event, kind, t);
+        let activation = EventActivation::new(self, event, kind, t, &values);
 
         let mut hits = Vec::new();
-        let mut score = 0;
+        let mut score = 0i32;
+        let mut actions = Vec::new();
+        let mut failed_rules = Vec::new();
         for &r in &self.rules_by_kind[kind.index()] {
             let rule = &self.pack.rules[r];
-            let condition = rule.condition;
-            // The compiler guarantees every feature a rule reads is fed by
-            // the rule's event kinds, so its value is in `values`.
-            let value = values
-                .iter()
-                .find(|(f, _)| *f == condition.feature)
-                .map_or(0, |(_, v)| *v) as f64;
-            if !condition.op.holds(value, condition.threshold) {
-                continue;
+            match rule.when.eval_bool(&activation) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(_) => {
+                    self.rule_errors[r].fetch_add(1, Ordering::Relaxed);
+                    failed_rules.push(rule.id.clone());
+                    continue;
+                }
             }
-            let feature = &self.pack.features[condition.feature].name;
+            let features: Vec<FeatureValue> = rule
+                .reads
+                .iter()
+                .map(|&f| FeatureValue {
+                    name: self.pack.features[f].name.clone(),
+                    value: activation.feature(f) as f64,
+                })
+                .collect();
             let mode = match rule.mode {
                 RuleMode::Enforce => {
-                    score += rule.score;
+                    score = score.saturating_add(rule.score);
+                    for (a, action) in rule.actions.iter().enumerate() {
+                        if let Some(out) = self.action(r, a, action, &activation, event, t, decided_at_ms, &features) {
+                            actions.push(out);
+                        }
+                    }
                     PbRuleMode::Enforce
                 }
                 RuleMode::Shadow => PbRuleMode::Shadow,
+            };
+            let explanation = if features.is_empty() {
+                rule.description.clone()
+            } else {
+                let facts: Vec<String> = features.iter().map(|f| format!("{} = {}", f.name, f.value)).collect();
+                format!("{} ({})", rule.description, facts.join(", "))
             };
             hits.push(RuleHit {
                 rule_id: rule.id.clone(),
                 score: rule.score,
                 mode: mode as i32,
-                explanation: format!(
-                    "{}: features.{feature} = {value} {} {}",
-                    rule.description,
-                    condition.op.as_str(),
-                    condition.threshold
-                ),
-                features: vec![FeatureValue {
-                    name: feature.clone(),
-                    value,
-                }],
+                explanation,
+                features,
             });
         }
 
+        let decision = self.pack.decisions.decide(kind, score);
+        let entity = Some(EntityRef {
+            r#type: EntityType::User as i32,
+            id: event.user_id.clone(),
+        });
+        let decided_at = Some(timestamp_from_ms(decided_at_ms));
+        let verdict = Verdict {
+            event_id: event.event_id.clone(),
+            event_kind: kind.as_str().to_string(),
+            entity: entity.clone(),
+            decision: decision as i32,
+            score,
+            rule_ids: hits
+                .iter()
+                .filter(|h| h.mode == PbRuleMode::Enforce as i32)
+                .map(|h| h.rule_id.clone())
+                .collect(),
+            pack_version: self.pack_label.clone(),
+            decided_at,
+            pack_hash: self.pack.hash.clone(),
+        };
         let signal = (!hits.is_empty()).then(|| RiskSignal {
             event_id: event.event_id.clone(),
             event_kind: kind.as_str().to_string(),
-            entity: Some(EntityRef {
-                r#type: EntityType::User as i32,
-                id: event.user_id.clone(),
-            }),
+            entity,
             score,
             hits: hits.clone(),
-            pack_version: self.pack.version.clone(),
-            decided_at: Some(timestamp_from_ms(decided_at_ms)),
+            pack_version: self.pack_label.clone(),
+            decided_at,
             event_time: Some(timestamp_from_ms(t)),
+            pack_hash: self.pack.hash.clone(),
+            decision: decision as i32,
         });
         Ok(Outcome {
             kind,
             event_time_ms: t,
             hits,
+            score,
+            decision,
             signal,
+            verdict,
+            actions,
+            failed_rules,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn action(
+        &self,
+        rule: usize,
+        index: usize,
+        action: &gavel_rules::Action,
+        activation: &EventActivation<'_, '_>,
+        event: &Event,
+        t: i64,
+        decided_at_ms: i64,
+        features: &[FeatureValue],
+    ) -> Option<AutoAction> {
+        let target = match action.id.eval(activation) {
+            Ok(Value::Str(s)) if !s.is_empty() => s.into_owned(),
+            _ => return None,
+        };
+        if action.cooldown_ms > 0 {
+            let key = (rule as u32, index as u32, Box::from(target.as_str()));
+            let mut last = self.cooldowns.entry(key).or_insert(i64::MIN);
+            if *last != i64::MIN && t.saturating_sub(*last) < action.cooldown_ms as i64 && t >= *last {
+                return None;
+            }
+            *last = t;
+        }
+        let rule_def = &self.pack.rules[rule];
+        let kind = action.kind as i32;
+        Some(AutoAction {
+            action_id: action_id(&rule_def.id, kind, action.target as i32, &target, &event.event_id),
+            r#type: kind,
+            target: Some(EntityRef {
+                r#type: action.target as i32,
+                id: target,
+            }),
+            rule_id: rule_def.id.clone(),
+            reason: rule_def.description.clone(),
+            source_event_id: event.event_id.clone(),
+            created_at: Some(timestamp_from_ms(decided_at_ms)),
+            expires_at: action
+                .expires_ms
+                .map(|ms| timestamp_from_ms(t.saturating_add(ms as i64))),
+            pack_version: self.pack_label.clone(),
+            features: features.to_vec(),
+            pack_hash: self.pack.hash.clone(),
         })
     }
 
@@ -174,115 +319,86 @@ impl Engine {
         Ok(())
     }
 
-    /// Records the event in every feature its kind feeds; returns
-    /// `(feature index, value)` for each. A feature whose key the event lacks
-    /// (no device id, say) reads 0 and is not updated.
-    fn update_features(&self, event: &Event, kind: EventKind, t: i64) -> Vec<(usize, u64)> {
-        self.features_by_kind[kind.index()]
+    /// Drops idle keys and lapsed cooldowns as of event time `now_ms`.
+    /// Returns the number of keys evicted.
+    pub fn maintain(&self, now_ms: i64) -> usize {
+        let longest = self
+            .pack
+            .rules
             .iter()
-            .map(|&f| {
-                let feature = &self.pack.features[f];
-                let value = feature
-                    .key
-                    .of(event)
-                    .map_or(0, |key| self.windows[f].record(key, t).value());
-                (f, value)
-            })
-            .collect()
+            .flat_map(|r| &r.actions)
+            .map(|a| a.cooldown_ms)
+            .max()
+            .unwrap_or(0);
+        self.cooldowns
+            .retain(|_, last| now_ms.saturating_sub(*last) < longest as i64);
+        self.windows.iter().map(|w| w.evict_idle(now_ms)).sum()
     }
+
+    /// Records the event in every feature its kind feeds and returns each
+    /// feature's value for this event (`None` for features it does not feed).
+    fn update_features(&self, event: &Event, kind: EventKind, t: i64) -> Vec<Option<i64>> {
+        let mut values = vec![None; self.pack.features.len()];
+        let empty = [];
+        let activation = EventActivation::new(self, event, kind, t, &empty);
+        for &f in &self.features_by_kind[kind.index()] {
+            let feature = &self.pack.features[f];
+            let counts = match &feature.filter {
+                Some(filter) => filter.eval_bool(&activation).unwrap_or(false),
+                None => true,
+            };
+            let value = match feature.key.eval(&activation) {
+                Ok(Value::Str(key)) if !key.is_empty() => {
+                    if counts {
+                        self.windows[f].record(&key, t).value()
+                    } else {
+                        self.windows[f].count(&key, t)
+                    }
+                }
+                _ => 0,
+            };
+            values[f] = Some(value as i64);
+        }
+        values
+    }
+
+    /// The value of feature `f` for `event` without recording it: the count
+    /// for the key computed from this event.
+    fn peek(&self, f: usize, activation: &EventActivation<'_, '_>, t: i64) -> i64 {
+        match self.pack.features[f].key.eval(activation) {
+            Ok(Value::Str(key)) if !key.is_empty() => self.windows[f].count(&key, t) as i64,
+            _ => 0,
+        }
+    }
+}
+
+fn same_definition(a: &Feature, b: &Feature) -> bool {
+    a.name == b.name
+        && a.on == b.on
+        && a.window_ms == b.window_ms
+        && a.aggregate == b.aggregate
+        && a.key.source() == b.key.source()
+        && a.filter.as_ref().map(|p| p.source()) == b.filter.as_ref().map(|p| p.source())
+}
+
+/// A deterministic id for an action: the same rule, action type, target and
+/// source event always give the same id (128-bit FNV-1a, hex).
+pub fn action_id(rule_id: &str, action_type: i32, target_type: i32, target: &str, event_id: &str) -> String {
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    let prime: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes.iter().chain(&[0xff]) {
+            h ^= u128::from(b);
+            h = h.wrapping_mul(prime);
+        }
+    };
+    feed(rule_id.as_bytes());
+    feed(&action_type.to_le_bytes());
+    feed(&target_type.to_le_bytes());
+    feed(target.as_bytes());
+    feed(event_id.as_bytes());
+    format!("{h:032x}")
 }
 
 #[cfg(test)]
-mod tests {
-    use gavel_model::Payload;
-    use gavel_model::pb::BidPlaced;
-
-    use super::*;
-
-    const PACK: &str = r#"
-version: "t1"
-features:
-  - name: bids_per_user_10s
-    on: [bid_placed]
-    key: user
-    window: 10s
-    aggregate: count
-  - name: bids_per_device_10s
-    on: [bid_placed]
-    key: device
-    window: 10s
-    aggregate: count
-rules:
-  - id: bid_bot
-    description: bids faster than a person
-    on: [bid_placed]
-    when: features.bids_per_user_10s > 3
-    score: 60
-  - id: bid_bot_device
-    description: device bidding fast
-    on: [bid_placed]
-    when: features.bids_per_device_10s > 3
-    score: 10
-    mode: shadow
-"#;
-
-    fn bid(user: &str, t_ms: i64) -> Event {
-        Event {
-            event_id: format!("e-{t_ms}"),
-            occurred_at: Some(timestamp_from_ms(t_ms)),
-            user_id: user.into(),
-            device_id: Some("d1".into()),
-            payload: Some(Payload::BidPlaced(BidPlaced::default())),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn fires_once_the_count_passes_the_threshold() {
-        let engine = Engine::new(Pack::compile([("p.yaml", PACK)]).unwrap());
-        for i in 0..3 {
-            let out = engine.evaluate(&bid("u1", 1_000 + i * 100), None, 0).unwrap();
-            assert!(out.signal.is_none(), "bid {i} fired early");
-        }
-        let out = engine.evaluate(&bid("u1", 1_400), None, 7).unwrap();
-        let signal = out.signal.expect("fourth bid fires");
-        assert_eq!(signal.score, 60, "shadow hits add no score");
-        assert_eq!(signal.hits.len(), 2);
-        assert_eq!(signal.hits[0].rule_id, "bid_bot");
-        assert_eq!(signal.hits[0].features[0].value, 4.0);
-        assert_eq!(signal.hits[1].mode, PbRuleMode::Shadow as i32);
-        assert_eq!(signal.pack_version, "t1");
-        assert_eq!(signal.event_id, "e-1400");
-
-        // Another user is not affected by u1's count, but shares the device.
-        let out = engine.evaluate(&bid("u2", 1_500), None, 0).unwrap();
-        assert_eq!(
-            out.hits.iter().map(|h| h.rule_id.as_str()).collect::<Vec<_>>(),
-            ["bid_bot_device"]
-        );
-    }
-
-    #[test]
-    fn warm_up_changes_state_but_emits_nothing() {
-        let engine = Engine::new(Pack::compile([("p.yaml", PACK)]).unwrap());
-        for i in 0..5 {
-            engine.warm(&bid("u1", i * 10), None).unwrap();
-        }
-        let out = engine.evaluate(&bid("u1", 100), None, 0).unwrap();
-        assert_eq!(out.hits[0].features[0].value, 6.0);
-    }
-
-    #[test]
-    fn falls_back_to_transport_time_and_rejects_timeless_events() {
-        let engine = Engine::new(Pack::compile([("p.yaml", PACK)]).unwrap());
-        let mut event = bid("u1", 0);
-        event.occurred_at = None;
-        assert_eq!(engine.evaluate(&event, None, 0).unwrap_err(), EngineError::NoEventTime);
-        assert_eq!(engine.evaluate(&event, Some(42), 0).unwrap().event_time_ms, 42);
-        event.payload = None;
-        assert_eq!(
-            engine.evaluate(&event, Some(42), 0).unwrap_err(),
-            EngineError::NoPayload
-        );
-    }
-}
+mod tests;

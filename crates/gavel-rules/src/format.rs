@@ -1,6 +1,10 @@
 //! The YAML shape of a pack file, as serde sees it. Unknown keys are errors.
+//! Fields holding expressions are `Spanned` so diagnostics can point into them.
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_saphyr::Spanned;
 
 /// One YAML file of a pack.
 #[derive(Debug, Deserialize, Default)]
@@ -8,42 +12,105 @@ use serde::Deserialize;
 pub(crate) struct PackFile {
     /// The pack's version, stamped on every output. Exactly one file sets it.
     #[serde(default)]
-    pub version: Option<String>,
+    pub version: Option<Spanned<String>>,
+    #[serde(default)]
+    pub lists: Vec<ListDef>,
     #[serde(default)]
     pub features: Vec<FeatureDef>,
     #[serde(default)]
     pub rules: Vec<RuleDef>,
+    #[serde(default)]
+    pub decisions: Option<DecisionsDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListDef {
+    pub name: Spanned<String>,
+    /// Entries given inline.
+    #[serde(default)]
+    pub items: Vec<String>,
+    /// Or a file beside the pack: one entry per line (`#` comments, blank
+    /// lines ignored), or the first column of a CSV.
+    #[serde(default)]
+    pub file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FeatureDef {
-    pub name: String,
+    pub name: Spanned<String>,
     /// Event kinds that update the feature.
-    pub on: Vec<String>,
-    /// The envelope field the feature is grouped by.
-    pub key: String,
+    pub on: Spanned<Vec<String>>,
+    /// Expression giving the key the feature is grouped by.
+    pub key: Spanned<String>,
+    /// Only events for which this expression is true are counted.
+    #[serde(default, rename = "where")]
+    pub filter: Option<Spanned<String>>,
     /// Window length, e.g. `10s`, `5m`, `1h`, `30d`.
-    pub window: String,
-    pub aggregate: String,
+    pub window: Spanned<String>,
+    pub aggregate: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ActionDef {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    /// The entity acted on: user, device, ip, or another type with `id`.
+    pub target: Spanned<String>,
+    /// Expression for the target's id; defaults by target type.
+    #[serde(default)]
+    pub id: Option<Spanned<String>>,
+    /// No repeat of this action on the same target within this long.
+    #[serde(default)]
+    pub cooldown: Option<Spanned<String>>,
+    /// How long the action lasts (e.g. a chat mute); unset for no expiry.
+    #[serde(default)]
+    pub expires: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RuleDef {
-    pub id: String,
+    pub id: Spanned<String>,
     pub description: String,
     #[serde(default)]
     pub owner: Option<String>,
-    pub on: Vec<String>,
-    pub when: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub on: Spanned<Vec<String>>,
+    pub when: Spanned<String>,
     pub score: i32,
     #[serde(default)]
-    pub mode: Option<String>,
+    pub actions: Vec<ActionDef>,
+    #[serde(default)]
+    pub mode: Option<Spanned<String>>,
     #[serde(default = "enabled")]
     pub enabled: bool,
 }
 
 fn enabled() -> bool {
     true
+}
+
+/// Score thresholds. A verdict is the highest level whose threshold the
+/// event's score reaches; below all of them it is `allow`.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ThresholdsDef {
+    pub review: i32,
+    pub challenge: i32,
+    pub block: i32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DecisionsDef {
+    pub review: i32,
+    pub challenge: i32,
+    pub block: i32,
+    /// Per event kind overrides.
+    #[serde(default)]
+    pub by_kind: BTreeMap<String, Spanned<ThresholdsDef>>,
 }

@@ -6,17 +6,18 @@
 //! [`Pack`] ready for the engine or every error found, each with the file,
 //! line and column it points at.
 //!
-//! What a pack can say today: windowed `count` features keyed by an envelope
-//! field (`user`, `device`, `ip`), and rules whose condition compares one
-//! feature with a number (`features.bids_per_user_10s > 8`). The CEL
-//! expression language replaces this condition form without changing the
-//! compiled [`Pack`] the engine sees.
+//! A pack declares named `lists`, windowed `features` (grouped by a key
+//! expression), `rules` (a CEL condition, a score, actions, enforce or
+//! shadow) and `decisions` (score thresholds). Expressions are CEL, compiled
+//! by [`expr`] into typed plans against the event schema.
 
 mod compile;
 pub mod expr;
 mod format;
 
-pub use compile::{Aggregate, CmpOp, Condition, Feature, KeyField, Pack, Rule, RuleMode};
+pub use compile::{
+    Action, Aggregate, Decisions, FEATURE_SLOT_BASE, Feature, KIND_SLOT, Pack, Rule, RuleMode, Thresholds,
+};
 
 /// One problem in a pack, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +28,123 @@ pub struct Diagnostic {
     pub line: usize,
     /// 1-based column; 0 when the problem has no single place.
     pub column: usize,
+    /// Length in characters of the offending text (at least 1).
+    pub len: usize,
     /// What is wrong, and what would be right.
     pub message: String,
+}
+
+impl Diagnostic {
+    /// A problem with a whole file (or pack), not one place in it.
+    pub fn whole(file: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: file.to_string(),
+            line: 0,
+            column: 0,
+            len: 0,
+            message: message.into(),
+        }
+    }
+
+    /// A problem at a YAML node.
+    pub(crate) fn at_location(file: &str, text: &str, at: &serde_saphyr::Location, message: String) -> Diagnostic {
+        let (line, column) = (at.line() as usize, at.column() as usize);
+        let len = line_text(text, line)
+            .map(|l| {
+                l.chars()
+                    .skip(column.saturating_sub(1))
+                    .take_while(|c| !c.is_whitespace())
+                    .count()
+            })
+            .unwrap_or(1)
+            .max(1);
+        Diagnostic {
+            file: file.to_string(),
+            line,
+            column,
+            len,
+            message,
+        }
+    }
+
+    /// A problem inside an expression held by a YAML scalar at `at`: finds
+    /// the expression's text in the file so the place is exact, falling back
+    /// to the scalar's start when the scalar was folded.
+    pub(crate) fn in_expression(
+        file: &str,
+        text: &str,
+        at: &serde_saphyr::Location,
+        expr: &str,
+        error: &expr::CompileError,
+    ) -> Diagnostic {
+        let fallback = || Diagnostic::at_location(file, text, at, error.message.clone());
+        let Some(scalar_start) = offset_of(text, at.line() as usize, at.column() as usize) else {
+            return fallback();
+        };
+        // Which line of the expression, and which byte in it.
+        let before = &expr[..error.start.min(expr.len())];
+        let expr_line = before.matches('\n').count();
+        let col_in_line = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1);
+        let mut pos = scalar_start;
+        for (i, line) in expr.split('\n').enumerate() {
+            let trimmed = line.trim_start();
+            let Some(found) = (if trimmed.is_empty() {
+                Some(0)
+            } else {
+                text[pos..].find(trimmed)
+            }) else {
+                return fallback();
+            };
+            let line_start = pos + found;
+            if i == expr_line {
+                let indent = line.len() - trimmed.len();
+                let byte = line_start + col_in_line.saturating_sub(indent);
+                let (line, column) = line_col(text, byte);
+                let len = expr[error.start.min(expr.len())..error.end.min(expr.len())]
+                    .chars()
+                    .count()
+                    .max(1);
+                return Diagnostic {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    len,
+                    message: error.message.clone(),
+                };
+            }
+            pos = line_start + trimmed.len();
+        }
+        fallback()
+    }
+}
+
+fn line_text(text: &str, line: usize) -> Option<&str> {
+    text.lines().nth(line.checked_sub(1)?)
+}
+
+/// Byte offset of a 1-based (line, column in characters).
+fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return Some(offset + l.char_indices().nth(column.checked_sub(1)?).map_or(l.len(), |(b, _)| b));
+        }
+        offset += l.len();
+    }
+    None
+}
+
+/// 1-based (line, column in characters) of a byte offset.
+fn line_col(text: &str, byte: usize) -> (usize, usize) {
+    let before = &text[..byte.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before, |nl| &before[nl + 1..])
+        .chars()
+        .count()
+        + 1;
+    (line, column)
 }
 
 impl std::fmt::Display for Diagnostic {

@@ -28,6 +28,7 @@ signals = "risk.signals"
 actions = "risk.actions"
 verdicts = "risk.verdicts"
 dlq = "risk.dlq"
+emit_verdicts = false
 "#;
 
 /// A string that never shows in `Debug` output.
@@ -98,6 +99,8 @@ pub struct OutputSection {
     pub verdicts: String,
     /// Dead-letter topic.
     pub dlq: String,
+    /// Publish a verdict for every event (not only signals and actions).
+    pub emit_verdicts: bool,
 }
 
 impl GavelConfig {

@@ -93,6 +93,7 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
         settings,
         Arc::clone(&engine),
         Arc::clone(&stats),
+        true,
         stopped(stop_rx.clone()),
     ));
 

@@ -26,10 +26,11 @@ pub async fn serve(
     settings: KafkaSettings,
     engine: Arc<Engine>,
     stats: Arc<Stats>,
+    emit_verdicts: bool,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let pipeline = Pipeline::new(settings)?;
-    let mut processor = EngineProcessor::new(engine, Arc::clone(&stats));
+    let mut processor = EngineProcessor::new(engine, Arc::clone(&stats), emit_verdicts);
     pipeline.run(&mut processor, &*stats, shutdown).await?;
     Ok(())
 }

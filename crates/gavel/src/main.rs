@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gavel::config::GavelConfig;
 use gavel::demo::{DEFAULT_METRICS_ADDR, DemoOptions};
+use gavel::pack::PackFiles;
 use gavel::telemetry::Stats;
 use gavel_engine::Engine;
 use gavel_rules::RulesError;
@@ -149,31 +150,46 @@ fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
         gavel::telemetry::install_exporter(addr)?;
         let engine = Arc::new(Engine::new(pack));
         let stats = Arc::new(Stats::default());
-        gavel::serve(config.kafka_settings(), engine, stats, gavel::termination_signal()).await
+        let verdicts = config.outputs.emit_verdicts;
+        gavel::serve(
+            config.kafka_settings(),
+            engine,
+            stats,
+            verdicts,
+            gavel::termination_signal(),
+        )
+        .await
     })
 }
 
-fn check(pack: &std::path::Path) -> ExitCode {
-    match gavel::pack::load(pack) {
+fn check(dir: &std::path::Path) -> ExitCode {
+    let files = match PackFiles::read(dir) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match files.compile() {
         Ok(pack) => {
+            let shadow = pack
+                .rules
+                .iter()
+                .filter(|r| r.mode == gavel_rules::RuleMode::Shadow)
+                .count();
             println!(
-                "ok: pack {} — {} features, {} rules",
+                "ok: pack {} ({}): {} lists, {} features, {} rules ({shadow} in shadow mode)",
                 pack.version,
+                pack.hash,
+                pack.lists.len(),
                 pack.features.len(),
                 pack.rules.len()
             );
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            match e.downcast_ref::<RulesError>() {
-                Some(RulesError::Invalid(diags)) => {
-                    for d in diags {
-                        eprintln!("error: {d}");
-                    }
-                    eprintln!("{} error(s)", diags.len());
-                }
-                None => eprintln!("error: {e:#}"),
-            }
+        Err(RulesError::Invalid(diags)) => {
+            eprint!("{}", files.render(&diags));
+            eprintln!("{} error(s) in {}", diags.len(), dir.display());
             ExitCode::FAILURE
         }
     }

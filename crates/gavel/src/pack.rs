@@ -1,39 +1,162 @@
-//! Loading a rule pack from disk (the rules crate itself does no I/O), and
-//! the shipped pack embedded in the binary for the demo.
+//! Loading a rule pack from disk (the rules crate itself does no I/O),
+//! rendering its diagnostics, and the shipped pack embedded in the binary
+//! for the demo.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use gavel_rules::Pack;
+use gavel_rules::{Diagnostic, Pack, RulesError};
 
 /// The shipped pack (`rules/`), compiled into the binary so the demo runs
-/// from anywhere.
-pub const SHIPPED: &[(&str, &str)] = &[(
-    "rules/marketplace.yaml",
-    include_str!("../../../rules/marketplace.yaml"),
-)];
+/// from anywhere. A test checks it matches the directory byte for byte.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("rules/accounts.yaml", include_str!("../../../rules/accounts.yaml")),
+    ("rules/bidding.yaml", include_str!("../../../rules/bidding.yaml")),
+    ("rules/chat.yaml", include_str!("../../../rules/chat.yaml")),
+    (
+        "rules/lists/off_platform_keywords.txt",
+        include_str!("../../../rules/lists/off_platform_keywords.txt"),
+    ),
+    ("rules/pack.yaml", include_str!("../../../rules/pack.yaml")),
+    ("rules/payments.yaml", include_str!("../../../rules/payments.yaml")),
+];
 
 /// Compiles the shipped pack.
 pub fn shipped() -> anyhow::Result<Pack> {
     Ok(Pack::compile(SHIPPED.iter().copied())?)
 }
 
-/// Reads every `*.yaml` / `*.yml` file in `dir` (sorted by name) and
-/// compiles them as one pack.
+/// A pack's files as read from disk: `(path, text)`.
+#[derive(Debug, Clone)]
+pub struct PackFiles {
+    /// The files, sorted by path.
+    pub files: Vec<(String, String)>,
+}
+
+impl PackFiles {
+    /// Reads every file of the pack directory `dir` and of its immediate
+    /// subdirectories (list files live in e.g. `lists/`).
+    pub fn read(dir: &Path) -> anyhow::Result<PackFiles> {
+        let mut files = Vec::new();
+        let mut dirs = vec![(dir.to_path_buf(), 0)];
+        while let Some((d, depth)) = dirs.pop() {
+            for entry in std::fs::read_dir(&d).with_context(|| format!("reading pack directory {}", d.display()))? {
+                let path: PathBuf = entry?.path();
+                if path.is_dir() {
+                    if depth == 0 {
+                        dirs.push((path, 1));
+                    }
+                    continue;
+                }
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                if name.starts_with('.') {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                files.push((path.display().to_string(), text));
+            }
+        }
+        files.sort();
+        if !files.iter().any(|(n, _)| n.ends_with(".yaml") || n.ends_with(".yml")) {
+            anyhow::bail!("pack directory {} holds no .yaml files", dir.display());
+        }
+        Ok(PackFiles { files })
+    }
+
+    /// Compiles the files.
+    pub fn compile(&self) -> Result<Pack, RulesError> {
+        Pack::compile(self.files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
+    }
+
+    /// Renders diagnostics with the offending source line and a caret
+    /// under the offending text.
+    pub fn render(&self, diagnostics: &[Diagnostic]) -> String {
+        render(diagnostics, |name| {
+            self.files.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str())
+        })
+    }
+}
+
+/// Reads and compiles the pack in `dir`, failing with rendered diagnostics.
 pub fn load(dir: &Path) -> anyhow::Result<Pack> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading pack directory {}", dir.display()))? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            files.push((path.display().to_string(), text));
+    let files = PackFiles::read(dir)?;
+    files
+        .compile()
+        .map_err(|RulesError::Invalid(diags)| anyhow::anyhow!("{}", files.render(&diags)))
+}
+
+/// One diagnostic as miette sees it.
+#[derive(Debug)]
+pub struct Report {
+    message: String,
+    source: miette::NamedSource<String>,
+    span: Option<miette::SourceSpan>,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl miette::Diagnostic for Report {
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.span.map(|_| &self.source as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.span
+            .map(|s| Box::new(std::iter::once(miette::LabeledSpan::new_with_span(None, s))) as Box<_>)
+    }
+}
+
+/// Renders each diagnostic as `file:line:col: message` followed by the
+/// source line and an underline, using `source` to find file texts.
+pub fn render<'a>(diagnostics: &[Diagnostic], source: impl Fn(&str) -> Option<&'a str>) -> String {
+    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+    let mut out = String::new();
+    for d in diagnostics {
+        out.push_str(&format!("error: {d}\n"));
+        let Some(text) = source(&d.file).filter(|_| d.line > 0) else {
+            continue;
+        };
+        let span = byte_span(text, d.line, d.column, d.len);
+        let report = Report {
+            message: d.message.clone(),
+            source: miette::NamedSource::new(d.file.clone(), text.to_string()),
+            span,
+        };
+        let mut rendered = String::new();
+        if handler.render_report(&mut rendered, &report).is_ok() {
+            // The first line repeats the message; the snippet is what adds.
+            for line in rendered.lines().skip(1) {
+                out.push_str(line);
+                out.push('\n');
+            }
         }
     }
-    files.sort();
-    if files.is_empty() {
-        anyhow::bail!("pack directory {} holds no .yaml files", dir.display());
+    out
+}
+
+fn byte_span(text: &str, line: usize, column: usize, len: usize) -> Option<miette::SourceSpan> {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            let start = l
+                .char_indices()
+                .nth(column.saturating_sub(1))
+                .map_or(l.len(), |(b, _)| b);
+            let end = l[start..]
+                .char_indices()
+                .nth(len.max(1))
+                .map_or(l.trim_end_matches('\n').len(), |(b, _)| start + b);
+            return Some((offset + start, end.saturating_sub(start).max(1)).into());
+        }
+        offset += l.len();
     }
-    Ok(Pack::compile(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))?)
+    None
 }
 
 #[cfg(test)]
@@ -41,11 +164,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shipped_pack_compiles_and_matches_rules_dir() {
+    fn shipped_pack_matches_the_rules_directory() {
         let embedded = shipped().unwrap();
-        let on_disk = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")).unwrap();
-        assert_eq!(embedded.version, on_disk.version);
-        assert_eq!(embedded.rules.len(), on_disk.rules.len());
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+        let on_disk = load(&dir).unwrap();
+        assert_eq!(
+            embedded.hash, on_disk.hash,
+            "the embedded pack differs from rules/: update pack::SHIPPED"
+        );
+        let files = PackFiles::read(&dir).unwrap();
+        assert_eq!(
+            files.files.len(),
+            SHIPPED.len(),
+            "rules/ has files SHIPPED does not list"
+        );
         assert!(!embedded.rules.is_empty());
+    }
+
+    #[test]
+    fn renders_a_caret_under_the_error() {
+        let text = "rules:\n  - id: x\n    when: event.usr_id == 'a'\n";
+        let d = Diagnostic {
+            file: "p.yaml".into(),
+            line: 3,
+            column: 11,
+            len: 12,
+            message: "unknown field".into(),
+        };
+        let out = render(&[d], |_| Some(text));
+        assert!(out.starts_with("error: p.yaml:3:11: unknown field\n"), "{out}");
+        assert!(out.contains("event.usr_id == 'a'"), "{out}");
+        assert!(out.contains("────────────"), "{out}");
     }
 }

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use gavel_engine::Engine;
 use gavel_kafka::{Input, Output, OutputTopic, Processed, Processor};
 use gavel_model::encode_protobuf;
-use gavel_model::pb::RuleMode;
+use gavel_model::pb::{ActionType, Decision, RuleMode};
 use metrics::counter;
 
 use crate::telemetry::{Stats, names};
@@ -18,12 +18,18 @@ use crate::telemetry::{Stats, names};
 pub struct EngineProcessor {
     engine: Arc<Engine>,
     stats: Arc<Stats>,
+    emit_verdicts: bool,
 }
 
 impl EngineProcessor {
-    /// A processor over `engine`, reporting to `stats`.
-    pub fn new(engine: Arc<Engine>, stats: Arc<Stats>) -> Self {
-        EngineProcessor { engine, stats }
+    /// A processor over `engine`, reporting to `stats`. With `emit_verdicts`
+    /// every event also gets a verdict on the verdicts topic.
+    pub fn new(engine: Arc<Engine>, stats: Arc<Stats>, emit_verdicts: bool) -> Self {
+        EngineProcessor {
+            engine,
+            stats,
+            emit_verdicts,
+        }
     }
 }
 
@@ -53,20 +59,77 @@ impl Processor for EngineProcessor {
             };
             counter!(names::RULE_HITS, "rule" => hit.rule_id.clone(), "mode" => mode).increment(1);
         }
-        let Some(signal) = outcome.signal else {
-            return Processed::Outputs(Vec::new());
-        };
-        self.stats.signal();
-        counter!(names::SIGNALS).increment(1);
-        let key = signal
-            .entity
-            .as_ref()
-            .map(|e| e.id.clone().into_bytes())
-            .unwrap_or_default();
-        Processed::Outputs(vec![Output {
-            topic: OutputTopic::Signals,
-            key,
-            payload: encode_protobuf(&signal),
-        }])
+        for rule in &outcome.failed_rules {
+            counter!(names::RULE_ERRORS, "rule" => rule.clone()).increment(1);
+        }
+        let mut outputs = Vec::with_capacity(outcome.actions.len() + 2);
+        if let Some(signal) = &outcome.signal {
+            self.stats.signal();
+            counter!(names::SIGNALS).increment(1);
+            let key = signal
+                .entity
+                .as_ref()
+                .map(|e| e.id.clone().into_bytes())
+                .unwrap_or_default();
+            outputs.push(Output {
+                topic: OutputTopic::Signals,
+                key,
+                payload: encode_protobuf(signal),
+            });
+        }
+        for action in &outcome.actions {
+            counter!(names::ACTIONS, "type" => action_label(action.r#type)).increment(1);
+            let key = action
+                .target
+                .as_ref()
+                .map(|t| t.id.clone().into_bytes())
+                .unwrap_or_default();
+            outputs.push(Output {
+                topic: OutputTopic::Actions,
+                key,
+                payload: encode_protobuf(action),
+            });
+        }
+        counter!(names::VERDICTS, "decision" => decision_label(outcome.decision)).increment(1);
+        if self.emit_verdicts {
+            let key = outcome
+                .verdict
+                .entity
+                .as_ref()
+                .map(|e| e.id.clone().into_bytes())
+                .unwrap_or_default();
+            outputs.push(Output {
+                topic: OutputTopic::Verdicts,
+                key,
+                payload: encode_protobuf(&outcome.verdict),
+            });
+        }
+        Processed::Outputs(outputs)
+    }
+}
+
+/// Metric label for an action type.
+fn action_label(action_type: i32) -> &'static str {
+    match ActionType::try_from(action_type).unwrap_or(ActionType::Unspecified) {
+        ActionType::BlockBid => "block_bid",
+        ActionType::CancelBid => "cancel_bid",
+        ActionType::HoldOrder => "hold_order",
+        ActionType::HoldPayout => "hold_payout",
+        ActionType::RequireStepUp => "require_step_up",
+        ActionType::MuteChat => "mute_chat",
+        ActionType::SuspendAccount => "suspend_account",
+        ActionType::SendToReview => "send_to_review",
+        ActionType::Unspecified => "unspecified",
+    }
+}
+
+/// Metric label for a decision.
+pub fn decision_label(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Allow => "allow",
+        Decision::Review => "review",
+        Decision::Challenge => "challenge",
+        Decision::Block => "block",
+        Decision::Unspecified => "unspecified",
     }
 }

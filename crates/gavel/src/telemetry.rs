@@ -29,6 +29,12 @@ pub mod names {
     pub const SIGNALS: &str = "gavel_signals_total";
     /// Counter, labels `rule`, `mode`: rule hits.
     pub const RULE_HITS: &str = "gavel_rule_hits_total";
+    /// Counter, label `rule`: conditions that failed to evaluate (the rule did not fire).
+    pub const RULE_ERRORS: &str = "gavel_rule_evaluation_errors_total";
+    /// Counter, label `type`: auto-actions produced.
+    pub const ACTIONS: &str = "gavel_actions_total";
+    /// Counter, label `decision`: verdicts by decision.
+    pub const VERDICTS: &str = "gavel_verdicts_total";
     /// Histogram, label `topic`: receive → outputs enqueued, in seconds.
     pub const PROCESSING_DURATION: &str = "gavel_processing_duration_seconds";
 }

@@ -28,7 +28,7 @@ version: "e2e-1"
 features:
   - name: bids_per_user_10s
     on: [bid_placed]
-    key: user
+    key: event.user_id
     window: 10s
     aggregate: count
 rules:
@@ -149,9 +149,15 @@ async fn json_and_protobuf_events_become_signals_and_garbage_is_dead_lettered() 
 
     let engine = Arc::new(Engine::new(Pack::compile([("e2e.yaml", PACK)]).unwrap()));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let gavel = tokio::spawn(gavel::serve(settings, engine, Arc::new(Stats::default()), async {
-        let _ = stop_rx.await;
-    }));
+    let gavel = tokio::spawn(gavel::serve(
+        settings,
+        engine,
+        Arc::new(Stats::default()),
+        false,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
 
     // Exactly one signal per user: the third bid crosses the threshold.
     let signals = reader(&brokers, &outputs.signals);

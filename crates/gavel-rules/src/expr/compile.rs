@@ -204,7 +204,11 @@ pub fn compile(source: &str, env: &dyn Env) -> Result<Plan, Vec<CompileError>> {
             end: source.len(),
             message: format!("this expression always fails: {e}"),
         }]),
-        Ok((node, ty)) if compiler.errors.is_empty() => Ok(Plan { node, ty }),
+        Ok((node, ty)) if compiler.errors.is_empty() => Ok(Plan {
+            node,
+            ty,
+            source: source.to_string(),
+        }),
         _ => {
             if compiler.errors.is_empty() {
                 compiler.errors.push(CompileError {
@@ -273,6 +277,25 @@ impl Compiler<'_> {
         }
     }
 
+    /// An error about a whole qualified name `a.b.c` (from `a` to the end).
+    fn name_error(&mut self, e: &IdedExpr, message: impl Into<String>) -> Reported {
+        let mut root = e;
+        while let Expr::Select(s) = &root.expr {
+            root = &s.operand;
+        }
+        let (start, _) = self.span(root.id);
+        let rest = &self.source[start..];
+        let len = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(rest.len());
+        self.errors.push(CompileError {
+            start,
+            end: start + len.max(1),
+            message: message.into(),
+        });
+        Reported
+    }
+
     fn error(&mut self, id: u64, message: impl Into<String>) -> Reported {
         let (start, end) = self.span(id);
         self.errors.push(CompileError {
@@ -302,9 +325,24 @@ impl Compiler<'_> {
     fn expr(&mut self, e: &IdedExpr) -> Typed {
         match &e.expr {
             Expr::Literal(lit) => Ok(literal(lit)),
-            Expr::Ident(name) => self.name(e.id, &[name.as_str()]),
+            Expr::Ident(name) => self.name(e, &[name.as_str()]),
             Expr::Select(select) => self.select(e, select),
-            Expr::Call(call) => self.call(e.id, call),
+            Expr::Call(call) => {
+                let before = self.errors.len();
+                let result = self.call(e.id, call);
+                // Errors about the call itself (not its arguments) cover the
+                // whole call, e.g. both sides of a comparison.
+                if self.errors.len() == before + 1 && self.info.offset_for(e.id).is_some() {
+                    let own = self.span(e.id);
+                    let (start, end) = full_span(&self.info, self.source, e);
+                    let last = &mut self.errors[before];
+                    if (last.start, last.end) == own {
+                        last.start = start;
+                        last.end = end;
+                    }
+                }
+                result
+            }
             Expr::List(list) => {
                 if !list.optional_indices.is_empty() {
                     return Err(self.error(e.id, "optional list elements are not supported"));
@@ -347,7 +385,7 @@ impl Compiler<'_> {
                     id: e.id,
                     expr: Expr::List(cel::common::ast::ListExpr::new(keys)),
                 };
-                self.expr(&list).map(|(node, ty)| (node, ty))
+                self.expr(&list)
             }
             Expr::Comprehension(c) => self.comprehension(e.id, c),
             Expr::Struct(_) => Err(self.error(e.id, "message literals are not supported in rules")),
@@ -355,7 +393,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn name(&mut self, id: u64, segments: &[&str]) -> Typed {
+    fn name(&mut self, e: &IdedExpr, segments: &[&str]) -> Typed {
         if let [single] = segments
             && let Some(depth) = self.scopes.iter().rposition(|(n, _)| n == single)
         {
@@ -365,9 +403,9 @@ impl Compiler<'_> {
             Ok(Resolved::Field { slot, ty }) => Ok((Node::Slot(slot), ty)),
             Ok(Resolved::List(list)) => Ok((Node::NamedList(list), Type::List(Box::new(Type::String)))),
             Ok(Resolved::Namespace) => {
-                Err(self.error(id, format!("`{}` is a namespace, not a value", segments.join("."))))
+                Err(self.name_error(e, format!("`{}` is a namespace, not a value", segments.join("."))))
             }
-            Err(message) => Err(self.error(id, message)),
+            Err(message) => Err(self.name_error(e, message)),
         }
     }
 
@@ -378,14 +416,14 @@ impl Compiler<'_> {
         if select.test {
             return match self.env.resolve(&segments) {
                 Ok(Resolved::Field { slot, .. }) => Ok((Node::Has(slot), Type::Bool)),
-                Ok(_) => Err(self.error(e.id, "has() takes a field (e.g. has(event.device_id))")),
-                Err(message) => Err(self.error(e.id, message)),
+                Ok(_) => Err(self.name_error(e, "has() takes a field (e.g. has(event.device_id))")),
+                Err(message) => Err(self.name_error(e, message)),
             };
         }
         if self.scopes.iter().any(|(n, _)| n == segments[0]) {
-            return Err(self.error(e.id, format!("`{}` has no fields", segments[0])));
+            return Err(self.name_error(e, format!("`{}` has no fields", segments[0])));
         }
-        self.name(e.id, &segments)
+        self.name(e, &segments)
     }
 
     fn comprehension(&mut self, id: u64, c: &ComprehensionExpr) -> Typed {
@@ -460,6 +498,8 @@ impl Compiler<'_> {
     }
 
     fn call(&mut self, id: u64, call: &CallExpr) -> Typed {
+        // Every `expect` below follows a match arm that fixed the number of
+        // arguments, so the values it unwraps exist.
         let name = call.func_name.as_str();
         match (name, &call.target, call.args.len()) {
             ("_&&_" | "_||_", None, 2) => {
@@ -604,7 +644,7 @@ impl Compiler<'_> {
             }
             ("_[_]" | "_[?_]" | "_?._", ..) => Err(self.error(id, "indexing is not supported in rules")),
             ("size", target, n) if n + usize::from(target.is_some()) == 1 => {
-                let arg = target.as_deref().unwrap_or(&call.args.first().expect("one arg"));
+                let arg = target.as_deref().unwrap_or_else(|| call.args.first().expect("one arg"));
                 let (a, t) = self.expr(arg)?;
                 match (&a, &t) {
                     (Node::NamedList(l), _) => Ok((Node::Const(Value::Int(l.items.len() as i64)), Type::Int)),
@@ -641,7 +681,17 @@ impl Compiler<'_> {
                 };
                 match Regex::new(&p) {
                     Ok(re) => self.fold(id, Node::Matches(Box::new(text), Arc::new(re)), Type::Bool),
-                    Err(e) => Err(self.error(pattern_expr.id, format!("invalid regular expression: {e}"))),
+                    Err(e) => {
+                        // The regex crate draws its own caret on several lines; keep the reason.
+                        let text = e.to_string();
+                        let reason = text
+                            .lines()
+                            .last()
+                            .unwrap_or_default()
+                            .trim_start_matches("error: ")
+                            .to_string();
+                        Err(self.error(pattern_expr.id, format!("invalid regular expression: {reason}")))
+                    }
                 }
             }
             ("lowerAscii", Some(target), 0) => {
@@ -694,7 +744,7 @@ impl Compiler<'_> {
                     "exists",
                     "all",
                 ];
-                let hint = strsim_nearest(name, &known)
+                let hint = nearest(name, &known)
                     .map(|n| format!("; did you mean `{n}`?"))
                     .unwrap_or_default();
                 Err(self.error(id, format!("unknown function or wrong arguments: `{name}`{hint}")))
@@ -704,13 +754,47 @@ impl Compiler<'_> {
 }
 
 /// The nearest candidate by edit distance, if close enough to be a typo.
-pub(crate) fn strsim_nearest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub fn nearest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (strsim::levenshtein(name, c), *c))
         .filter(|(d, c)| *d <= (c.len() / 3).max(2))
         .min()
         .map(|(_, c)| c)
+}
+
+/// The byte span covering an expression and all its subexpressions.
+fn full_span(info: &cel::common::ast::SourceInfo, source: &str, e: &IdedExpr) -> (usize, usize) {
+    fn walk(info: &cel::common::ast::SourceInfo, e: &IdedExpr, lo: &mut u32, hi: &mut u32) {
+        if let Some((s, t)) = info.offset_for(e.id) {
+            *lo = (*lo).min(s);
+            *hi = (*hi).max(t);
+        }
+        match &e.expr {
+            Expr::Call(c) => {
+                c.target.iter().for_each(|t| walk(info, t, lo, hi));
+                c.args.iter().for_each(|a| walk(info, a, lo, hi));
+            }
+            Expr::Select(s) => walk(info, &s.operand, lo, hi),
+            Expr::List(l) => l.elements.iter().for_each(|x| walk(info, x, lo, hi)),
+            _ => {}
+        }
+    }
+    let (mut lo, mut hi) = (u32::MAX, 0);
+    walk(info, e, &mut lo, &mut hi);
+    let to_byte = |chars: u32| {
+        source
+            .char_indices()
+            .nth(chars as usize)
+            .map_or(source.len(), |(b, _)| b)
+    };
+    let start = to_byte(lo);
+    let mut end = to_byte(hi.saturating_add(1)).max(start + 1).min(source.len());
+    // Include the rest of a trailing name or literal.
+    end += source[end..]
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '\'' || c == '"'))
+        .unwrap_or(source.len() - end);
+    (start, end)
 }
 
 fn qualified(e: &IdedExpr) -> Option<Vec<&str>> {

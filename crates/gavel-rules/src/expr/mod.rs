@@ -24,7 +24,7 @@ mod compile;
 mod eval;
 mod value;
 
-pub use compile::{CompileError, Env, Resolved, StringList, compile};
+pub use compile::{CompileError, Env, Resolved, StringList, compile, nearest};
 pub use eval::{Activation, EvalError};
 pub use value::{Type, Value};
 
@@ -35,9 +35,15 @@ use compile::Node;
 pub struct Plan {
     node: Node,
     ty: Type,
+    source: String,
 }
 
 impl Plan {
+    /// The expression as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     /// The expression's static type.
     pub fn ty(&self) -> &Type {
         &self.ty

@@ -1,0 +1,258 @@
+//! Engine behaviour on small packs.
+
+use gavel_model::Payload;
+use gavel_model::pb::{ActionType, BidPlaced, ChatMessageSent, Money};
+
+use super::*;
+
+const PACK: &str = r#"
+version: "t1"
+lists:
+  - name: pay_apps
+    items: [venmo, zelle, "cash app"]
+features:
+  - name: bids_per_user_10s
+    on: [bid_placed]
+    key: event.user_id
+    window: 10s
+    aggregate: count
+  - name: bids_per_device_10s
+    on: [bid_placed]
+    key: event.device_id
+    window: 10s
+    aggregate: count
+  - name: big_bids_per_user_10s
+    on: [bid_placed]
+    key: event.user_id
+    where: event.bid_placed.amount.amount_minor >= 10000
+    window: 10s
+    aggregate: count
+rules:
+  - id: bid_bot
+    description: bids faster than a person
+    on: [bid_placed]
+    when: features.bids_per_user_10s > 3
+    score: 60
+    actions:
+      - type: block_bid
+        target: user
+        cooldown: 1m
+  - id: bid_bot_device
+    description: device bidding fast
+    on: [bid_placed]
+    when: features.bids_per_device_10s > 3
+    score: 10
+    mode: shadow
+  - id: off_platform_payment
+    description: chat pushes an off-platform payment app
+    on: [chat_message_sent]
+    when: lists.pay_apps.exists(k, event.chat_message_sent.text.lowerAscii().contains(k))
+    score: 40
+    actions:
+      - type: mute_chat
+        target: user
+        expires: 1h
+  - id: chatty_bidder
+    description: chats after bidding a lot
+    on: [chat_message_sent]
+    when: features.bids_per_user_10s >= 4
+    score: 5
+  - id: broken_at_runtime
+    description: divides by a count that is zero
+    on: [chat_message_sent]
+    when: 10 / features.big_bids_per_user_10s > 1
+    score: 1
+decisions:
+  review: 30
+  challenge: 60
+  block: 90
+"#;
+
+fn engine() -> Engine {
+    Engine::new(Pack::compile([("p.yaml", PACK)]).unwrap())
+}
+
+fn bid(user: &str, t_ms: i64, amount: i64) -> Event {
+    Event {
+        event_id: format!("{user}-{t_ms}"),
+        occurred_at: Some(timestamp_from_ms(t_ms)),
+        user_id: user.into(),
+        device_id: Some("d1".into()),
+        payload: Some(Payload::BidPlaced(BidPlaced {
+            amount: Some(Money {
+                amount_minor: amount,
+                currency: "USD".into(),
+            }),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+fn chat(user: &str, t_ms: i64, text: &str) -> Event {
+    Event {
+        event_id: format!("chat-{user}-{t_ms}"),
+        occurred_at: Some(timestamp_from_ms(t_ms)),
+        user_id: user.into(),
+        payload: Some(Payload::ChatMessageSent(ChatMessageSent {
+            text: text.into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn fires_once_the_count_passes_the_threshold() {
+    let engine = engine();
+    for i in 0..3 {
+        let out = engine.evaluate(&bid("u1", 1_000 + i * 100, 100), None, 0).unwrap();
+        assert!(out.signal.is_none(), "bid {i} fired early");
+        assert_eq!(out.decision, Decision::Allow);
+    }
+    let out = engine.evaluate(&bid("u1", 1_400, 100), None, 7).unwrap();
+    let signal = out.signal.expect("fourth bid fires");
+    assert_eq!(signal.score, 60, "shadow hits add no score");
+    assert_eq!(out.decision, Decision::Challenge);
+    assert_eq!(signal.decision, Decision::Challenge as i32);
+    assert_eq!(signal.hits.len(), 2);
+    assert_eq!(signal.hits[0].rule_id, "bid_bot");
+    assert_eq!(signal.hits[0].features[0].value, 4.0);
+    assert!(
+        signal.hits[0].explanation.contains("bids_per_user_10s = 4"),
+        "{}",
+        signal.hits[0].explanation
+    );
+    assert_eq!(signal.hits[1].mode, PbRuleMode::Shadow as i32);
+    assert_eq!(signal.pack_version, "t1");
+    assert_eq!(signal.pack_hash.len(), 16);
+    assert_eq!(out.verdict.rule_ids, ["bid_bot"], "shadow rules are not in the verdict");
+
+    assert_eq!(out.actions.len(), 1);
+    let action = &out.actions[0];
+    assert_eq!(action.r#type, ActionType::BlockBid as i32);
+    assert_eq!(action.target.as_ref().unwrap().id, "u1");
+    assert_eq!(action.source_event_id, "u1-1400");
+    assert_eq!(
+        action.action_id,
+        action_id("bid_bot", action.r#type, EntityType::User as i32, "u1", "u1-1400")
+    );
+
+    // Within the cooldown the rule still fires but the action is not repeated.
+    let out = engine.evaluate(&bid("u1", 1_500, 100), None, 0).unwrap();
+    assert!(out.signal.is_some());
+    assert!(out.actions.is_empty());
+
+    // Another user is not affected by u1's count, but shares the device.
+    let out = engine.evaluate(&bid("u2", 1_600, 100), None, 0).unwrap();
+    assert_eq!(
+        out.hits.iter().map(|h| h.rule_id.as_str()).collect::<Vec<_>>(),
+        ["bid_bot_device"]
+    );
+    assert_eq!(out.score, 0);
+}
+
+#[test]
+fn keyword_lists_and_features_read_from_other_kinds() {
+    let engine = engine();
+    let out = engine
+        .evaluate(&chat("u9", 1_000, "pay me on VENMO pls"), None, 0)
+        .unwrap();
+    assert_eq!(out.hits[0].rule_id, "off_platform_payment");
+    assert_eq!(out.actions[0].r#type, ActionType::MuteChat as i32);
+    assert_eq!(out.actions[0].expires_at, Some(timestamp_from_ms(1_000 + 3_600_000)));
+    assert_eq!(out.decision, Decision::Review);
+
+    for i in 0..4 {
+        engine.evaluate(&bid("u9", 2_000 + i, 100), None, 0).unwrap();
+    }
+    // A chat event reads the bid count for its user without changing it.
+    let out = engine.evaluate(&chat("u9", 3_000, "nice card"), None, 0).unwrap();
+    assert!(
+        out.hits
+            .iter()
+            .any(|h| h.rule_id == "chatty_bidder" && h.features[0].value == 4.0),
+        "{out:?}"
+    );
+    let out = engine.evaluate(&chat("u9", 3_001, "nice card"), None, 0).unwrap();
+    assert!(
+        out.hits
+            .iter()
+            .any(|h| h.rule_id == "chatty_bidder" && h.features[0].value == 4.0)
+    );
+}
+
+#[test]
+fn run_time_errors_are_counted_and_do_not_fire() {
+    let engine = engine();
+    let out = engine.evaluate(&chat("u1", 1_000, "hello"), None, 0).unwrap();
+    assert_eq!(out.failed_rules, ["broken_at_runtime"]);
+    assert!(out.hits.is_empty());
+    let errors: Vec<_> = engine.rule_errors().filter(|(_, n)| *n > 0).collect();
+    assert_eq!(errors, [("broken_at_runtime", 1)]);
+}
+
+#[test]
+fn filters_decide_what_counts() {
+    let engine = engine();
+    engine.evaluate(&bid("u1", 1_000, 50_000), None, 0).unwrap();
+    engine.evaluate(&bid("u1", 1_001, 100), None, 0).unwrap();
+    let big = engine
+        .pack()
+        .features
+        .iter()
+        .position(|f| f.name == "big_bids_per_user_10s")
+        .unwrap();
+    assert_eq!(engine.windows()[big].count("u1", 1_002), 1);
+}
+
+#[test]
+fn warm_up_changes_state_but_emits_nothing() {
+    let engine = engine();
+    for i in 0..5 {
+        engine.warm(&bid("u1", i * 10, 100), None).unwrap();
+    }
+    let out = engine.evaluate(&bid("u1", 100, 100), None, 0).unwrap();
+    assert_eq!(out.hits[0].features[0].value, 6.0);
+}
+
+#[test]
+fn a_successor_keeps_the_state_of_unchanged_features() {
+    let engine = engine();
+    for i in 0..3 {
+        engine.evaluate(&bid("u1", 1_000 + i, 100), None, 0).unwrap();
+    }
+    let changed = PACK.replace("key: event.device_id", "key: event.ip");
+    let next = Engine::succeed(&engine, Pack::compile([("p.yaml", changed.as_str())]).unwrap());
+    let out = next.evaluate(&bid("u1", 1_010, 100), None, 0).unwrap();
+    let value = |name: &str| {
+        let f = next.pack().features.iter().position(|f| f.name == name).unwrap();
+        next.windows()[f].count(if name == "bids_per_user_10s" { "u1" } else { "" }, 1_010)
+    };
+    assert_eq!(value("bids_per_user_10s"), 4, "unchanged feature kept its counts");
+    assert!(out.hits.iter().any(|h| h.rule_id == "bid_bot"));
+}
+
+#[test]
+fn falls_back_to_transport_time_and_rejects_timeless_events() {
+    let engine = engine();
+    let mut event = bid("u1", 0, 100);
+    event.occurred_at = None;
+    assert_eq!(engine.evaluate(&event, None, 0).unwrap_err(), EngineError::NoEventTime);
+    assert_eq!(engine.evaluate(&event, Some(42), 0).unwrap().event_time_ms, 42);
+    event.payload = None;
+    assert_eq!(
+        engine.evaluate(&event, Some(42), 0).unwrap_err(),
+        EngineError::NoPayload
+    );
+}
+
+#[test]
+fn action_ids_are_deterministic_and_distinct() {
+    let a = action_id("r", 1, 1, "u1", "e1");
+    assert_eq!(a, action_id("r", 1, 1, "u1", "e1"));
+    assert_ne!(a, action_id("r", 1, 1, "u1", "e2"));
+    assert_ne!(a, action_id("r", 2, 1, "u1", "e1"));
+    assert_ne!(action_id("ab", 1, 1, "c", "e"), action_id("a", 1, 1, "bc", "e"));
+    assert_eq!(a.len(), 32);
+}

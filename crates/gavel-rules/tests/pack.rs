@@ -1,0 +1,189 @@
+//! Pack compilation: a good pack compiles; a broken one yields one
+//! diagnostic per error, each at the right file:line:col.
+
+use gavel_rules::{Diagnostic, Pack, RulesError};
+
+const GOOD: &str = r#"version: "p1"
+lists:
+  - name: pay_apps
+    file: lists/pay_apps.txt
+features:
+  - name: bids_per_user_10s
+    on: [bid_placed]
+    key: event.user_id
+    window: 10s
+    aggregate: count
+rules:
+  - id: bid_bot
+    description: fast bidder
+    on: [bid_placed]
+    when: features.bids_per_user_10s > 12 && event.bid_placed.amount.currency == "USD"
+    score: 60
+    actions:
+      - type: block_bid
+        target: user
+        cooldown: 5m
+  - id: scam_chat
+    description: off-platform payment
+    on: [chat_message_sent]
+    when: >-
+      lists.pay_apps.exists(k, event.chat_message_sent.text.lowerAscii().contains(k))
+    score: 40
+decisions:
+  review: 30
+  challenge: 60
+  block: 90
+  by_kind:
+    payment_attempted: { review: 20, challenge: 40, block: 70 }
+"#;
+
+const LIST: &str = "# payment apps\nvenmo\nzelle\ncash app\n";
+
+fn errors(text: &str) -> Vec<Diagnostic> {
+    match Pack::compile([("rules/pack.yaml", text), ("rules/lists/pay_apps.txt", LIST)]) {
+        Ok(_) => panic!("expected errors"),
+        Err(RulesError::Invalid(diags)) => diags,
+    }
+}
+
+#[test]
+fn good_pack_compiles() {
+    let pack = Pack::compile([("rules/pack.yaml", GOOD), ("rules/lists/pay_apps.txt", LIST)]).unwrap();
+    assert_eq!(pack.version, "p1");
+    assert_eq!(pack.lists[0].items, ["venmo", "zelle", "cash app"]);
+    assert_eq!(pack.rules.len(), 2);
+    assert_eq!(pack.rules[0].reads, [0]);
+    assert_eq!(pack.rules[0].actions[0].cooldown_ms, 300_000);
+    assert_eq!(pack.longest_window_ms(), 10_000);
+    let same = Pack::compile([("rules/pack.yaml", GOOD), ("rules/lists/pay_apps.txt", LIST)]).unwrap();
+    assert_eq!(pack.hash, same.hash);
+    let other = Pack::compile([("rules/pack.yaml", GOOD), ("rules/lists/pay_apps.txt", "venmo\n")]).unwrap();
+    assert_ne!(pack.hash, other.hash, "list contents are part of the hash");
+}
+
+#[test]
+fn every_error_is_reported_at_its_place() {
+    let broken = GOOD
+        .replace("event.bid_placed.amount.currency", "event.bid_placed.amount.curency")
+        .replace(
+            "features.bids_per_user_10s > 12",
+            "features.bids_per_user_10s > 'twelve'",
+        )
+        .replace("contains(k))", "matches('(')) && features.nope > 1")
+        .replace("id: scam_chat", "id: bid_bot");
+    let diags = errors(&broken);
+    let rendered: Vec<String> = diags.iter().map(ToString::to_string).collect();
+    let find = |needle: &str| {
+        diags
+            .iter()
+            .find(|d| d.message.contains(needle))
+            .unwrap_or_else(|| panic!("no diagnostic mentioning `{needle}` in {rendered:#?}"))
+    };
+
+    let typo = find("curency");
+    assert!(
+        typo.message.contains("did you mean `event.bid_placed.amount.currency`"),
+        "{}",
+        typo.message
+    );
+    let line15 = broken.lines().nth(14).unwrap();
+    assert_eq!(
+        (typo.line, typo.column),
+        (15, line15.find("event.bid_placed.amount.curency").unwrap() + 1)
+    );
+    assert_eq!(typo.len, "event.bid_placed.amount.curency".len());
+
+    let types = find("cannot compare int with string");
+    assert_eq!((types.line, types.column), (15, 11));
+
+    let dup = find("duplicate rule id `bid_bot`");
+    assert_eq!((dup.line, dup.column), (21, 9));
+    assert_eq!(
+        diags.len(),
+        3,
+        "the duplicate rule's own errors are not reported: {rendered:#?}"
+    );
+}
+
+#[test]
+fn errors_inside_folded_expressions_point_into_the_expression() {
+    let broken = GOOD
+        .replace("id: scam_chat", "id: scam_chat2")
+        .replace("contains(k))", "matches('('))");
+    let diags = errors(&broken);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(
+        diags[0].message.contains("invalid regular expression"),
+        "{}",
+        diags[0].message
+    );
+    let (n, line) = broken
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("matches('(')"))
+        .unwrap();
+    assert_eq!((diags[0].line, diags[0].column), (n + 1, line.find("'('").unwrap() + 1));
+}
+
+#[test]
+fn structural_errors() {
+    let broken = GOOD
+        .replace("on: [bid_placed]\n    key", "on: [bid_placd]\n    key")
+        .replace("window: 10s", "window: 10x")
+        .replace("type: block_bid", "type: ban_forever")
+        .replace("cooldown: 5m", "cooldown: 5m\n        colour: red");
+    let diags = errors(&broken);
+    // Unknown keys stop that file's parse: fix it first, then the rest shows.
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(diags[0].message.contains("colour"), "{}", diags[0].message);
+    assert_eq!(diags[0].line, 21);
+
+    let broken = broken.replace("\n        colour: red", "");
+    let diags = errors(&broken);
+    let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("unknown event kind `bid_placd`; did you mean `bid_placed`?")),
+        "{messages:?}"
+    );
+    assert!(messages.iter().any(|m| m.contains("10x")), "{messages:?}");
+    assert!(
+        messages.iter().any(|m| m.contains("unknown action `ban_forever`")),
+        "{messages:?}"
+    );
+    assert!(diags.iter().all(|d| d.line > 0), "{diags:?}");
+}
+
+#[test]
+fn payload_fields_must_belong_to_the_rules_kinds() {
+    let broken = GOOD.replace(
+        "lists.pay_apps.exists(k, event.chat_message_sent.text.lowerAscii().contains(k))",
+        "event.bid_placed.amount.amount_minor > 100",
+    );
+    let diags = errors(&broken);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(
+        diags[0].message.contains("only set on bid_placed events"),
+        "{}",
+        diags[0].message
+    );
+}
+
+#[test]
+fn missing_list_file_and_version() {
+    let diags = match Pack::compile([("rules/pack.yaml", GOOD)]) {
+        Err(RulesError::Invalid(d)) => d,
+        Ok(_) => panic!("expected errors"),
+    };
+    assert!(diags[0].message.contains("lists/pay_apps.txt"), "{diags:?}");
+    let no_version = GOOD.replace("version: \"p1\"\n", "");
+    let diags = match Pack::compile([
+        ("rules/pack.yaml", no_version.as_str()),
+        ("rules/lists/pay_apps.txt", LIST),
+    ]) {
+        Err(RulesError::Invalid(d)) => d,
+        Ok(_) => panic!("expected errors"),
+    };
+    assert!(diags[0].message.contains("version"));
+}
