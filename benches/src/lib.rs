@@ -28,10 +28,7 @@ pub fn synthetic_pack_files(n: usize) -> Vec<(String, String)> {
         let when = match r % 3 {
             0 => format!("features.f{} > {} && event.kind == 'bid_placed'", r % 10, r % 50),
             1 => "lists.words.exists(k, event.chat_message_sent.text.lowerAscii().contains(k))".to_string(),
-            _ => format!(
-                "event.chat_message_sent.text.matches('^spam{r}[0-9]+$') || size(event.user_id) > {}",
-                r % 40
-            ),
+            _ => format!("event.chat_message_sent.text.matches('^spam{r}[0-9]+$') || size(event.user_id) > {}", r % 40),
         };
         let on = if r % 3 == 0 { "bid_placed" } else { "chat_message_sent" };
         text.push_str(&format!(

@@ -45,11 +45,7 @@ fn event_fields(set: &prost_types::FileDescriptorSet) -> Result<String, Box<dyn 
     let messages: std::collections::HashMap<String, &prost_types::DescriptorProto> = set
         .file
         .iter()
-        .flat_map(|f| {
-            f.message_type
-                .iter()
-                .map(move |m| (format!(".{}.{}", f.package(), m.name()), m))
-        })
+        .flat_map(|f| f.message_type.iter().map(move |m| (format!(".{}.{}", f.package(), m.name()), m)))
         .collect();
     let event = messages[".gavel.v1.Event"];
     let mut out = String::from(
@@ -71,9 +67,7 @@ fn camel(name: &str) -> String {
     name.split('_')
         .map(|part| {
             let mut c = part.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
         })
         .collect()
 }
@@ -107,9 +101,8 @@ fn walk(
                 out,
             ),
             Type::Message => {
-                let child = messages
-                    .get(field.type_name())
-                    .ok_or_else(|| format!("unknown type {}", field.type_name()))?;
+                let child =
+                    messages.get(field.type_name()).ok_or_else(|| format!("unknown type {}", field.type_name()))?;
                 let (access, child_payload) = if in_oneof {
                     (
                         format!(

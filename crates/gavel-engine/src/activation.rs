@@ -28,13 +28,7 @@ impl<'a, 'e> EventActivation<'a, 'e> {
         t: i64,
         values: &'e [Option<i64>],
     ) -> Self {
-        EventActivation {
-            engine,
-            event,
-            kind,
-            t,
-            values,
-        }
+        EventActivation { engine, event, kind, t, values }
     }
 
     /// Feature `f`'s value for this event: the updated value if the event fed

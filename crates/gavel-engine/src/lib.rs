@@ -101,11 +101,7 @@ impl Engine {
             .iter()
             .map(|f| {
                 let kept = previous.and_then(|p| {
-                    p.pack
-                        .features
-                        .iter()
-                        .position(|old| same_definition(old, f))
-                        .map(|i| Arc::clone(&p.windows[i]))
+                    p.pack.features.iter().position(|old| same_definition(old, f)).map(|i| Arc::clone(&p.windows[i]))
                 });
                 // The rule compiler only accepts windows in the store's range.
                 kept.unwrap_or_else(|| Arc::new(CountWindow::new(f.window_ms).expect("windows are validated")))
@@ -125,15 +121,7 @@ impl Engine {
         }
         let rule_errors = pack.rules.iter().map(|_| AtomicU64::new(0)).collect();
         let pack_label = pack.version.clone();
-        Engine {
-            pack,
-            windows,
-            features_by_kind,
-            rules_by_kind,
-            cooldowns: DashMap::new(),
-            rule_errors,
-            pack_label,
-        }
+        Engine { pack, windows, features_by_kind, rules_by_kind, cooldowns: DashMap::new(), rule_errors, pack_label }
     }
 
     /// The pack in force.
@@ -148,11 +136,7 @@ impl Engine {
 
     /// Run-time evaluation failures per rule, in pack rule order.
     pub fn rule_errors(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.pack
-            .rules
-            .iter()
-            .zip(&self.rule_errors)
-            .map(|(r, n)| (r.id.as_str(), n.load(Ordering::Relaxed)))
+        self.pack.rules.iter().zip(&self.rule_errors).map(|(r, n)| (r.id.as_str(), n.load(Ordering::Relaxed)))
     }
 
     /// Updates features for `event` and evaluates the rules that apply.
@@ -160,9 +144,7 @@ impl Engine {
     /// `occurred_at`; `decided_at_ms` is stamped on the outputs.
     pub fn evaluate(&self, event: &Event, fallback_time_ms: Option<i64>, decided_at_ms: i64) -> Result<Outcome> {
         let kind = event.kind().ok_or(EngineError::NoPayload)?;
-        let t = event_time_ms(event)
-            .or(fallback_time_ms)
-            .ok_or(EngineError::NoEventTime)?;
+        let t = event_time_ms(event).or(fallback_time_ms).ok_or(EngineError::NoEventTime)?;
         let values = self.update_features(event, kind, t);
         let activation = EventActivation::new(self, event, kind, t, &values);
 
@@ -217,10 +199,7 @@ impl Engine {
         }
 
         let decision = self.pack.decisions.decide(kind, score);
-        let entity = Some(EntityRef {
-            r#type: EntityType::User as i32,
-            id: event.user_id.clone(),
-        });
+        let entity = Some(EntityRef { r#type: EntityType::User as i32, id: event.user_id.clone() });
         let decided_at = Some(timestamp_from_ms(decided_at_ms));
         let verdict = Verdict {
             event_id: event.event_id.clone(),
@@ -228,11 +207,7 @@ impl Engine {
             entity: entity.clone(),
             decision: decision as i32,
             score,
-            rule_ids: hits
-                .iter()
-                .filter(|h| h.mode == PbRuleMode::Enforce as i32)
-                .map(|h| h.rule_id.clone())
-                .collect(),
+            rule_ids: hits.iter().filter(|h| h.mode == PbRuleMode::Enforce as i32).map(|h| h.rule_id.clone()).collect(),
             pack_version: self.pack_label.clone(),
             decided_at,
             pack_hash: self.pack.hash.clone(),
@@ -249,17 +224,7 @@ impl Engine {
             pack_hash: self.pack.hash.clone(),
             decision: decision as i32,
         });
-        Ok(Outcome {
-            kind,
-            event_time_ms: t,
-            hits,
-            score,
-            decision,
-            signal,
-            verdict,
-            actions,
-            failed_rules,
-        })
+        Ok(Outcome { kind, event_time_ms: t, hits, score, decision, signal, verdict, actions, failed_rules })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -291,17 +256,12 @@ impl Engine {
         Some(AutoAction {
             action_id: action_id(&rule_def.id, kind, action.target as i32, &target, &event.event_id),
             r#type: kind,
-            target: Some(EntityRef {
-                r#type: action.target as i32,
-                id: target,
-            }),
+            target: Some(EntityRef { r#type: action.target as i32, id: target }),
             rule_id: rule_def.id.clone(),
             reason: rule_def.description.clone(),
             source_event_id: event.event_id.clone(),
             created_at: Some(timestamp_from_ms(decided_at_ms)),
-            expires_at: action
-                .expires_ms
-                .map(|ms| timestamp_from_ms(t.saturating_add(ms as i64))),
+            expires_at: action.expires_ms.map(|ms| timestamp_from_ms(t.saturating_add(ms as i64))),
             pack_version: self.pack_label.clone(),
             features: features.to_vec(),
             pack_hash: self.pack.hash.clone(),
@@ -312,9 +272,7 @@ impl Engine {
     /// replays past events through this to rebuild the store.
     pub fn warm(&self, event: &Event, fallback_time_ms: Option<i64>) -> Result<()> {
         let kind = event.kind().ok_or(EngineError::NoPayload)?;
-        let t = event_time_ms(event)
-            .or(fallback_time_ms)
-            .ok_or(EngineError::NoEventTime)?;
+        let t = event_time_ms(event).or(fallback_time_ms).ok_or(EngineError::NoEventTime)?;
         self.update_features(event, kind, t);
         Ok(())
     }
@@ -322,16 +280,8 @@ impl Engine {
     /// Drops idle keys and lapsed cooldowns as of event time `now_ms`.
     /// Returns the number of keys evicted.
     pub fn maintain(&self, now_ms: i64) -> usize {
-        let longest = self
-            .pack
-            .rules
-            .iter()
-            .flat_map(|r| &r.actions)
-            .map(|a| a.cooldown_ms)
-            .max()
-            .unwrap_or(0);
-        self.cooldowns
-            .retain(|_, last| now_ms.saturating_sub(*last) < longest as i64);
+        let longest = self.pack.rules.iter().flat_map(|r| &r.actions).map(|a| a.cooldown_ms).max().unwrap_or(0);
+        self.cooldowns.retain(|_, last| now_ms.saturating_sub(*last) < longest as i64);
         self.windows.iter().map(|w| w.evict_idle(now_ms)).sum()
     }
 

@@ -79,10 +79,7 @@ fn bid(user: &str, t_ms: i64, amount: i64) -> Event {
         user_id: user.into(),
         device_id: Some("d1".into()),
         payload: Some(Payload::BidPlaced(BidPlaced {
-            amount: Some(Money {
-                amount_minor: amount,
-                currency: "USD".into(),
-            }),
+            amount: Some(Money { amount_minor: amount, currency: "USD".into() }),
             ..Default::default()
         })),
         ..Default::default()
@@ -94,10 +91,7 @@ fn chat(user: &str, t_ms: i64, text: &str) -> Event {
         event_id: format!("chat-{user}-{t_ms}"),
         occurred_at: Some(timestamp_from_ms(t_ms)),
         user_id: user.into(),
-        payload: Some(Payload::ChatMessageSent(ChatMessageSent {
-            text: text.into(),
-            ..Default::default()
-        })),
+        payload: Some(Payload::ChatMessageSent(ChatMessageSent { text: text.into(), ..Default::default() })),
         ..Default::default()
     }
 }
@@ -118,11 +112,7 @@ fn fires_once_the_count_passes_the_threshold() {
     assert_eq!(signal.hits.len(), 2);
     assert_eq!(signal.hits[0].rule_id, "bid_bot");
     assert_eq!(signal.hits[0].features[0].value, 4.0);
-    assert!(
-        signal.hits[0].explanation.contains("bids_per_user_10s = 4"),
-        "{}",
-        signal.hits[0].explanation
-    );
+    assert!(signal.hits[0].explanation.contains("bids_per_user_10s = 4"), "{}", signal.hits[0].explanation);
     assert_eq!(signal.hits[1].mode, PbRuleMode::Shadow as i32);
     assert_eq!(signal.pack_version, "t1");
     assert_eq!(signal.pack_hash.len(), 16);
@@ -133,10 +123,7 @@ fn fires_once_the_count_passes_the_threshold() {
     assert_eq!(action.r#type, ActionType::BlockBid as i32);
     assert_eq!(action.target.as_ref().unwrap().id, "u1");
     assert_eq!(action.source_event_id, "u1-1400");
-    assert_eq!(
-        action.action_id,
-        action_id("bid_bot", action.r#type, EntityType::User as i32, "u1", "u1-1400")
-    );
+    assert_eq!(action.action_id, action_id("bid_bot", action.r#type, EntityType::User as i32, "u1", "u1-1400"));
 
     // Within the cooldown the rule still fires but the action is not repeated.
     let out = engine.evaluate(&bid("u1", 1_500, 100), None, 0).unwrap();
@@ -145,19 +132,14 @@ fn fires_once_the_count_passes_the_threshold() {
 
     // Another user is not affected by u1's count, but shares the device.
     let out = engine.evaluate(&bid("u2", 1_600, 100), None, 0).unwrap();
-    assert_eq!(
-        out.hits.iter().map(|h| h.rule_id.as_str()).collect::<Vec<_>>(),
-        ["bid_bot_device"]
-    );
+    assert_eq!(out.hits.iter().map(|h| h.rule_id.as_str()).collect::<Vec<_>>(), ["bid_bot_device"]);
     assert_eq!(out.score, 0);
 }
 
 #[test]
 fn keyword_lists_and_features_read_from_other_kinds() {
     let engine = engine();
-    let out = engine
-        .evaluate(&chat("u9", 1_000, "pay me on VENMO pls"), None, 0)
-        .unwrap();
+    let out = engine.evaluate(&chat("u9", 1_000, "pay me on VENMO pls"), None, 0).unwrap();
     assert_eq!(out.hits[0].rule_id, "off_platform_payment");
     assert_eq!(out.actions[0].r#type, ActionType::MuteChat as i32);
     assert_eq!(out.actions[0].expires_at, Some(timestamp_from_ms(1_000 + 3_600_000)));
@@ -168,18 +150,9 @@ fn keyword_lists_and_features_read_from_other_kinds() {
     }
     // A chat event reads the bid count for its user without changing it.
     let out = engine.evaluate(&chat("u9", 3_000, "nice card"), None, 0).unwrap();
-    assert!(
-        out.hits
-            .iter()
-            .any(|h| h.rule_id == "chatty_bidder" && h.features[0].value == 4.0),
-        "{out:?}"
-    );
+    assert!(out.hits.iter().any(|h| h.rule_id == "chatty_bidder" && h.features[0].value == 4.0), "{out:?}");
     let out = engine.evaluate(&chat("u9", 3_001, "nice card"), None, 0).unwrap();
-    assert!(
-        out.hits
-            .iter()
-            .any(|h| h.rule_id == "chatty_bidder" && h.features[0].value == 4.0)
-    );
+    assert!(out.hits.iter().any(|h| h.rule_id == "chatty_bidder" && h.features[0].value == 4.0));
 }
 
 #[test]
@@ -197,12 +170,7 @@ fn filters_decide_what_counts() {
     let engine = engine();
     engine.evaluate(&bid("u1", 1_000, 50_000), None, 0).unwrap();
     engine.evaluate(&bid("u1", 1_001, 100), None, 0).unwrap();
-    let big = engine
-        .pack()
-        .features
-        .iter()
-        .position(|f| f.name == "big_bids_per_user_10s")
-        .unwrap();
+    let big = engine.pack().features.iter().position(|f| f.name == "big_bids_per_user_10s").unwrap();
     assert_eq!(engine.windows()[big].count("u1", 1_002), 1);
 }
 
@@ -241,10 +209,7 @@ fn falls_back_to_transport_time_and_rejects_timeless_events() {
     assert_eq!(engine.evaluate(&event, None, 0).unwrap_err(), EngineError::NoEventTime);
     assert_eq!(engine.evaluate(&event, Some(42), 0).unwrap().event_time_ms, 42);
     event.payload = None;
-    assert_eq!(
-        engine.evaluate(&event, Some(42), 0).unwrap_err(),
-        EngineError::NoPayload
-    );
+    assert_eq!(engine.evaluate(&event, Some(42), 0).unwrap_err(), EngineError::NoPayload);
 }
 
 #[test]

@@ -14,23 +14,15 @@ use crate::{KafkaError, KafkaSettings, Result};
 /// exists is not an error.
 pub async fn create_topics(settings: &KafkaSettings, topics: &[&str], partitions: i32) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = settings.admin_config().create().map_err(KafkaError::Client)?;
-    let new_topics: Vec<NewTopic<'_>> = topics
-        .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
-        .collect();
+    let new_topics: Vec<NewTopic<'_>> =
+        topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1))).collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin
-        .create_topics(&new_topics, &options)
-        .await
-        .map_err(KafkaError::Client)?;
+    let results = admin.create_topics(&new_topics, &options).await.map_err(KafkaError::Client)?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(KafkaError::CreateTopic {
-                    topic,
-                    message: code.to_string(),
-                });
+                return Err(KafkaError::CreateTopic { topic, message: code.to_string() });
             }
         }
     }

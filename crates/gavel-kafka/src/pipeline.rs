@@ -93,26 +93,11 @@ pub fn dlq_headers(input: &Input<'_>, reason: &str) -> OwnedHeaders {
     let partition = input.partition.to_string();
     let offset = input.offset.to_string();
     OwnedHeaders::new()
-        .insert(Header {
-            key: "gavel.source.topic",
-            value: Some(input.topic),
-        })
-        .insert(Header {
-            key: "gavel.source.partition",
-            value: Some(&partition),
-        })
-        .insert(Header {
-            key: "gavel.source.offset",
-            value: Some(&offset),
-        })
-        .insert(Header {
-            key: "gavel.source.encoding",
-            value: Some(input.encoding.as_str()),
-        })
-        .insert(Header {
-            key: "gavel.error",
-            value: Some(reason),
-        })
+        .insert(Header { key: "gavel.source.topic", value: Some(input.topic) })
+        .insert(Header { key: "gavel.source.partition", value: Some(&partition) })
+        .insert(Header { key: "gavel.source.offset", value: Some(&offset) })
+        .insert(Header { key: "gavel.source.encoding", value: Some(input.encoding.as_str()) })
+        .insert(Header { key: "gavel.error", value: Some(reason) })
 }
 
 /// A message whose outputs are on their way.
@@ -132,9 +117,7 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline")
-            .field("group_id", &self.settings.group_id)
-            .finish_non_exhaustive()
+        f.debug_struct("Pipeline").field("group_id", &self.settings.group_id).finish_non_exhaustive()
     }
 }
 
@@ -148,11 +131,7 @@ impl Pipeline {
             topics: topics.iter().map(|t| t.to_string()).collect(),
             source,
         })?;
-        Ok(Pipeline {
-            settings,
-            consumer,
-            producer,
-        })
+        Ok(Pipeline { settings, consumer, producer })
     }
 
     /// Runs until `shutdown` resolves, then drains in-flight outputs, stores
@@ -218,9 +197,7 @@ impl Pipeline {
         let topic = message.topic();
         let Some((input_topic, encoding)) = self.settings.encoding_of(topic) else {
             // Only subscribed topics are delivered; a stranger is a bug upstream.
-            return Err(KafkaError::Consume(RdError::Subscription(format!(
-                "message from unexpected topic {topic}"
-            ))));
+            return Err(KafkaError::Consume(RdError::Subscription(format!("message from unexpected topic {topic}"))));
         };
         let input = Input {
             topic,
@@ -241,9 +218,7 @@ impl Pipeline {
                         crate::OutputTopic::Actions => (1, &self.settings.outputs.actions),
                         crate::OutputTopic::Verdicts => (2, &self.settings.outputs.verdicts),
                     };
-                    let record = FutureRecord::to(name)
-                        .key(output.key.as_slice())
-                        .payload(output.payload.as_slice());
+                    let record = FutureRecord::to(name).key(output.key.as_slice()).payload(output.payload.as_slice());
                     deliveries.push((index, self.enqueue(record).await?));
                 }
                 observer.processed(topic, started.elapsed(), count);
@@ -251,9 +226,7 @@ impl Pipeline {
             Processed::DeadLetter(reason) => {
                 warn!(topic, partition = input.partition, offset = input.offset, error = %reason, "event sent to dead-letter topic");
                 let headers = dlq_headers(&input, &reason);
-                let mut record = FutureRecord::to(&self.settings.outputs.dlq)
-                    .payload(input.payload)
-                    .headers(headers);
+                let mut record = FutureRecord::to(&self.settings.outputs.dlq).payload(input.payload).headers(headers);
                 if let Some(key) = input.key {
                     record = record.key(key);
                 }
@@ -262,12 +235,7 @@ impl Pipeline {
                 observer.processed(topic, started.elapsed(), 0);
             }
         }
-        Ok(InFlight {
-            input_topic,
-            partition: input.partition,
-            offset: input.offset,
-            deliveries,
-        })
+        Ok(InFlight { input_topic, partition: input.partition, offset: input.offset, deliveries })
     }
 
     /// Enqueues a record, waiting while the producer's queue is full.
@@ -280,10 +248,7 @@ impl Pipeline {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 Err((source, back)) => {
-                    return Err(KafkaError::Delivery {
-                        topic: back.topic.to_string(),
-                        source,
-                    });
+                    return Err(KafkaError::Delivery { topic: back.topic.to_string(), source });
                 }
             }
         }
@@ -322,10 +287,5 @@ async fn settle(pending: InFlight) -> Settled {
         };
         failure.get_or_insert((output, outcome));
     }
-    Settled {
-        input_topic: pending.input_topic,
-        partition: pending.partition,
-        offset: pending.offset,
-        failure,
-    }
+    Settled { input_topic: pending.input_topic, partition: pending.partition, offset: pending.offset, failure }
 }

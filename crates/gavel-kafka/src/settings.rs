@@ -122,9 +122,6 @@ impl KafkaSettings {
     }
 
     pub(crate) fn encoding_of(&self, topic: &str) -> Option<(usize, Encoding)> {
-        self.inputs
-            .iter()
-            .position(|t| t.name == topic)
-            .map(|i| (i, self.inputs[i].encoding))
+        self.inputs.iter().position(|t| t.name == topic).map(|i| (i, self.inputs[i].encoding))
     }
 }

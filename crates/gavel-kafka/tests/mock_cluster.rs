@@ -45,14 +45,8 @@ async fn processes_dead_letters_and_commits() {
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let input = "in";
-    let mut settings = KafkaSettings::new(
-        &brokers,
-        "gavel-test",
-        vec![InputTopic {
-            name: input.into(),
-            encoding: Encoding::Json,
-        }],
-    );
+    let mut settings =
+        KafkaSettings::new(&brokers, "gavel-test", vec![InputTopic { name: input.into(), encoding: Encoding::Json }]);
     for topic in [input].iter().chain(settings.outputs.all().iter()) {
         cluster.create_topic(topic, 2, 1).unwrap();
     }
@@ -62,13 +56,7 @@ async fn processes_dead_letters_and_commits() {
     let payloads = ["hello", "bad news", "world", "again"];
     for (i, payload) in payloads.iter().enumerate() {
         let key = format!("k{i}");
-        producer
-            .send(
-                FutureRecord::to(input).key(&key).payload(*payload),
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
+        producer.send(FutureRecord::to(input).key(&key).payload(*payload), Duration::from_secs(5)).await.unwrap();
     }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -85,20 +73,14 @@ async fn processes_dead_letters_and_commits() {
     let signals = consumer(&brokers, &settings.outputs.signals);
     let mut seen = Vec::new();
     while seen.len() < 3 {
-        let m = tokio::time::timeout(Duration::from_secs(30), signals.recv())
-            .await
-            .expect("signals in time")
-            .unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(30), signals.recv()).await.expect("signals in time").unwrap();
         seen.push(String::from_utf8(m.payload().unwrap().to_vec()).unwrap());
     }
     seen.sort();
     assert_eq!(seen, ["AGAIN", "HELLO", "WORLD"]);
 
     let dlq = consumer(&brokers, &settings.outputs.dlq);
-    let m = tokio::time::timeout(Duration::from_secs(30), dlq.recv())
-        .await
-        .expect("dlq in time")
-        .unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(30), dlq.recv()).await.expect("dlq in time").unwrap();
     assert_eq!(m.payload().unwrap(), b"bad news", "the original bytes are kept");
     assert_eq!(m.key().unwrap(), b"k1");
     let headers: HashMap<String, String> = m
@@ -116,11 +98,8 @@ async fn processes_dead_letters_and_commits() {
     run.await.unwrap().unwrap();
 
     // Every input message was acknowledged, so the committed offsets cover them all.
-    let reader: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", "gavel-test")
-        .create()
-        .unwrap();
+    let reader: StreamConsumer =
+        ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", "gavel-test").create().unwrap();
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(input, 0);
     tpl.add_partition(input, 1);

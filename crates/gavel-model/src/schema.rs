@@ -63,9 +63,7 @@ pub struct FieldDef {
 }
 
 fn timestamp_nanos(ts: &pbjson_types::Timestamp) -> i64 {
-    ts.seconds
-        .saturating_mul(1_000_000_000)
-        .saturating_add(i64::from(ts.nanos))
+    ts.seconds.saturating_mul(1_000_000_000).saturating_add(i64::from(ts.nanos))
 }
 
 include!(concat!(env!("OUT_DIR"), "/event_fields.rs"));
@@ -82,11 +80,8 @@ mod tests {
 
     #[test]
     fn reads_envelope_payload_and_nested_fields() {
-        let bytes = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../proto/examples/bid_placed.json"
-        ))
-        .unwrap();
+        let bytes =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto/examples/bid_placed.json")).unwrap();
         let event = decode_json(&bytes).unwrap();
         let get = |p: &str| (field(p).unwrap_or_else(|| panic!("no field {p}")).get)(&event);
         assert_eq!(get("user_id"), FieldValue::Str("u-buyer-2"));
@@ -99,13 +94,8 @@ mod tests {
         assert!(!(field("chat_message_sent").unwrap().has)(&event));
         assert!((field("bid_placed").unwrap().has)(&event));
         assert!((field("bid_placed.amount").unwrap().has)(&event));
-        assert!(!(field("session_id").unwrap().has)(
-            &decode_json(br#"{"loginFailed":{}}"#).unwrap()
-        ));
-        assert_eq!(
-            field("bid_placed.amount.amount_minor").unwrap().payload,
-            Some(EventKind::BidPlaced)
-        );
+        assert!(!(field("session_id").unwrap().has)(&decode_json(br#"{"loginFailed":{}}"#).unwrap()));
+        assert_eq!(field("bid_placed.amount.amount_minor").unwrap().payload, Some(EventKind::BidPlaced));
         assert_eq!(field("user_id").unwrap().payload, None);
     }
 

@@ -16,9 +16,7 @@ pub fn event_time_ms(event: &Event) -> Option<i64> {
 
 /// Converts a protobuf timestamp to milliseconds since the Unix epoch.
 pub fn timestamp_to_ms(ts: &Timestamp) -> i64 {
-    ts.seconds
-        .saturating_mul(1000)
-        .saturating_add(i64::from(ts.nanos / 1_000_000))
+    ts.seconds.saturating_mul(1000).saturating_add(i64::from(ts.nanos / 1_000_000))
 }
 
 /// Converts milliseconds since the Unix epoch to a protobuf timestamp.

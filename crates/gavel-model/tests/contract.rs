@@ -91,11 +91,7 @@ fn outputs_round_trip_both_encodings() {
     let json = encode_json(&signal).unwrap();
     let back: RiskSignal = serde_json::from_slice(&json).unwrap();
     assert_eq!(signal, back);
-    let action = AutoAction {
-        action_id: "a1".into(),
-        r#type: 1,
-        ..Default::default()
-    };
+    let action = AutoAction { action_id: "a1".into(), r#type: 1, ..Default::default() };
     let back = <AutoAction as prost::Message>::decode(encode_protobuf(&action).as_slice()).unwrap();
     assert_eq!(action, back);
 }

@@ -124,11 +124,7 @@ pub struct Thresholds {
 
 impl From<ThresholdsDef> for Thresholds {
     fn from(t: ThresholdsDef) -> Self {
-        Thresholds {
-            review: t.review,
-            challenge: t.challenge,
-            block: t.block,
-        }
+        Thresholds { review: t.review, challenge: t.challenge, block: t.block }
     }
 }
 
@@ -142,11 +138,7 @@ pub struct Decisions {
 impl Default for Decisions {
     fn default() -> Self {
         Decisions {
-            default: Thresholds {
-                review: 50,
-                challenge: 80,
-                block: 100,
-            },
+            default: Thresholds { review: 50, challenge: 80, block: 100 },
             by_kind: vec![None; EventKind::ALL.len()],
         }
     }
@@ -181,11 +173,7 @@ impl Pack {
                 continue;
             }
             match serde_saphyr::from_str::<Option<PackFile>>(text) {
-                Ok(file) => parsed.push(Source {
-                    name,
-                    text,
-                    file: file.unwrap_or_default(),
-                }),
+                Ok(file) => parsed.push(Source { name, text, file: file.unwrap_or_default() }),
                 Err(e) => c.diags.push(yaml_diagnostic(name, &e)),
             }
         }
@@ -200,19 +188,9 @@ impl Pack {
             return Err(RulesError::Invalid(c.diags));
         }
         let Some(version) = version else {
-            return Err(RulesError::Invalid(vec![Diagnostic::whole(
-                "<pack>",
-                "no file sets `version`",
-            )]));
+            return Err(RulesError::Invalid(vec![Diagnostic::whole("<pack>", "no file sets `version`")]));
         };
-        Ok(Pack {
-            version,
-            hash: content_hash(&files),
-            lists,
-            features,
-            rules,
-            decisions,
-        })
+        Ok(Pack { version, hash: content_hash(&files), lists, features, rules, decisions })
     }
 
     /// The longest feature window in milliseconds: how much history warm-up
@@ -284,10 +262,7 @@ impl Env for PackEnv<'_> {
     fn resolve(&self, segments: &[&str]) -> std::result::Result<Resolved, String> {
         match segments {
             ["event"] | ["features"] | ["lists"] => Ok(Resolved::Namespace),
-            ["event", "kind"] => Ok(Resolved::Field {
-                slot: KIND_SLOT,
-                ty: Type::String,
-            }),
+            ["event", "kind"] => Ok(Resolved::Field { slot: KIND_SLOT, ty: Type::String }),
             ["event", rest @ ..] => {
                 let path = rest.join(".");
                 let Some((slot, def)) = EVENT_FIELDS.iter().enumerate().find(|(_, f)| f.path == path) else {
@@ -307,18 +282,12 @@ impl Env for PackEnv<'_> {
                         kinds_list(self.kinds)
                     ));
                 }
-                Ok(Resolved::Field {
-                    slot: slot as u32,
-                    ty: field_type(def.ty),
-                })
+                Ok(Resolved::Field { slot: slot as u32, ty: field_type(def.ty) })
             }
             ["features", name] => match self.features.get(*name) {
                 Some((index, ty)) => {
                     self.reads.borrow_mut().push(*index);
-                    Ok(Resolved::Field {
-                        slot: FEATURE_SLOT_BASE.saturating_add(*index as u32),
-                        ty: ty.clone(),
-                    })
+                    Ok(Resolved::Field { slot: FEATURE_SLOT_BASE.saturating_add(*index as u32), ty: ty.clone() })
                 }
                 None => {
                     let names: Vec<String> = self.features.keys().map(|n| format!("features.{n}")).collect();
@@ -334,14 +303,9 @@ impl Env for PackEnv<'_> {
             },
             other => {
                 let name = other.join(".");
-                let hint = if field(&name).is_some() {
-                    format!("; did you mean `event.{name}`?")
-                } else {
-                    String::new()
-                };
-                Err(format!(
-                    "unknown name `{name}` (names start with event., features. or lists.){hint}"
-                ))
+                let hint =
+                    if field(&name).is_some() { format!("; did you mean `event.{name}`?") } else { String::new() };
+                Err(format!("unknown name `{name}` (names start with event., features. or lists.){hint}"))
             }
         }
     }
@@ -357,12 +321,7 @@ fn unknown(what: &str, name: &str, candidates: &[String]) -> String {
 
 impl PackCompiler {
     fn at<T>(&mut self, src: &Source<'_>, spanned: &Spanned<T>, message: impl Into<String>) {
-        self.diags.push(Diagnostic::at_location(
-            src.name,
-            src.text,
-            &spanned.referenced,
-            message.into(),
-        ));
+        self.diags.push(Diagnostic::at_location(src.name, src.text, &spanned.referenced, message.into()));
     }
 
     fn version(&mut self, parsed: &[Source<'_>]) -> Option<String> {
@@ -390,17 +349,10 @@ impl PackCompiler {
                 let mut items = def.items.clone();
                 if let Some(file) = &def.file {
                     let wanted = sibling_path(src.name, &file.value);
-                    match files
-                        .iter()
-                        .find(|(n, _)| *n == wanted || n.ends_with(&format!("/{}", file.value)))
-                    {
+                    match files.iter().find(|(n, _)| *n == wanted || n.ends_with(&format!("/{}", file.value))) {
                         Some((_, text)) => items.extend(list_entries(text)),
                         None => {
-                            self.at(
-                                src,
-                                file,
-                                format!("list file `{}` not found beside the pack", file.value),
-                            );
+                            self.at(src, file, format!("list file `{}` not found beside the pack", file.value));
                             continue;
                         }
                     }
@@ -422,9 +374,8 @@ impl PackCompiler {
                 Some(k) => kinds.push(k),
                 None => {
                     let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
-                    let hint = expr::nearest(name, &names)
-                        .map(|n| format!("; did you mean `{n}`?"))
-                        .unwrap_or_default();
+                    let hint =
+                        expr::nearest(name, &names).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
                     self.at(src, on, format!("unknown event kind `{name}`{hint}"));
                     ok = false;
                 }
@@ -448,11 +399,7 @@ impl PackCompiler {
         match expr::compile(&spanned.value, env) {
             Ok(plan) if expected.contains(plan.ty()) => Some(plan),
             Ok(plan) => {
-                let want = expected
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" or ");
+                let want = expected.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or ");
                 self.expression_error(
                     src,
                     spanned,
@@ -523,11 +470,7 @@ impl PackCompiler {
                 None
             }
             other => {
-                self.at(
-                    src,
-                    &def.aggregate,
-                    format!("unknown aggregate `{other}` (expected count)"),
-                );
+                self.at(src, &def.aggregate, format!("unknown aggregate `{other}` (expected count)"));
                 None
             }
         };
@@ -539,13 +482,7 @@ impl PackCompiler {
             }
         };
         let on = on?;
-        let env = PackEnv {
-            kinds: &on,
-            what: "feature",
-            features: no_features,
-            lists,
-            reads: RefCell::default(),
-        };
+        let env = PackEnv { kinds: &on, what: "feature", features: no_features, lists, reads: RefCell::default() };
         let key = self.expression(src, &def.key, &env, &[Type::String]);
         let filter = match &def.filter {
             Some(f) => Some(self.expression(src, f, &env, &[Type::Bool])?),
@@ -604,13 +541,7 @@ impl PackCompiler {
                 None
             }
         };
-        let env = PackEnv {
-            kinds: &on,
-            what: "rule",
-            features: feature_index,
-            lists,
-            reads: RefCell::default(),
-        };
+        let env = PackEnv { kinds: &on, what: "rule", features: feature_index, lists, reads: RefCell::default() };
         let when = self.expression(src, &def.when, &env, &[Type::Bool]);
         let mut actions = Vec::new();
         for action in &def.actions {
@@ -633,13 +564,8 @@ impl PackCompiler {
             if foreign.is_empty() {
                 continue;
             }
-            let key_env = PackEnv {
-                kinds: &foreign,
-                what: "rule",
-                features: feature_index,
-                lists,
-                reads: RefCell::default(),
-            };
+            let key_env =
+                PackEnv { kinds: &foreign, what: "rule", features: feature_index, lists, reads: RefCell::default() };
             let key_source = def_key_source(feature);
             if let Err(errors) = expr::compile(&key_source, &key_env) {
                 self.at(
@@ -709,22 +635,12 @@ impl PackCompiler {
                 return None;
             }
         };
-        let env = PackEnv {
-            kinds: on,
-            what: "rule",
-            features,
-            lists,
-            reads: RefCell::default(),
-        };
+        let env = PackEnv { kinds: on, what: "rule", features, lists, reads: RefCell::default() };
         let id = match (&def.id, default_id) {
             (Some(id), _) => self.expression(src, id, &env, &[Type::String]),
             (None, Some(default)) => expr::compile(default, &env).ok(),
             (None, None) => {
-                self.at(
-                    src,
-                    &def.target,
-                    format!("target `{}` needs an `id` expression", def.target.value),
-                );
+                self.at(src, &def.target, format!("target `{}` needs an `id` expression", def.target.value));
                 None
             }
         };
@@ -740,13 +656,7 @@ impl PackCompiler {
         };
         let cooldown = duration(self, &def.cooldown)?;
         let expires = duration(self, &def.expires)?;
-        Some(Action {
-            kind: kind?,
-            target,
-            id: id?,
-            cooldown_ms: cooldown.unwrap_or(0),
-            expires_ms: expires,
-        })
+        Some(Action { kind: kind?, target, id: id?, cooldown_ms: cooldown.unwrap_or(0), expires_ms: expires })
     }
 
     fn decisions(&mut self, parsed: &[Source<'_>]) -> Decisions {
@@ -755,20 +665,13 @@ impl PackCompiler {
         for src in parsed {
             let Some(def) = &src.file.decisions else { continue };
             if set {
-                self.diags
-                    .push(Diagnostic::whole(src.name, "`decisions` is set in more than one file"));
+                self.diags.push(Diagnostic::whole(src.name, "`decisions` is set in more than one file"));
             }
             set = true;
-            let default = Thresholds {
-                review: def.review,
-                challenge: def.challenge,
-                block: def.block,
-            };
+            let default = Thresholds { review: def.review, challenge: def.challenge, block: def.block };
             if !(default.review <= default.challenge && default.challenge <= default.block) {
-                self.diags.push(Diagnostic::whole(
-                    src.name,
-                    "decisions: thresholds must satisfy review ≤ challenge ≤ block",
-                ));
+                self.diags
+                    .push(Diagnostic::whole(src.name, "decisions: thresholds must satisfy review ≤ challenge ≤ block"));
             }
             decisions.default = default;
             for (kind, t) in &def.by_kind {
@@ -809,9 +712,7 @@ pub(crate) fn parse_window(text: &str) -> std::result::Result<u64, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("invalid duration `{text}` (expected e.g. 10s, 5m, 1h, 30d)"))?;
+    let n: u64 = digits.parse().map_err(|_| format!("invalid duration `{text}` (expected e.g. 10s, 5m, 1h, 30d)"))?;
     let scale = match unit {
         "ms" => 1,
         "s" => 1_000,
@@ -820,9 +721,7 @@ pub(crate) fn parse_window(text: &str) -> std::result::Result<u64, String> {
         "d" => 86_400_000,
         _ => return Err(format!("invalid duration unit in `{text}` (expected ms, s, m, h or d)")),
     };
-    let ms = n
-        .checked_mul(scale)
-        .ok_or_else(|| format!("duration `{text}` is too long"))?;
+    let ms = n.checked_mul(scale).ok_or_else(|| format!("duration `{text}` is too long"))?;
     if ms == 0 || ms > 30 * 86_400_000 {
         return Err(format!("duration `{text}` must be between 1ms and 30d"));
     }
@@ -830,17 +729,16 @@ pub(crate) fn parse_window(text: &str) -> std::result::Result<u64, String> {
 }
 
 fn yaml_diagnostic(file: &str, error: &serde_saphyr::Error) -> Diagnostic {
-    let (line, column) = error
-        .location()
-        .map_or((0, 0), |loc| (loc.line() as usize, loc.column() as usize));
-    let message = error.to_string();
-    // The error text repeats the position; keep the message itself.
-    let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-    Diagnostic {
-        file: file.to_string(),
-        line,
-        column,
-        len: 1,
-        message,
-    }
+    let (line, column) = error.location().map_or((0, 0), |loc| (loc.line() as usize, loc.column() as usize));
+    // The YAML error text carries its own position and source excerpt; keep
+    // the message itself (the renderer draws the excerpt).
+    let text = error.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let message = match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+        Some((_position, message)) => message,
+        None => first,
+    };
+    let message = message.split(" at line ").next().unwrap_or(message).to_string();
+    Diagnostic { file: file.to_string(), line, column, len: 1, message }
 }

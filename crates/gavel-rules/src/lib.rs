@@ -37,34 +37,17 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A problem with a whole file (or pack), not one place in it.
     pub fn whole(file: &str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            file: file.to_string(),
-            line: 0,
-            column: 0,
-            len: 0,
-            message: message.into(),
-        }
+        Diagnostic { file: file.to_string(), line: 0, column: 0, len: 0, message: message.into() }
     }
 
     /// A problem at a YAML node.
     pub(crate) fn at_location(file: &str, text: &str, at: &serde_saphyr::Location, message: String) -> Diagnostic {
         let (line, column) = (at.line() as usize, at.column() as usize);
         let len = line_text(text, line)
-            .map(|l| {
-                l.chars()
-                    .skip(column.saturating_sub(1))
-                    .take_while(|c| !c.is_whitespace())
-                    .count()
-            })
+            .map(|l| l.chars().skip(column.saturating_sub(1)).take_while(|c| !c.is_whitespace()).count())
             .unwrap_or(1)
             .max(1);
-        Diagnostic {
-            file: file.to_string(),
-            line,
-            column,
-            len,
-            message,
-        }
+        Diagnostic { file: file.to_string(), line, column, len, message }
     }
 
     /// A problem inside an expression held by a YAML scalar at `at`: finds
@@ -88,11 +71,7 @@ impl Diagnostic {
         let mut pos = scalar_start;
         for (i, line) in expr.split('\n').enumerate() {
             let trimmed = line.trim_start();
-            let Some(found) = (if trimmed.is_empty() {
-                Some(0)
-            } else {
-                text[pos..].find(trimmed)
-            }) else {
+            let Some(found) = (if trimmed.is_empty() { Some(0) } else { text[pos..].find(trimmed) }) else {
                 return fallback();
             };
             let line_start = pos + found;
@@ -100,17 +79,8 @@ impl Diagnostic {
                 let indent = line.len() - trimmed.len();
                 let byte = line_start + col_in_line.saturating_sub(indent);
                 let (line, column) = line_col(text, byte);
-                let len = expr[error.start.min(expr.len())..error.end.min(expr.len())]
-                    .chars()
-                    .count()
-                    .max(1);
-                return Diagnostic {
-                    file: file.to_string(),
-                    line,
-                    column,
-                    len,
-                    message: error.message.clone(),
-                };
+                let len = expr[error.start.min(expr.len())..error.end.min(expr.len())].chars().count().max(1);
+                return Diagnostic { file: file.to_string(), line, column, len, message: error.message.clone() };
             }
             pos = line_start + trimmed.len();
         }
@@ -138,12 +108,7 @@ fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
 fn line_col(text: &str, byte: usize) -> (usize, usize) {
     let before = &text[..byte.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(before, |nl| &before[nl + 1..])
-        .chars()
-        .count()
-        + 1;
+    let column = before.rfind('\n').map_or(before, |nl| &before[nl + 1..]).chars().count() + 1;
     (line, column)
 }
 
@@ -166,11 +131,7 @@ pub enum RulesError {
 }
 
 fn render(diagnostics: &[Diagnostic]) -> String {
-    diagnostics
-        .iter()
-        .map(|d| format!("  {d}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    diagnostics.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
 }
 
 /// Result alias for this crate.

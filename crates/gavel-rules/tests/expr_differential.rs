@@ -61,11 +61,7 @@ fn leaf_int() -> BoxedStrategy<String> {
 fn int_expr() -> impl Strategy<Value = String> {
     leaf_int().prop_recursive(4, 24, 3, |inner| {
         prop_oneof![
-            (
-                inner.clone(),
-                prop::sample::select(vec!["+", "-", "*", "/", "%"]),
-                inner.clone()
-            )
+            (inner.clone(), prop::sample::select(vec!["+", "-", "*", "/", "%"]), inner.clone())
                 .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
             inner.clone().prop_map(|a| format!("-({a})")),
             (bool_leaf(), inner.clone(), inner.clone()).prop_map(|(c, a, b)| format!("({c} ? {a} : {b})")),
@@ -87,11 +83,7 @@ fn double_leaf() -> BoxedStrategy<String> {
 fn double_expr() -> impl Strategy<Value = String> {
     double_leaf().prop_recursive(3, 16, 2, |inner| {
         prop_oneof![
-            (
-                inner.clone(),
-                prop::sample::select(vec!["+", "-", "*", "/"]),
-                inner.clone()
-            )
+            (inner.clone(), prop::sample::select(vec!["+", "-", "*", "/"]), inner.clone())
                 .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
             inner.clone().prop_map(|a| format!("-({a})")),
         ]
@@ -100,11 +92,7 @@ fn double_expr() -> impl Strategy<Value = String> {
 
 fn uint_expr() -> impl Strategy<Value = String> {
     prop_oneof![(0u64..50).prop_map(|u| format!("{u}u")), Just("u".to_string())].prop_recursive(3, 12, 2, |inner| {
-        (
-            inner.clone(),
-            prop::sample::select(vec!["+", "-", "*", "/", "%"]),
-            inner,
-        )
+        (inner.clone(), prop::sample::select(vec!["+", "-", "*", "/", "%"]), inner)
             .prop_map(|(a, op, b)| format!("({a} {op} {b})"))
     })
 }
@@ -114,18 +102,11 @@ fn string_expr() -> impl Strategy<Value = String> {
         prop::sample::select(vec!["'abc'", "'Venmo me'", "''", "'héllo'", "'ab'"]).prop_map(str::to_string),
         Just("s".to_string()),
     ]
-    .prop_recursive(2, 8, 2, |inner| {
-        (inner.clone(), inner).prop_map(|(a, b)| format!("({a} + {b})"))
-    })
+    .prop_recursive(2, 8, 2, |inner| (inner.clone(), inner).prop_map(|(a, b)| format!("({a} + {b})")))
 }
 
 fn bool_leaf() -> BoxedStrategy<String> {
-    prop_oneof![
-        Just("true".to_string()),
-        Just("false".to_string()),
-        Just("b".to_string())
-    ]
-    .boxed()
+    prop_oneof![Just("true".to_string()), Just("false".to_string()), Just("b".to_string())].boxed()
 }
 
 fn bool_expr() -> impl Strategy<Value = String> {
@@ -136,11 +117,7 @@ fn bool_expr() -> impl Strategy<Value = String> {
         (double_expr(), cmp.clone(), double_expr()).prop_map(|(a, op, b)| format!("({a} {op} {b})")),
         (uint_expr(), cmp.clone(), uint_expr()).prop_map(|(a, op, b)| format!("({a} {op} {b})")),
         (string_expr(), cmp, string_expr()).prop_map(|(a, op, b)| format!("({a} {op} {b})")),
-        (
-            string_expr(),
-            prop::sample::select(vec!["contains", "startsWith", "endsWith"]),
-            string_expr()
-        )
+        (string_expr(), prop::sample::select(vec!["contains", "startsWith", "endsWith"]), string_expr())
             .prop_map(|(a, f, b)| format!("{a}.{f}({b})")),
         string_expr().prop_map(|a| format!("{a}.matches('^[a-v]+')")),
         int_expr().prop_map(|a| format!("({a} in [1, 2, 3, x])")),
@@ -170,13 +147,7 @@ fn vars() -> impl Strategy<Value = Vars> {
         prop::sample::select(vec!["abc", "", "Venmo", "zz top"]),
         any::<bool>(),
     )
-        .prop_map(|(x, y, u, s, b)| Vars {
-            x,
-            y,
-            u,
-            s: s.to_string(),
-            b,
-        })
+        .prop_map(|(x, y, u, s, b)| Vars { x, y, u, s: s.to_string(), b })
 }
 
 /// The reference result, in gavel's terms; `None` for an error.
@@ -248,22 +219,13 @@ fn named_lists_use_sets_and_automata() {
         fn resolve(&self, segments: &[&str]) -> Result<Resolved, String> {
             match segments {
                 ["lists", "pay_apps"] => Ok(Resolved::List(Arc::clone(&self.0))),
-                ["s"] => Ok(Resolved::Field {
-                    slot: 3,
-                    ty: Type::String,
-                }),
+                ["s"] => Ok(Resolved::Field { slot: 3, ty: Type::String }),
                 _ => Err("unknown".into()),
             }
         }
     }
     let env = ListEnv(list);
-    let vars = Vars {
-        x: 0,
-        y: 0.0,
-        u: 0,
-        s: "DM me on VENMO".into(),
-        b: false,
-    };
+    let vars = Vars { x: 0, y: 0.0, u: 0, s: "DM me on VENMO".into(), b: false };
     let scan = compile("lists.pay_apps.exists(k, s.lowerAscii().contains(k))", &env).unwrap();
     assert_eq!(scan.eval(&&vars).unwrap(), Value::Bool(true));
     let member = compile("s in lists.pay_apps", &env).unwrap();

@@ -65,10 +65,7 @@ fn good_pack_compiles() {
 fn every_error_is_reported_at_its_place() {
     let broken = GOOD
         .replace("event.bid_placed.amount.currency", "event.bid_placed.amount.curency")
-        .replace(
-            "features.bids_per_user_10s > 12",
-            "features.bids_per_user_10s > 'twelve'",
-        )
+        .replace("features.bids_per_user_10s > 12", "features.bids_per_user_10s > 'twelve'")
         .replace("contains(k))", "matches('(')) && features.nope > 1")
         .replace("id: scam_chat", "id: bid_bot");
     let diags = errors(&broken);
@@ -81,16 +78,9 @@ fn every_error_is_reported_at_its_place() {
     };
 
     let typo = find("curency");
-    assert!(
-        typo.message.contains("did you mean `event.bid_placed.amount.currency`"),
-        "{}",
-        typo.message
-    );
+    assert!(typo.message.contains("did you mean `event.bid_placed.amount.currency`"), "{}", typo.message);
     let line15 = broken.lines().nth(14).unwrap();
-    assert_eq!(
-        (typo.line, typo.column),
-        (15, line15.find("event.bid_placed.amount.curency").unwrap() + 1)
-    );
+    assert_eq!((typo.line, typo.column), (15, line15.find("event.bid_placed.amount.curency").unwrap() + 1));
     assert_eq!(typo.len, "event.bid_placed.amount.curency".len());
 
     let types = find("cannot compare int with string");
@@ -98,30 +88,16 @@ fn every_error_is_reported_at_its_place() {
 
     let dup = find("duplicate rule id `bid_bot`");
     assert_eq!((dup.line, dup.column), (21, 9));
-    assert_eq!(
-        diags.len(),
-        3,
-        "the duplicate rule's own errors are not reported: {rendered:#?}"
-    );
+    assert_eq!(diags.len(), 3, "the duplicate rule's own errors are not reported: {rendered:#?}");
 }
 
 #[test]
 fn errors_inside_folded_expressions_point_into_the_expression() {
-    let broken = GOOD
-        .replace("id: scam_chat", "id: scam_chat2")
-        .replace("contains(k))", "matches('('))");
+    let broken = GOOD.replace("id: scam_chat", "id: scam_chat2").replace("contains(k))", "matches('('))");
     let diags = errors(&broken);
     assert_eq!(diags.len(), 1, "{diags:?}");
-    assert!(
-        diags[0].message.contains("invalid regular expression"),
-        "{}",
-        diags[0].message
-    );
-    let (n, line) = broken
-        .lines()
-        .enumerate()
-        .find(|(_, l)| l.contains("matches('(')"))
-        .unwrap();
+    assert!(diags[0].message.contains("invalid regular expression"), "{}", diags[0].message);
+    let (n, line) = broken.lines().enumerate().find(|(_, l)| l.contains("matches('(')")).unwrap();
     assert_eq!((diags[0].line, diags[0].column), (n + 1, line.find("'('").unwrap() + 1));
 }
 
@@ -142,16 +118,11 @@ fn structural_errors() {
     let diags = errors(&broken);
     let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
     assert!(
-        messages
-            .iter()
-            .any(|m| m.contains("unknown event kind `bid_placd`; did you mean `bid_placed`?")),
+        messages.iter().any(|m| m.contains("unknown event kind `bid_placd`; did you mean `bid_placed`?")),
         "{messages:?}"
     );
     assert!(messages.iter().any(|m| m.contains("10x")), "{messages:?}");
-    assert!(
-        messages.iter().any(|m| m.contains("unknown action `ban_forever`")),
-        "{messages:?}"
-    );
+    assert!(messages.iter().any(|m| m.contains("unknown action `ban_forever`")), "{messages:?}");
     assert!(diags.iter().all(|d| d.line > 0), "{diags:?}");
 }
 
@@ -163,11 +134,7 @@ fn payload_fields_must_belong_to_the_rules_kinds() {
     );
     let diags = errors(&broken);
     assert_eq!(diags.len(), 1, "{diags:?}");
-    assert!(
-        diags[0].message.contains("only set on bid_placed events"),
-        "{}",
-        diags[0].message
-    );
+    assert!(diags[0].message.contains("only set on bid_placed events"), "{}", diags[0].message);
 }
 
 #[test]
@@ -178,10 +145,7 @@ fn missing_list_file_and_version() {
     };
     assert!(diags[0].message.contains("lists/pay_apps.txt"), "{diags:?}");
     let no_version = GOOD.replace("version: \"p1\"\n", "");
-    let diags = match Pack::compile([
-        ("rules/pack.yaml", no_version.as_str()),
-        ("rules/lists/pay_apps.txt", LIST),
-    ]) {
+    let diags = match Pack::compile([("rules/pack.yaml", no_version.as_str()), ("rules/lists/pay_apps.txt", LIST)]) {
         Err(RulesError::Invalid(d)) => d,
         Ok(_) => panic!("expected errors"),
     };

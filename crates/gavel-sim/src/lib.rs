@@ -100,14 +100,7 @@ impl Default for SimConfig {
     }
 }
 
-const CATEGORIES: &[&str] = &[
-    "trading_cards",
-    "sneakers",
-    "comics",
-    "collectibles",
-    "fashion",
-    "electronics",
-];
+const CATEGORIES: &[&str] = &["trading_cards", "sneakers", "comics", "collectibles", "fashion", "electronics"];
 const CHAT: &[&str] = &[
     "is that a first edition?",
     "what size is it",
@@ -193,9 +186,7 @@ impl Simulator {
     fn new_lot(&mut self, audience_len: usize) -> Lot {
         let duration_ms = self.rng.random_range(5_000..30_000);
         let wars = self.rng.random_range(2..=8.min(audience_len.max(2)));
-        let bidders = (0..wars)
-            .map(|_| self.rng.random_range(0..audience_len.max(1)))
-            .collect();
+        let bidders = (0..wars).map(|_| self.rng.random_range(0..audience_len.max(1))).collect();
         Lot {
             listing_id: self.id(),
             ends_at_ms: self.now_ms as i64 + duration_ms,
@@ -212,13 +203,7 @@ impl Simulator {
         let audience = (0..viewers).map(|_| self.buyer()).collect::<Vec<_>>();
         let lot = self.new_lot(audience.len());
         let category = CATEGORIES[self.rng.random_range(0..CATEGORIES.len())];
-        Show {
-            id: self.id(),
-            seller,
-            category,
-            audience,
-            lot,
-        }
+        Show { id: self.id(), seller, category, audience, lot }
     }
 
     fn envelope(&mut self, user: String, device: String, payload: Payload) -> Event {
@@ -247,10 +232,7 @@ impl Simulator {
     }
 
     fn usd(amount_minor: i64) -> Option<Money> {
-        Some(Money {
-            amount_minor,
-            currency: "USD".into(),
-        })
+        Some(Money { amount_minor, currency: "USD".into() })
     }
 
     /// Closes a show's lot, queues its close, payment and the next listing.
@@ -270,11 +252,7 @@ impl Simulator {
         if let Some(w) = winner {
             let payment_id = format!("p-{}", self.id());
             let order_id = format!("o-{}", show.lot.listing_id);
-            let card = Some(Card {
-                fingerprint: format!("fp-{w}"),
-                bin: "424242".into(),
-                country: "US".into(),
-            });
+            let card = Some(Card { fingerprint: format!("fp-{w}"), bin: "424242".into(), country: "US".into() });
             let amount = Self::usd(show.lot.price_minor);
             let attempt = PaymentAttempted {
                 payment_id: payment_id.clone(),
@@ -295,13 +273,7 @@ impl Simulator {
                     decline_code: code.into(),
                 })
             } else {
-                Payload::PaymentAuthorized(PaymentAuthorized {
-                    payment_id,
-                    order_id,
-                    amount,
-                    card,
-                    three_ds: false,
-                })
+                Payload::PaymentAuthorized(PaymentAuthorized { payment_id, order_id, amount, card, three_ds: false })
             };
             let e = self.user_event(w, outcome);
             self.queued.push_back(e);
@@ -358,10 +330,7 @@ impl Simulator {
             amount: Self::usd(show.lot.price_minor),
         };
         let event = self.envelope(format!("bot-{bot}"), format!("botdev-{bot}"), Payload::BidPlaced(bid));
-        SimEvent {
-            event,
-            scenario: Some(Scenario::BidBot),
-        }
+        SimEvent { event, scenario: Some(Scenario::BidBot) }
     }
 
     fn generate(&mut self) -> SimEvent {
@@ -386,20 +355,12 @@ impl Simulator {
                 let buyer = self.buyer();
                 self.user_event(
                     buyer,
-                    Payload::LoginSucceeded(LoginSucceeded {
-                        method: "password".into(),
-                        mfa: false,
-                    }),
+                    Payload::LoginSucceeded(LoginSucceeded { method: "password".into(), mfa: false }),
                 )
             }
             r if r < 0.97 => {
                 let buyer = self.buyer();
-                self.user_event(
-                    buyer,
-                    Payload::LoginFailed(LoginFailed {
-                        reason: "bad_password".into(),
-                    }),
-                )
+                self.user_event(buyer, Payload::LoginFailed(LoginFailed { reason: "bad_password".into() }))
             }
             r if r < 0.98 => {
                 let buyer = self.buyer();
@@ -422,10 +383,7 @@ impl Simulator {
                 let e = self.seller_event(fresh.seller, Payload::ShowStarted(started));
                 self.queued.push_back(e);
                 self.shows[s] = fresh;
-                let ended = ShowEnded {
-                    show_id: format!("sh-{}", old.id),
-                    peak_viewers: old.audience.len() as u32,
-                };
+                let ended = ShowEnded { show_id: format!("sh-{}", old.id), peak_viewers: old.audience.len() as u32 };
                 self.seller_event(old.seller, Payload::ShowEnded(ended))
             }
         }
@@ -463,12 +421,7 @@ mod tests {
         let a: Vec<_> = Simulator::new(SimConfig::default()).take(2_000).collect();
         let b: Vec<_> = Simulator::new(SimConfig::default()).take(2_000).collect();
         assert_eq!(a, b);
-        let c: Vec<_> = Simulator::new(SimConfig {
-            seed: 8,
-            ..SimConfig::default()
-        })
-        .take(2_000)
-        .collect();
+        let c: Vec<_> = Simulator::new(SimConfig { seed: 8, ..SimConfig::default() }).take(2_000).collect();
         assert_ne!(a, c);
     }
 

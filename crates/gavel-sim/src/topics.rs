@@ -23,10 +23,5 @@ pub fn topic_for(kind: gavel_model::EventKind) -> &'static str {
 }
 
 /// Every topic [`topic_for`] names.
-pub const MARKETPLACE_TOPICS: [&str; 5] = [
-    "marketplace.shows",
-    "marketplace.bids",
-    "marketplace.payments",
-    "marketplace.chat",
-    "marketplace.accounts",
-];
+pub const MARKETPLACE_TOPICS: [&str; 5] =
+    ["marketplace.shows", "marketplace.bids", "marketplace.payments", "marketplace.chat", "marketplace.accounts"];

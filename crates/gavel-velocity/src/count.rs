@@ -37,10 +37,7 @@ struct Ring {
 
 impl Ring {
     fn new(head: i64) -> Self {
-        Ring {
-            head,
-            counts: [0; BUCKETS],
-        }
+        Ring { head, counts: [0; BUCKETS] }
     }
 
     fn slot(index: i64) -> usize {
@@ -64,9 +61,7 @@ impl Ring {
     fn sum_until(&self, index: i64) -> u64 {
         let top = index.min(self.head);
         let bottom = (index - BUCKETS as i64).max(self.head - BUCKETS as i64);
-        ((bottom + 1)..=top)
-            .map(|i| u64::from(self.counts[Self::slot(i)]))
-            .sum()
+        ((bottom + 1)..=top).map(|i| u64::from(self.counts[Self::slot(i)])).sum()
     }
 
     fn is_empty(&self) -> bool {
@@ -91,12 +86,7 @@ impl CountWindow {
         }
         // window_ms ≤ 30 days, so the bucket width fits in i64.
         let bucket_ms = window_ms.div_ceil(BUCKETS as u64) as i64;
-        Ok(CountWindow {
-            window_ms,
-            bucket_ms,
-            keys: DashMap::new(),
-            too_late: AtomicU64::new(0),
-        })
+        Ok(CountWindow { window_ms, bucket_ms, keys: DashMap::new(), too_late: AtomicU64::new(0) })
     }
 
     /// The window length in milliseconds.
@@ -188,11 +178,7 @@ mod tests {
     fn late_events_inside_the_window_count_older_ones_do_not() {
         let w = CountWindow::new(10_000).unwrap();
         w.record("k", 100_000);
-        assert_eq!(
-            w.record("k", 95_000),
-            Recorded::Counted(1),
-            "window ending at 95s holds only itself"
-        );
+        assert_eq!(w.record("k", 95_000), Recorded::Counted(1), "window ending at 95s holds only itself");
         assert_eq!(w.count("k", 100_000), 2);
         assert_eq!(w.record("k", 80_000), Recorded::TooLate(2));
         assert_eq!(w.too_late_total(), 1);

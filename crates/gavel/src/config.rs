@@ -112,11 +112,7 @@ impl GavelConfig {
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
         }
-        builder = builder.add_source(
-            config::Environment::with_prefix("GAVEL")
-                .prefix_separator("__")
-                .separator("__"),
-        );
+        builder = builder.add_source(config::Environment::with_prefix("GAVEL").prefix_separator("__").separator("__"));
         let config: GavelConfig = builder.build()?.try_deserialize()?;
         let problems = config.problems();
         if !problems.is_empty() {
@@ -151,14 +147,7 @@ impl GavelConfig {
 
     /// The adapter's view of this config.
     pub fn kafka_settings(&self) -> KafkaSettings {
-        let inputs = self
-            .inputs
-            .iter()
-            .map(|i| InputTopic {
-                name: i.topic.clone(),
-                encoding: i.encoding,
-            })
-            .collect();
+        let inputs = self.inputs.iter().map(|i| InputTopic { name: i.topic.clone(), encoding: i.encoding }).collect();
         let mut settings = KafkaSettings::new(&self.kafka.brokers, &self.kafka.group_id, inputs);
         settings.max_in_flight = self.kafka.max_in_flight;
         settings.outputs = OutputTopics {
@@ -167,12 +156,7 @@ impl GavelConfig {
             verdicts: self.outputs.verdicts.clone(),
             dlq: self.outputs.dlq.clone(),
         };
-        settings.client_options = self
-            .kafka
-            .options
-            .iter()
-            .map(|(k, v)| (k.clone(), v.0.clone()))
-            .collect();
+        settings.client_options = self.kafka.options.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
         settings
     }
 }

@@ -8,6 +8,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use gavel_engine::Engine;
+use std::sync::atomic::AtomicBool;
+
+use crate::admin::Admin;
+use crate::reload::Rules;
 use gavel_kafka::{InputTopic, KafkaSettings, OutputTopics};
 use gavel_model::{Encoding, encode_json, encode_protobuf};
 use gavel_sim::{MARKETPLACE_TOPICS, SimConfig, Simulator, topic_for};
@@ -34,6 +38,8 @@ pub struct DemoOptions {
     pub partitions: i32,
     /// Simulator seed.
     pub seed: u64,
+    /// A pack directory to run (and watch) instead of the embedded pack.
+    pub rules: Option<std::path::PathBuf>,
 }
 
 /// Chat and account events travel as JSON, the rest as protobuf, so the
@@ -62,27 +68,27 @@ pub fn run(options: DemoOptions) -> anyhow::Result<()> {
 }
 
 async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> {
-    telemetry::install_exporter(options.metrics_addr)?;
-    let engine = Arc::new(Engine::new(crate::pack::shipped()?));
+    let metrics = telemetry::install_recorder()?;
+    let (engine, dir) = match &options.rules {
+        Some(dir) => (Engine::new(crate::pack::load(dir)?), Some(dir.clone())),
+        None => (Engine::new(crate::pack::shipped()?), None),
+    };
+    let rules = Rules::new(engine, dir);
+    rules.watch()?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let admin = Admin { metrics, rules: Arc::clone(&rules), ready: Arc::clone(&ready) };
+    let admin_addr = crate::admin::serve(options.metrics_addr, admin).await?;
     let stats = Arc::new(Stats::default());
-    let inputs = MARKETPLACE_TOPICS
-        .iter()
-        .map(|t| InputTopic {
-            name: t.to_string(),
-            encoding: encoding_of(t),
-        })
-        .collect();
+    let inputs =
+        MARKETPLACE_TOPICS.iter().map(|t| InputTopic { name: t.to_string(), encoding: encoding_of(t) }).collect();
     let settings = KafkaSettings::new(&brokers, "gavel-demo", inputs);
 
     println!(
         "gavel demo: {} events/s of simulated marketplace traffic through an in-process Kafka cluster, rule pack {}",
         options.rate,
-        engine.pack().version
+        rules.current().pack().version
     );
-    println!(
-        "metrics: http://{}/metrics (Prometheus text format)",
-        options.metrics_addr
-    );
+    println!("metrics: http://{admin_addr}/metrics (Prometheus text format); rules: http://{admin_addr}/v1/rules");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -91,9 +97,10 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
     let producer = tokio::spawn(produce(brokers.clone(), options.clone(), stopped(stop_rx.clone())));
     let pipeline = tokio::spawn(crate::serve(
         settings,
-        Arc::clone(&engine),
+        Arc::clone(&rules),
         Arc::clone(&stats),
         true,
+        ready,
         stopped(stop_rx.clone()),
     ));
 
@@ -126,10 +133,7 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
     let _ = stop_tx.send(true);
     producer.await??;
     pipeline.await??;
-    println!(
-        "done: {} events, {} signals, {} dead-lettered",
-        totals.0, totals.1, totals.2
-    );
+    println!("done: {} events, {} signals, {} dead-lettered", totals.0, totals.1, totals.2);
     if totals.0 == 0 {
         anyhow::bail!("the demo processed no events");
     }
@@ -139,10 +143,8 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
 /// Feeds simulated traffic at `options.rate`, in 10 ms batches, plus one
 /// undecodable message every few seconds to show the dead-letter path.
 async fn produce(brokers: String, options: DemoOptions, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("linger.ms", "5")
-        .create()?;
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", &brokers).set("linger.ms", "5").create()?;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
     let config = SimConfig {
         seed: options.seed,

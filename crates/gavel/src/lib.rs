@@ -5,34 +5,42 @@
 //! commands in `main.rs` set up its inputs (config, pack, shutdown signal)
 //! and call it.
 
+pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod pack;
 pub mod processor;
+pub mod reload;
 pub mod telemetry;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use gavel_engine::Engine;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use gavel_kafka::{KafkaSettings, Pipeline};
 
 use crate::processor::EngineProcessor;
+use crate::reload::Rules;
 use crate::telemetry::Stats;
 
 /// Runs the engine against Kafka until `shutdown` resolves: consume,
 /// evaluate, produce, store offsets after acknowledgement, commit on exit.
+/// `ready` is set once the consumer has subscribed.
 pub async fn serve(
     settings: KafkaSettings,
-    engine: Arc<Engine>,
+    rules: Arc<Rules>,
     stats: Arc<Stats>,
     emit_verdicts: bool,
+    ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let pipeline = Pipeline::new(settings)?;
-    let mut processor = EngineProcessor::new(engine, Arc::clone(&stats), emit_verdicts);
-    pipeline.run(&mut processor, &*stats, shutdown).await?;
-    Ok(())
+    ready.store(true, Ordering::Relaxed);
+    let mut processor = EngineProcessor::new(rules, Arc::clone(&stats), emit_verdicts);
+    let result = pipeline.run(&mut processor, &*stats, shutdown).await;
+    ready.store(false, Ordering::Relaxed);
+    Ok(result?)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

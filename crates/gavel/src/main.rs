@@ -10,19 +10,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use gavel::admin::Admin;
 use gavel::config::GavelConfig;
 use gavel::demo::{DEFAULT_METRICS_ADDR, DemoOptions};
 use gavel::pack::PackFiles;
+use gavel::reload::Rules;
 use gavel::telemetry::Stats;
 use gavel_engine::Engine;
 use gavel_rules::RulesError;
+use std::sync::atomic::AtomicBool;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "gavel",
-    version,
-    about = "Streaming risk scoring for live-shopping marketplaces"
-)]
+#[command(name = "gavel", version, about = "Streaming risk scoring for live-shopping marketplaces")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -77,6 +76,9 @@ struct DemoArgs {
     /// Simulator seed.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Run (and watch) this pack directory instead of the embedded pack.
+    #[arg(long)]
+    rules: Option<PathBuf>,
 }
 
 impl Default for DemoArgs {
@@ -88,6 +90,7 @@ impl Default for DemoArgs {
             metrics_addr: DEFAULT_METRICS_ADDR.parse().expect("valid default address"),
             partitions: 4,
             seed: 7,
+            rules: None,
         }
     }
 }
@@ -120,9 +123,7 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GAVEL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("GAVEL_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {
@@ -137,6 +138,7 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
         metrics_addr: args.metrics_addr,
         partitions: args.partitions,
         seed: args.seed,
+        rules: args.rules,
     })
 }
 
@@ -147,18 +149,16 @@ fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let addr: SocketAddr = config.admin_addr.parse().context("admin_addr")?;
-        gavel::telemetry::install_exporter(addr)?;
-        let engine = Arc::new(Engine::new(pack));
+        let metrics = gavel::telemetry::install_recorder()?;
+        let rules = Rules::new(Engine::new(pack), Some(config.pack.clone()));
+        rules.watch()?;
+        let ready = Arc::new(AtomicBool::new(false));
+        let admin = Admin { metrics, rules: Arc::clone(&rules), ready: Arc::clone(&ready) };
+        let bound = gavel::admin::serve(addr, admin).await?;
+        tracing::info!(%bound, "admin endpoint: /metrics /healthz /readyz /v1/rules");
         let stats = Arc::new(Stats::default());
         let verdicts = config.outputs.emit_verdicts;
-        gavel::serve(
-            config.kafka_settings(),
-            engine,
-            stats,
-            verdicts,
-            gavel::termination_signal(),
-        )
-        .await
+        gavel::serve(config.kafka_settings(), rules, stats, verdicts, ready, gavel::termination_signal()).await
     })
 }
 
@@ -172,11 +172,7 @@ fn check(dir: &std::path::Path) -> ExitCode {
     };
     match files.compile() {
         Ok(pack) => {
-            let shadow = pack
-                .rules
-                .iter()
-                .filter(|r| r.mode == gavel_rules::RuleMode::Shadow)
-                .count();
+            let shadow = pack.rules.iter().filter(|r| r.mode == gavel_rules::RuleMode::Shadow).count();
             println!(
                 "ok: pack {} ({}): {} lists, {} features, {} rules ({shadow} in shadow mode)",
                 pack.version,

@@ -13,10 +13,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("rules/accounts.yaml", include_str!("../../../rules/accounts.yaml")),
     ("rules/bidding.yaml", include_str!("../../../rules/bidding.yaml")),
     ("rules/chat.yaml", include_str!("../../../rules/chat.yaml")),
-    (
-        "rules/lists/off_platform_keywords.txt",
-        include_str!("../../../rules/lists/off_platform_keywords.txt"),
-    ),
+    ("rules/lists/off_platform_keywords.txt", include_str!("../../../rules/lists/off_platform_keywords.txt")),
     ("rules/pack.yaml", include_str!("../../../rules/pack.yaml")),
     ("rules/payments.yaml", include_str!("../../../rules/payments.yaml")),
 ];
@@ -71,18 +68,14 @@ impl PackFiles {
     /// Renders diagnostics with the offending source line and a caret
     /// under the offending text.
     pub fn render(&self, diagnostics: &[Diagnostic]) -> String {
-        render(diagnostics, |name| {
-            self.files.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str())
-        })
+        render(diagnostics, |name| self.files.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str()))
     }
 }
 
 /// Reads and compiles the pack in `dir`, failing with rendered diagnostics.
 pub fn load(dir: &Path) -> anyhow::Result<Pack> {
     let files = PackFiles::read(dir)?;
-    files
-        .compile()
-        .map_err(|RulesError::Invalid(diags)| anyhow::anyhow!("{}", files.render(&diags)))
+    files.compile().map_err(|RulesError::Invalid(diags)| anyhow::anyhow!("{}", files.render(&diags)))
 }
 
 /// One diagnostic as miette sees it.
@@ -107,8 +100,7 @@ impl miette::Diagnostic for Report {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        self.span
-            .map(|s| Box::new(std::iter::once(miette::LabeledSpan::new_with_span(None, s))) as Box<_>)
+        self.span.map(|s| Box::new(std::iter::once(miette::LabeledSpan::new_with_span(None, s))) as Box<_>)
     }
 }
 
@@ -144,14 +136,9 @@ fn byte_span(text: &str, line: usize, column: usize, len: usize) -> Option<miett
     let mut offset = 0;
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i + 1 == line {
-            let start = l
-                .char_indices()
-                .nth(column.saturating_sub(1))
-                .map_or(l.len(), |(b, _)| b);
-            let end = l[start..]
-                .char_indices()
-                .nth(len.max(1))
-                .map_or(l.trim_end_matches('\n').len(), |(b, _)| start + b);
+            let start = l.char_indices().nth(column.saturating_sub(1)).map_or(l.len(), |(b, _)| b);
+            let end =
+                l[start..].char_indices().nth(len.max(1)).map_or(l.trim_end_matches('\n').len(), |(b, _)| start + b);
             return Some((offset + start, end.saturating_sub(start).max(1)).into());
         }
         offset += l.len();
@@ -168,29 +155,16 @@ mod tests {
         let embedded = shipped().unwrap();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
         let on_disk = load(&dir).unwrap();
-        assert_eq!(
-            embedded.hash, on_disk.hash,
-            "the embedded pack differs from rules/: update pack::SHIPPED"
-        );
+        assert_eq!(embedded.hash, on_disk.hash, "the embedded pack differs from rules/: update pack::SHIPPED");
         let files = PackFiles::read(&dir).unwrap();
-        assert_eq!(
-            files.files.len(),
-            SHIPPED.len(),
-            "rules/ has files SHIPPED does not list"
-        );
+        assert_eq!(files.files.len(), SHIPPED.len(), "rules/ has files SHIPPED does not list");
         assert!(!embedded.rules.is_empty());
     }
 
     #[test]
     fn renders_a_caret_under_the_error() {
         let text = "rules:\n  - id: x\n    when: event.usr_id == 'a'\n";
-        let d = Diagnostic {
-            file: "p.yaml".into(),
-            line: 3,
-            column: 11,
-            len: 12,
-            message: "unknown field".into(),
-        };
+        let d = Diagnostic { file: "p.yaml".into(), line: 3, column: 11, len: 12, message: "unknown field".into() };
         let out = render(&[d], |_| Some(text));
         assert!(out.starts_with("error: p.yaml:3:11: unknown field\n"), "{out}");
         assert!(out.contains("event.usr_id == 'a'"), "{out}");

@@ -5,18 +5,18 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use gavel_engine::Engine;
 use gavel_kafka::{Input, Output, OutputTopic, Processed, Processor};
 use gavel_model::encode_protobuf;
 use gavel_model::pb::{ActionType, Decision, RuleMode};
 use metrics::counter;
 
+use crate::reload::Rules;
 use crate::telemetry::{Stats, names};
 
 /// Decodes with the topic's encoding, runs the engine, encodes the signal.
 #[derive(Debug)]
 pub struct EngineProcessor {
-    engine: Arc<Engine>,
+    rules: Arc<Rules>,
     stats: Arc<Stats>,
     emit_verdicts: bool,
 }
@@ -24,20 +24,14 @@ pub struct EngineProcessor {
 impl EngineProcessor {
     /// A processor over `engine`, reporting to `stats`. With `emit_verdicts`
     /// every event also gets a verdict on the verdicts topic.
-    pub fn new(engine: Arc<Engine>, stats: Arc<Stats>, emit_verdicts: bool) -> Self {
-        EngineProcessor {
-            engine,
-            stats,
-            emit_verdicts,
-        }
+    pub fn new(rules: Arc<Rules>, stats: Arc<Stats>, emit_verdicts: bool) -> Self {
+        EngineProcessor { rules, stats, emit_verdicts }
     }
 }
 
 /// Wall-clock milliseconds, for `decided_at` only: windows run on event time.
 fn wall_clock_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Processor for EngineProcessor {
@@ -46,17 +40,15 @@ impl Processor for EngineProcessor {
             Ok(event) => event,
             Err(e) => return Processed::DeadLetter(e.to_string()),
         };
-        let outcome = match self.engine.evaluate(&event, input.timestamp_ms, wall_clock_ms()) {
+        // One snapshot per event: a reload never splits an evaluation.
+        let engine = self.rules.current();
+        let outcome = match engine.evaluate(&event, input.timestamp_ms, wall_clock_ms()) {
             Ok(outcome) => outcome,
             Err(e) => return Processed::DeadLetter(e.to_string()),
         };
         counter!(names::EVENTS_EVALUATED, "kind" => outcome.kind.as_str()).increment(1);
         for hit in &outcome.hits {
-            let mode = if hit.mode == RuleMode::Shadow as i32 {
-                "shadow"
-            } else {
-                "enforce"
-            };
+            let mode = if hit.mode == RuleMode::Shadow as i32 { "shadow" } else { "enforce" };
             counter!(names::RULE_HITS, "rule" => hit.rule_id.clone(), "mode" => mode).increment(1);
         }
         for rule in &outcome.failed_rules {
@@ -66,43 +58,18 @@ impl Processor for EngineProcessor {
         if let Some(signal) = &outcome.signal {
             self.stats.signal();
             counter!(names::SIGNALS).increment(1);
-            let key = signal
-                .entity
-                .as_ref()
-                .map(|e| e.id.clone().into_bytes())
-                .unwrap_or_default();
-            outputs.push(Output {
-                topic: OutputTopic::Signals,
-                key,
-                payload: encode_protobuf(signal),
-            });
+            let key = signal.entity.as_ref().map(|e| e.id.clone().into_bytes()).unwrap_or_default();
+            outputs.push(Output { topic: OutputTopic::Signals, key, payload: encode_protobuf(signal) });
         }
         for action in &outcome.actions {
             counter!(names::ACTIONS, "type" => action_label(action.r#type)).increment(1);
-            let key = action
-                .target
-                .as_ref()
-                .map(|t| t.id.clone().into_bytes())
-                .unwrap_or_default();
-            outputs.push(Output {
-                topic: OutputTopic::Actions,
-                key,
-                payload: encode_protobuf(action),
-            });
+            let key = action.target.as_ref().map(|t| t.id.clone().into_bytes()).unwrap_or_default();
+            outputs.push(Output { topic: OutputTopic::Actions, key, payload: encode_protobuf(action) });
         }
         counter!(names::VERDICTS, "decision" => decision_label(outcome.decision)).increment(1);
         if self.emit_verdicts {
-            let key = outcome
-                .verdict
-                .entity
-                .as_ref()
-                .map(|e| e.id.clone().into_bytes())
-                .unwrap_or_default();
-            outputs.push(Output {
-                topic: OutputTopic::Verdicts,
-                key,
-                payload: encode_protobuf(&outcome.verdict),
-            });
+            let key = outcome.verdict.entity.as_ref().map(|e| e.id.clone().into_bytes()).unwrap_or_default();
+            outputs.push(Output { topic: OutputTopic::Verdicts, key, payload: encode_protobuf(&outcome.verdict) });
         }
         Processed::Outputs(outputs)
     }

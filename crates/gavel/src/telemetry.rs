@@ -5,7 +5,6 @@
 //! counters. Label values come from small fixed sets (topic, event kind,
 //! rule id, mode) and never carry a user, device or card id.
 
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,7 +12,7 @@ use std::time::Duration;
 use gavel_kafka::PipelineObserver;
 use hdrhistogram::Histogram;
 use metrics::{counter, histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Metric names.
 pub mod names {
@@ -35,23 +34,36 @@ pub mod names {
     pub const ACTIONS: &str = "gavel_actions_total";
     /// Counter, label `decision`: verdicts by decision.
     pub const VERDICTS: &str = "gavel_verdicts_total";
+    /// Counter, label `result` (`success`, `failure`): rule pack reloads.
+    pub const RULES_RELOADS: &str = "gavel_rules_reloads_total";
+    /// Gauge, labels `version`, `hash`: 1 for the pack in force.
+    pub const RULES_PACK_INFO: &str = "gavel_rules_pack_info";
+    /// Gauge: rules in the pack in force.
+    pub const RULES_ACTIVE: &str = "gavel_rules_active";
     /// Histogram, label `topic`: receive → outputs enqueued, in seconds.
     pub const PROCESSING_DURATION: &str = "gavel_processing_duration_seconds";
 }
 
 /// Latency buckets for the processing histogram, in seconds (1 µs … 100 ms).
-const LATENCY_BUCKETS: &[f64] = &[
-    0.000_001, 0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.01, 0.1,
-];
+const LATENCY_BUCKETS: &[f64] =
+    &[0.000_001, 0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.01, 0.1];
 
-/// Installs the Prometheus recorder and its HTTP listener on `addr`
-/// (`GET /metrics`). Must run inside a tokio runtime; once per process.
-pub fn install_exporter(addr: SocketAddr) -> anyhow::Result<()> {
-    PrometheusBuilder::new()
-        .with_http_listener(addr)
+/// Installs the Prometheus recorder as the process's global recorder and
+/// returns the handle the admin endpoint renders `/metrics` from. Must run
+/// inside a tokio runtime (it spawns the recorder's upkeep); once per process.
+pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(names::PROCESSING_DURATION.into()), LATENCY_BUCKETS)?
-        .install()?;
-    Ok(())
+        .install_recorder()?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
 }
 
 /// Counts and latencies since the last [`Stats::take`], for the console.
@@ -116,10 +128,7 @@ impl PipelineObserver for Stats {
     fn processed(&self, topic: &str, latency: Duration, _outputs: usize) {
         self.events.fetch_add(1, Ordering::Relaxed);
         let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.latency_ns
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .saturating_record(ns);
+        self.latency_ns.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).saturating_record(ns);
         counter!(names::EVENTS_CONSUMED, "topic" => topic.to_string()).increment(1);
         histogram!(names::PROCESSING_DURATION, "topic" => topic.to_string()).record(latency.as_secs_f64());
     }
@@ -156,11 +165,7 @@ mod tests {
         stats.signal();
         let i = stats.take();
         assert_eq!((i.events, i.signals), (2, 1));
-        assert!(
-            i.p99 >= Duration::from_micros(19) && i.p99 <= Duration::from_micros(21),
-            "{:?}",
-            i.p99
-        );
+        assert!(i.p99 >= Duration::from_micros(19) && i.p99 <= Duration::from_micros(21), "{:?}", i.p99);
         assert_eq!(stats.take().events, 0);
     }
 

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gavel::reload::Rules;
 use gavel::telemetry::Stats;
 use gavel_engine::Engine;
 use gavel_kafka::{InputTopic, KafkaSettings, OutputTopics, create_topics};
@@ -22,6 +23,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use std::sync::atomic::AtomicBool;
 
 const PACK: &str = r#"
 version: "e2e-1"
@@ -63,10 +65,7 @@ fn bid(user: &str, n: i64) -> Event {
             listing_id: "l1".into(),
             show_id: "sh1".into(),
             seller_id: "s1".into(),
-            amount: Some(Money {
-                amount_minor: 100 * (n + 1),
-                currency: "USD".into(),
-            }),
+            amount: Some(Money { amount_minor: 100 * (n + 1), currency: "USD".into() }),
         })),
         ..Default::default()
     }
@@ -101,63 +100,35 @@ async fn json_and_protobuf_events_become_signals_and_garbage_is_dead_lettered() 
         &brokers,
         &group,
         vec![
-            InputTopic {
-                name: json_topic.clone(),
-                encoding: Encoding::Json,
-            },
-            InputTopic {
-                name: proto_topic.clone(),
-                encoding: Encoding::Protobuf,
-            },
+            InputTopic { name: json_topic.clone(), encoding: Encoding::Json },
+            InputTopic { name: proto_topic.clone(), encoding: Encoding::Protobuf },
         ],
     );
     settings.outputs = outputs.clone();
     let mut topics = vec![json_topic.as_str(), proto_topic.as_str()];
     topics.extend(outputs.all());
-    create_topics(&settings, &topics, 1)
-        .await
-        .expect("create topics on the broker");
+    create_topics(&settings, &topics, 1).await.expect("create topics on the broker");
 
     // An ordinary client produces three protobuf bids by one user, three
     // JSON bids by another, and a message that is neither.
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
     for n in 0..3 {
         let pb = encode_protobuf(&bid("alice", n));
-        producer
-            .send(
-                FutureRecord::to(&proto_topic).key("alice").payload(&pb),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
+        producer.send(FutureRecord::to(&proto_topic).key("alice").payload(&pb), Duration::from_secs(10)).await.unwrap();
         let js = encode_json(&bid("bob", n)).unwrap();
-        producer
-            .send(
-                FutureRecord::to(&json_topic).key("bob").payload(&js),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
+        producer.send(FutureRecord::to(&json_topic).key("bob").payload(&js), Duration::from_secs(10)).await.unwrap();
     }
     producer
-        .send(
-            FutureRecord::to(&json_topic).key("mallory").payload("{not json"),
-            Duration::from_secs(10),
-        )
+        .send(FutureRecord::to(&json_topic).key("mallory").payload("{not json"), Duration::from_secs(10))
         .await
         .unwrap();
 
-    let engine = Arc::new(Engine::new(Pack::compile([("e2e.yaml", PACK)]).unwrap()));
+    let rules = Rules::new(Engine::new(Pack::compile([("e2e.yaml", PACK)]).unwrap()), None);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let gavel = tokio::spawn(gavel::serve(
-        settings,
-        engine,
-        Arc::new(Stats::default()),
-        false,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let ready = Arc::new(AtomicBool::new(false));
+    let gavel = tokio::spawn(gavel::serve(settings, rules, Arc::new(Stats::default()), false, ready, async {
+        let _ = stop_rx.await;
+    }));
 
     // Exactly one signal per user: the third bid crosses the threshold.
     let signals = reader(&brokers, &outputs.signals);
@@ -170,10 +141,7 @@ async fn json_and_protobuf_events_become_signals_and_garbage_is_dead_lettered() 
         let signal = RiskSignal::decode(m.payload().unwrap()).expect("signals are protobuf RiskSignals");
         let user = signal.entity.as_ref().unwrap().id.clone();
         assert_eq!(m.key(), Some(user.as_bytes()), "signals are keyed by entity");
-        assert!(
-            by_user.insert(user.clone(), signal).is_none(),
-            "one signal per user, got a second for {user}"
-        );
+        assert!(by_user.insert(user.clone(), signal).is_none(), "one signal per user, got a second for {user}");
     }
     for user in ["alice", "bob"] {
         let signal = &by_user[user];
@@ -187,21 +155,13 @@ async fn json_and_protobuf_events_become_signals_and_garbage_is_dead_lettered() 
     }
 
     let dlq = reader(&brokers, &outputs.dlq);
-    let m = tokio::time::timeout(Duration::from_secs(60), dlq.recv())
-        .await
-        .expect("DLQ record within 60 s")
-        .unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(60), dlq.recv()).await.expect("DLQ record within 60 s").unwrap();
     assert_eq!(m.payload().unwrap(), b"{not json");
     let headers: HashMap<String, String> = m
         .headers()
         .expect("DLQ records carry headers")
         .iter()
-        .map(|h| {
-            (
-                h.key.to_string(),
-                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-            )
-        })
+        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
         .collect();
     assert_eq!(headers["gavel.source.topic"], json_topic);
     assert_eq!(headers["gavel.source.partition"], "0");
@@ -212,21 +172,12 @@ async fn json_and_protobuf_events_become_signals_and_garbage_is_dead_lettered() 
     gavel.await.unwrap().expect("gavel shuts down cleanly");
 
     // Gavel committed every input offset it acknowledged: 4 JSON, 3 protobuf.
-    let check: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", &group)
-        .create()
-        .unwrap();
+    let check: StreamConsumer =
+        ClientConfig::new().set("bootstrap.servers", &brokers).set("group.id", &group).create().unwrap();
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(&json_topic, 0);
     tpl.add_partition(&proto_topic, 0);
     let committed = check.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-    assert_eq!(
-        committed.find_partition(&json_topic, 0).unwrap().offset(),
-        Offset::Offset(4)
-    );
-    assert_eq!(
-        committed.find_partition(&proto_topic, 0).unwrap().offset(),
-        Offset::Offset(3)
-    );
+    assert_eq!(committed.find_partition(&json_topic, 0).unwrap().offset(), Offset::Offset(4));
+    assert_eq!(committed.find_partition(&proto_topic, 0).unwrap().offset(), Offset::Offset(3));
 }

@@ -33,17 +33,9 @@ impl StringList {
     pub fn new(name: impl Into<String>, items: Vec<String>) -> Result<Self, String> {
         let set = items.iter().cloned().collect();
         let matcher = AhoCorasick::new(&items).map_err(|e| e.to_string())?;
-        let matcher_ci = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(&items)
-            .map_err(|e| e.to_string())?;
-        Ok(StringList {
-            name: name.into(),
-            items,
-            set,
-            matcher,
-            matcher_ci,
-        })
+        let matcher_ci =
+            AhoCorasick::builder().ascii_case_insensitive(true).build(&items).map_err(|e| e.to_string())?;
+        Ok(StringList { name: name.into(), items, set, matcher, matcher_ci })
     }
 
     /// Exact membership.
@@ -56,11 +48,7 @@ impl StringList {
         if self.items.iter().any(String::is_empty) {
             return true;
         }
-        let matcher = if ascii_case_insensitive {
-            &self.matcher_ci
-        } else {
-            &self.matcher
-        };
+        let matcher = if ascii_case_insensitive { &self.matcher_ci } else { &self.matcher };
         matcher.is_match(text)
     }
 }
@@ -183,32 +171,18 @@ pub fn compile(source: &str, env: &dyn Env) -> Result<Plan, Vec<CompileError>> {
             .iter()
             .map(|e| {
                 let start = line_col_to_offset(source, e.pos.0, e.pos.1);
-                CompileError {
-                    start,
-                    end: next_char_boundary(source, start),
-                    message: clean_parse_message(&e.msg),
-                }
+                CompileError { start, end: next_char_boundary(source, start), message: clean_parse_message(&e.msg) }
             })
             .collect::<Vec<_>>()
     })?;
-    let mut compiler = Compiler {
-        env,
-        source,
-        info,
-        scopes: Vec::new(),
-        errors: Vec::new(),
-    };
+    let mut compiler = Compiler { env, source, info, scopes: Vec::new(), errors: Vec::new() };
     match compiler.expr(&expr) {
         Ok((Node::Error(e), _)) if compiler.errors.is_empty() => Err(vec![CompileError {
             start: 0,
             end: source.len(),
             message: format!("this expression always fails: {e}"),
         }]),
-        Ok((node, ty)) if compiler.errors.is_empty() => Ok(Plan {
-            node,
-            ty,
-            source: source.to_string(),
-        }),
+        Ok((node, ty)) if compiler.errors.is_empty() => Ok(Plan { node, ty, source: source.to_string() }),
         _ => {
             if compiler.errors.is_empty() {
                 compiler.errors.push(CompileError {
@@ -239,10 +213,7 @@ fn line_col_to_offset(source: &str, line: isize, col: isize) -> usize {
 }
 
 fn next_char_boundary(source: &str, start: usize) -> usize {
-    source[start.min(source.len())..]
-        .chars()
-        .next()
-        .map_or(source.len(), |c| start + c.len_utf8())
+    source[start.min(source.len())..].chars().next().map_or(source.len(), |c| start + c.len_utf8())
 }
 
 struct Compiler<'e> {
@@ -264,12 +235,8 @@ impl Compiler<'_> {
         // cel offsets count characters; diagnostics want bytes.
         match self.info.offset_for(id) {
             Some((start, stop)) => {
-                let to_byte = |chars: u32| {
-                    self.source
-                        .char_indices()
-                        .nth(chars as usize)
-                        .map_or(self.source.len(), |(b, _)| b)
-                };
+                let to_byte =
+                    |chars: u32| self.source.char_indices().nth(chars as usize).map_or(self.source.len(), |(b, _)| b);
                 let (s, e) = (to_byte(start), to_byte(stop.max(start) + 1));
                 (s, e.max(s + 1).min(self.source.len()))
             }
@@ -285,33 +252,21 @@ impl Compiler<'_> {
         }
         let (start, _) = self.span(root.id);
         let rest = &self.source[start..];
-        let len = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
-            .unwrap_or(rest.len());
-        self.errors.push(CompileError {
-            start,
-            end: start + len.max(1),
-            message: message.into(),
-        });
+        let len = rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')).unwrap_or(rest.len());
+        self.errors.push(CompileError { start, end: start + len.max(1), message: message.into() });
         Reported
     }
 
     fn error(&mut self, id: u64, message: impl Into<String>) -> Reported {
         let (start, end) = self.span(id);
-        self.errors.push(CompileError {
-            start,
-            end,
-            message: message.into(),
-        });
+        self.errors.push(CompileError { start, end, message: message.into() });
         Reported
     }
 
     /// Folds a node whose children are all constants.
     fn fold(&mut self, id: u64, node: Node, ty: Type) -> Typed {
-        let foldable = !matches!(
-            node,
-            Node::Slot(_) | Node::Has(_) | Node::Var(_) | Node::Comprehension { .. }
-        ) && node.children().iter().all(|c| c.is_const());
+        let foldable = !matches!(node, Node::Slot(_) | Node::Has(_) | Node::Var(_) | Node::Comprehension { .. })
+            && node.children().iter().all(|c| c.is_const());
         if !foldable || node.is_const() {
             return Ok((node, ty));
         }
@@ -381,10 +336,7 @@ impl Compiler<'_> {
                         EntryExpr::StructField(_) => None,
                     })
                     .collect();
-                let list = IdedExpr {
-                    id: e.id,
-                    expr: Expr::List(cel::common::ast::ListExpr::new(keys)),
-                };
+                let list = IdedExpr { id: e.id, expr: Expr::List(cel::common::ast::ListExpr::new(keys)) };
                 self.expr(&list)
             }
             Expr::Comprehension(c) => self.comprehension(e.id, c),
@@ -469,19 +421,11 @@ impl Compiler<'_> {
                 other => (other.clone(), false),
             };
             return Ok((
-                Node::ContainsAny {
-                    text: Box::new(text),
-                    list: Arc::clone(list),
-                    ascii_case_insensitive: ci,
-                },
+                Node::ContainsAny { text: Box::new(text), list: Arc::clone(list), ascii_case_insensitive: ci },
                 Type::Bool,
             ));
         }
-        let node = Node::Comprehension {
-            range: Box::new(range),
-            body: Box::new(body),
-            all,
-        };
+        let node = Node::Comprehension { range: Box::new(range), body: Box::new(body), all };
         Ok((node, Type::Bool))
     }
 
@@ -684,12 +628,7 @@ impl Compiler<'_> {
                     Err(e) => {
                         // The regex crate draws its own caret on several lines; keep the reason.
                         let text = e.to_string();
-                        let reason = text
-                            .lines()
-                            .last()
-                            .unwrap_or_default()
-                            .trim_start_matches("error: ")
-                            .to_string();
+                        let reason = text.lines().last().unwrap_or_default().trim_start_matches("error: ").to_string();
                         Err(self.error(pattern_expr.id, format!("invalid regular expression: {reason}")))
                     }
                 }
@@ -744,9 +683,7 @@ impl Compiler<'_> {
                     "exists",
                     "all",
                 ];
-                let hint = nearest(name, &known)
-                    .map(|n| format!("; did you mean `{n}`?"))
-                    .unwrap_or_default();
+                let hint = nearest(name, &known).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
                 Err(self.error(id, format!("unknown function or wrong arguments: `{name}`{hint}")))
             }
         }
@@ -782,12 +719,7 @@ fn full_span(info: &cel::common::ast::SourceInfo, source: &str, e: &IdedExpr) ->
     }
     let (mut lo, mut hi) = (u32::MAX, 0);
     walk(info, e, &mut lo, &mut hi);
-    let to_byte = |chars: u32| {
-        source
-            .char_indices()
-            .nth(chars as usize)
-            .map_or(source.len(), |(b, _)| b)
-    };
+    let to_byte = |chars: u32| source.char_indices().nth(chars as usize).map_or(source.len(), |(b, _)| b);
     let start = to_byte(lo);
     let mut end = to_byte(hi.saturating_add(1)).max(start + 1).min(source.len());
     // Include the rest of a trailing name or literal.

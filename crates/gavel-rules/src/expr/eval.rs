@@ -110,10 +110,7 @@ pub(crate) fn compare(a: &Value<'_>, b: &Value<'_>) -> Option<Ordering> {
             if x.len() != y.len() {
                 return Some(Ordering::Less);
             }
-            x.iter()
-                .zip(y)
-                .all(|(a, b)| compare(a, b) == Some(Ordering::Equal))
-                .then_some(Ordering::Equal)
+            x.iter().zip(y).all(|(a, b)| compare(a, b) == Some(Ordering::Equal)).then_some(Ordering::Equal)
         }
         _ => None,
     }
@@ -210,15 +207,12 @@ impl Node {
                 }
                 error.map_or(Ok(Value::Bool(false)), Err)
             }
-            Node::List(items) => Ok(Value::List(
-                items.iter().map(|i| i.eval(act, vars)).collect::<Result<Vec<_>, _>>()?,
-            )),
-            Node::NamedList(list) => Ok(Value::List(
-                list.items
-                    .iter()
-                    .map(|s| Value::Str(Cow::Borrowed(s.as_str())))
-                    .collect(),
-            )),
+            Node::List(items) => {
+                Ok(Value::List(items.iter().map(|i| i.eval(act, vars)).collect::<Result<Vec<_>, _>>()?))
+            }
+            Node::NamedList(list) => {
+                Ok(Value::List(list.items.iter().map(|s| Value::Str(Cow::Borrowed(s.as_str()))).collect()))
+            }
             Node::Str(f, a, b) => {
                 let (Value::Str(x), Value::Str(y)) = (a.eval(act, vars)?, b.eval(act, vars)?) else {
                     return Err(EvalError::Type("string function on non-strings".into()));
@@ -233,11 +227,7 @@ impl Node {
                 Value::Str(s) => Ok(Value::Bool(re.is_match(&s))),
                 v => type_error("matches", &v),
             },
-            Node::ContainsAny {
-                text,
-                list,
-                ascii_case_insensitive,
-            } => match text.eval(act, vars)? {
+            Node::ContainsAny { text, list, ascii_case_insensitive } => match text.eval(act, vars)? {
                 Value::Str(s) => Ok(Value::Bool(list.occurs_in(&s, *ascii_case_insensitive))),
                 v => type_error("contains", &v),
             },
@@ -351,10 +341,9 @@ fn convert<'a>(conv: Conv, v: Value<'a>) -> R<'a> {
                 bad(format!("int({d})"))
             }
         }
-        (Conv::Int, Value::Str(s)) => s
-            .parse()
-            .map(Value::Int)
-            .or_else(|_| bad("int() of a non-integer string".into())),
+        (Conv::Int, Value::Str(s)) => {
+            s.parse().map(Value::Int).or_else(|_| bad("int() of a non-integer string".into()))
+        }
         (Conv::Int, Value::Timestamp(t)) => Ok(Value::Int(t.div_euclid(1_000_000_000))),
         (Conv::Uint, Value::Uint(u)) => Ok(Value::Uint(u)),
         (Conv::Uint, Value::Int(i)) => u64::try_from(i).map(Value::Uint).or_else(|_| bad(format!("uint({i})"))),
@@ -365,17 +354,15 @@ fn convert<'a>(conv: Conv, v: Value<'a>) -> R<'a> {
                 bad(format!("uint({d})"))
             }
         }
-        (Conv::Uint, Value::Str(s)) => s
-            .parse()
-            .map(Value::Uint)
-            .or_else(|_| bad("uint() of a non-integer string".into())),
+        (Conv::Uint, Value::Str(s)) => {
+            s.parse().map(Value::Uint).or_else(|_| bad("uint() of a non-integer string".into()))
+        }
         (Conv::Double, Value::Double(d)) => Ok(Value::Double(d)),
         (Conv::Double, Value::Int(i)) => Ok(Value::Double(i as f64)),
         (Conv::Double, Value::Uint(u)) => Ok(Value::Double(u as f64)),
-        (Conv::Double, Value::Str(s)) => s
-            .parse()
-            .map(Value::Double)
-            .or_else(|_| bad("double() of a non-number".into())),
+        (Conv::Double, Value::Str(s)) => {
+            s.parse().map(Value::Double).or_else(|_| bad("double() of a non-number".into()))
+        }
         (Conv::String, Value::Str(s)) => Ok(Value::Str(s)),
         (Conv::String, Value::Int(i)) => Ok(Value::Str(Cow::Owned(i.to_string()))),
         (Conv::String, Value::Uint(u)) => Ok(Value::Str(Cow::Owned(u.to_string()))),
@@ -388,14 +375,12 @@ fn convert<'a>(conv: Conv, v: Value<'a>) -> R<'a> {
             .map(Value::Duration)
             .map_or_else(|| bad("duration() needs e.g. \"90s\", \"1h30m\"".into()), Ok),
         (Conv::Timestamp, Value::Timestamp(t)) => Ok(Value::Timestamp(t)),
-        (Conv::Timestamp, Value::Int(secs)) => secs
-            .checked_mul(1_000_000_000)
+        (Conv::Timestamp, Value::Int(secs)) => {
+            secs.checked_mul(1_000_000_000).map(Value::Timestamp).ok_or(EvalError::Overflow)
+        }
+        (Conv::Timestamp, Value::Str(s)) => parse_timestamp_str(&s)
             .map(Value::Timestamp)
-            .ok_or(EvalError::Overflow),
-        (Conv::Timestamp, Value::Str(s)) => parse_timestamp_str(&s).map(Value::Timestamp).map_or_else(
-            || bad("timestamp() needs RFC 3339, e.g. \"2026-11-20T19:04:05Z\"".into()),
-            Ok,
-        ),
+            .map_or_else(|| bad("timestamp() needs RFC 3339, e.g. \"2026-11-20T19:04:05Z\"".into()), Ok),
         (_, v) => type_error("conversion", &v),
     }
 }

@@ -118,10 +118,7 @@ impl Value<'_> {
             Value::Timestamp(t) => format!("\"{}\"", format_timestamp(*t)),
             Value::Duration(d) => format!("\"{}s\"", *d as f64 / 1e9),
             Value::List(items) => {
-                format!(
-                    "[{}]",
-                    items.iter().map(Value::to_json_string).collect::<Vec<_>>().join(",")
-                )
+                format!("[{}]", items.iter().map(Value::to_json_string).collect::<Vec<_>>().join(","))
             }
         }
     }
@@ -181,14 +178,7 @@ pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
         return None;
     }
     let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, s) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
+    let (y, mo, d, h, mi, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
@@ -264,21 +254,15 @@ mod tests {
 
     #[test]
     fn timestamps_round_trip() {
-        for text in [
-            "1970-01-01T00:00:00Z",
-            "2026-11-20T19:04:05.250000000Z",
-            "1900-01-01T00:00:00Z",
-            "2000-02-29T23:59:59Z",
-        ] {
+        for text in
+            ["1970-01-01T00:00:00Z", "2026-11-20T19:04:05.250000000Z", "1900-01-01T00:00:00Z", "2000-02-29T23:59:59Z"]
+        {
             let nanos = parse_timestamp(text).unwrap();
             assert_eq!(format_timestamp(nanos), text);
         }
         // Nanoseconds in an i64 span the years 1677 to 2262.
         assert!(parse_timestamp("0001-01-01T00:00:00Z").is_none());
-        assert_eq!(
-            parse_timestamp("2026-11-20T19:04:05.25+01:00"),
-            parse_timestamp("2026-11-20T18:04:05.25Z")
-        );
+        assert_eq!(parse_timestamp("2026-11-20T19:04:05.25+01:00"), parse_timestamp("2026-11-20T18:04:05.25Z"));
         assert!(parse_timestamp("2026-13-01T00:00:00Z").is_none());
         assert!(parse_timestamp("yesterday").is_none());
     }

@@ -1,0 +1,99 @@
+//! The admin HTTP endpoint: `/metrics` (Prometheus), `/healthz`,
+//! `/readyz`, `/v1/rules` and `POST /v1/rules/reload`.
+//!
+//! It binds to loopback by default and has no authentication: anyone who
+//! can reach it can read rule ids and trigger reloads. Keep it on loopback
+//! or a private network (a Kubernetes pod network, behind a NetworkPolicy).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+
+use crate::reload::{ReloadError, Rules};
+
+/// What the admin endpoint serves from.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// Renders the Prometheus exposition.
+    pub metrics: PrometheusHandle,
+    /// The rules in force.
+    pub rules: Arc<Rules>,
+    /// Set once the pipeline is consuming.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// Binds `addr` and serves until the process ends. Returns the bound
+/// address (useful with port 0).
+pub async fn serve(addr: SocketAddr, admin: Admin) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/v1/rules", get(rules))
+        .route("/v1/rules/reload", post(reload))
+        .with_state(admin);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "admin endpoint stopped");
+        }
+    });
+    Ok(bound)
+}
+
+async fn metrics(State(admin): State<Admin>) -> Response {
+    ([("content-type", "text/plain; version=0.0.4")], admin.metrics.render()).into_response()
+}
+
+async fn readyz(State(admin): State<Admin>) -> Response {
+    if admin.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn rules(State(admin): State<Admin>) -> Response {
+    let engine = admin.rules.current();
+    let pack = engine.pack();
+    let rules: Vec<_> = pack
+        .rules
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "description": r.description,
+                "owner": r.owner,
+                "tags": r.tags,
+                "on": r.on.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+                "mode": match r.mode { gavel_rules::RuleMode::Enforce => "enforce", gavel_rules::RuleMode::Shadow => "shadow" },
+                "score": r.score,
+                "when": r.when.source(),
+            })
+        })
+        .collect();
+    Json(json!({ "version": pack.version, "hash": pack.hash, "rules": rules })).into_response()
+}
+
+async fn reload(State(admin): State<Admin>) -> Response {
+    let rules = Arc::clone(&admin.rules);
+    match tokio::task::spawn_blocking(move || rules.reload()).await {
+        Ok(Ok(done)) => (StatusCode::OK, Json(json!({ "ok": true, "reloaded": done }))).into_response(),
+        Ok(Err(e @ ReloadError::Invalid { .. })) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "ok": false, "error": e.to_string() }))).into_response()
+        }
+        Ok(Err(e)) => (StatusCode::CONFLICT, Json(json!({ "ok": false, "error": e.to_string() }))).into_response(),
+        Err(e) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "ok": false, "error": e.to_string() }))).into_response()
+        }
+    }
+}
