@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use gavel_model::schema::{EVENT_FIELDS, FieldValue};
+use gavel_model::schema::EVENT_FIELDS;
 use gavel_model::{Event, EventKind};
 use gavel_rules::expr::{Activation, Value};
 use gavel_rules::{FEATURE_SLOT_BASE, KIND_SLOT};
@@ -44,15 +44,7 @@ impl<'a, 'e> EventActivation<'a, 'e> {
 impl<'a> Activation<'a> for EventActivation<'a, '_> {
     fn field(&self, slot: u32) -> Value<'a> {
         if slot < KIND_SLOT {
-            return match (EVENT_FIELDS[slot as usize].get)(self.event) {
-                FieldValue::Bool(b) => Value::Bool(b),
-                FieldValue::Int(i) => Value::Int(i),
-                FieldValue::Uint(u) => Value::Uint(u),
-                FieldValue::Double(d) => Value::Double(d),
-                FieldValue::Str(s) => Value::Str(Cow::Borrowed(s)),
-                FieldValue::Timestamp(t) => Value::Timestamp(t),
-                FieldValue::Message => Value::Null,
-            };
+            return (EVENT_FIELDS[slot as usize].get)(self.event).into();
         }
         if slot == KIND_SLOT {
             return Value::Str(Cow::Borrowed(self.kind.as_str()));

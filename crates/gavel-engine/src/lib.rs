@@ -17,6 +17,7 @@
 //! not fire; the failure is counted per rule ([`Engine::rule_errors`]).
 
 mod activation;
+pub mod testing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -310,6 +311,14 @@ impl Engine {
             values[f] = Some(value as i64);
         }
         values
+    }
+
+    /// The current values of features `features` for the keys `event` gives
+    /// them, as of `t_ms`, without recording anything: for explanations.
+    pub fn read_features(&self, features: &[usize], event: &Event, t_ms: i64) -> Vec<(String, i64)> {
+        let Some(kind) = event.kind() else { return Vec::new() };
+        let activation = EventActivation::new(self, event, kind, t_ms, &[]);
+        features.iter().map(|&f| (self.pack.features[f].name.clone(), self.peek(f, &activation, t_ms))).collect()
     }
 
     /// The value of feature `f` for `event` without recording it: the count

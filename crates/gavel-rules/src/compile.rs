@@ -12,7 +12,8 @@ use gavel_model::schema::{EVENT_FIELDS, FieldType, field};
 use serde_saphyr::Spanned;
 
 use crate::expr::{self, CompileError, Env, Plan, Resolved, StringList, Type};
-use crate::format::{ActionDef, FeatureDef, PackFile, RuleDef, ThresholdsDef};
+use crate::format::{ActionDef, ExpectDef, FeatureDef, PackFile, RuleDef, ThresholdsDef};
+use crate::tests_def::{Expect, Step, TestCase};
 use crate::{Diagnostic, Result, RulesError};
 
 /// Slot of `event.kind` (the payload kind's name) in rule activations.
@@ -36,6 +37,8 @@ pub struct Pack {
     pub rules: Vec<Rule>,
     /// Score thresholds.
     pub decisions: Decisions,
+    /// Rule tests declared in the pack (inline `tests:` and fixture files).
+    pub tests: Vec<TestCase>,
 }
 
 /// How a feature aggregates the events in its window.
@@ -184,13 +187,14 @@ impl Pack {
         let (features, feature_defs) = c.features(&parsed, &list_index);
         let rules = c.rules(&parsed, &features, &feature_defs, &list_index);
         let decisions = c.decisions(&parsed);
+        let tests = c.tests(&parsed, &rules);
         if !c.diags.is_empty() {
             return Err(RulesError::Invalid(c.diags));
         }
         let Some(version) = version else {
             return Err(RulesError::Invalid(vec![Diagnostic::whole("<pack>", "no file sets `version`")]));
         };
-        Ok(Pack { version, hash: content_hash(&files), lists, features, rules, decisions })
+        Ok(Pack { version, hash: content_hash(&files), lists, features, rules, decisions, tests })
     }
 
     /// The longest feature window in milliseconds: how much history warm-up
@@ -605,16 +609,10 @@ impl PackCompiler {
         features: &HashMap<String, (usize, Type)>,
         lists: &HashMap<String, Arc<StringList>>,
     ) -> Option<Action> {
-        let kind = match def.kind.value.as_str() {
-            "block_bid" => Some(ActionType::BlockBid),
-            "cancel_bid" => Some(ActionType::CancelBid),
-            "hold_order" => Some(ActionType::HoldOrder),
-            "hold_payout" => Some(ActionType::HoldPayout),
-            "require_step_up" => Some(ActionType::RequireStepUp),
-            "mute_chat" => Some(ActionType::MuteChat),
-            "suspend_account" => Some(ActionType::SuspendAccount),
-            "send_to_review" => Some(ActionType::SendToReview),
-            other => {
+        let kind = match action_type(&def.kind.value) {
+            Some(kind) => Some(kind),
+            None => {
+                let other = &def.kind.value;
                 self.at(src, &def.kind, format!("unknown action `{other}` (expected block_bid, cancel_bid, hold_order, hold_payout, require_step_up, mute_chat, suspend_account or send_to_review)"));
                 None
             }
@@ -683,6 +681,161 @@ impl PackCompiler {
         }
         decisions
     }
+}
+
+impl PackCompiler {
+    fn tests(&mut self, parsed: &[Source<'_>], rules: &[Rule]) -> Vec<TestCase> {
+        let mut tests = Vec::new();
+        for src in parsed {
+            for def in &src.file.tests {
+                let place = |at: &serde_saphyr::Location| format!("{}:{}:{}", src.name, at.line(), at.column());
+                let mut steps = Vec::new();
+                let mut clock = 0u64;
+                let mut ok = true;
+                for (i, step) in def.steps.iter().enumerate() {
+                    let at_ms = match &step.at {
+                        Some(at) => match parse_offset(&at.value) {
+                            Ok(ms) => ms,
+                            Err(e) => {
+                                self.at(src, at, e);
+                                ok = false;
+                                continue;
+                            }
+                        },
+                        None if i == 0 => 0,
+                        None => clock + 1_000,
+                    };
+                    let every_ms = match &step.every {
+                        Some(every) => match parse_offset(&every.value) {
+                            Ok(ms) => ms,
+                            Err(e) => {
+                                self.at(src, every, e);
+                                ok = false;
+                                continue;
+                            }
+                        },
+                        None => 100,
+                    };
+                    let repeat = step.repeat.unwrap_or(1).max(1);
+                    clock = at_ms + every_ms * u64::from(repeat - 1);
+                    let event = match serde_json::to_vec(&step.event.value)
+                        .map_err(|e| e.to_string())
+                        .and_then(|bytes| gavel_model::decode_json(&bytes).map_err(|e| e.to_string()))
+                    {
+                        Ok(event) => event,
+                        Err(e) => {
+                            self.at(src, &step.event, format!("test event: {e}"));
+                            ok = false;
+                            continue;
+                        }
+                    };
+                    let expect = match &step.expect {
+                        Some(expect) => match self.expect(src, expect, rules) {
+                            Some(e) => Some(e),
+                            None => {
+                                ok = false;
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    steps.push(Step { at_ms, event, repeat, every_ms, expect, place: place(&step.event.referenced) });
+                }
+                if ok {
+                    tests.push(TestCase { name: def.name.value.clone(), place: place(&def.name.referenced), steps });
+                }
+            }
+        }
+        tests
+    }
+
+    fn expect(&mut self, src: &Source<'_>, def: &ExpectDef, rules: &[Rule]) -> Option<Expect> {
+        let mut ok = true;
+        let mut rule_ids = |this: &mut Self, ids: &[Spanned<String>]| -> Vec<String> {
+            for id in ids {
+                if !rules.iter().any(|r| r.id == id.value) {
+                    let known: Vec<&str> = rules.iter().map(|r| r.id.as_str()).collect();
+                    let hint =
+                        expr::nearest(&id.value, &known).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
+                    this.at(src, id, format!("unknown (or disabled) rule `{}`{hint}", id.value));
+                    ok = false;
+                }
+            }
+            ids.iter().map(|i| i.value.clone()).collect()
+        };
+        let fires = rule_ids(self, &def.fires);
+        let not_fires = rule_ids(self, &def.not_fires);
+        let decision = match &def.decision {
+            None => None,
+            Some(d) => match d.value.as_str() {
+                "allow" => Some(Decision::Allow),
+                "review" => Some(Decision::Review),
+                "challenge" => Some(Decision::Challenge),
+                "block" => Some(Decision::Block),
+                other => {
+                    self.at(src, d, format!("unknown decision `{other}` (expected allow, review, challenge or block)"));
+                    ok = false;
+                    None
+                }
+            },
+        };
+        let actions = match &def.actions {
+            None => None,
+            Some(list) => {
+                let mut out = Vec::new();
+                for a in list {
+                    match action_type(&a.value) {
+                        Some(t) => out.push(t),
+                        None => {
+                            self.at(src, a, format!("unknown action `{}`", a.value));
+                            ok = false;
+                        }
+                    }
+                }
+                Some(out)
+            }
+        };
+        ok.then_some(Expect { fires, not_fires, decision, actions, score: def.score })
+    }
+}
+
+/// An offset within a test: like a window, but zero is allowed.
+fn parse_offset(text: &str) -> std::result::Result<u64, String> {
+    if text.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0" {
+        return Ok(0);
+    }
+    parse_window(text)
+}
+
+/// The action type with this pack name.
+pub(crate) fn action_type(name: &str) -> Option<ActionType> {
+    Some(match name {
+        "block_bid" => ActionType::BlockBid,
+        "cancel_bid" => ActionType::CancelBid,
+        "hold_order" => ActionType::HoldOrder,
+        "hold_payout" => ActionType::HoldPayout,
+        "require_step_up" => ActionType::RequireStepUp,
+        "mute_chat" => ActionType::MuteChat,
+        "suspend_account" => ActionType::SuspendAccount,
+        "send_to_review" => ActionType::SendToReview,
+        _ => return None,
+    })
+}
+
+/// Compiles one expression as a rule on `kinds` would see it, with the given
+/// features (name and type, in slot order) and lists: the engine's slot
+/// layout, for tools such as `gavel eval`.
+pub fn compile_expression(
+    source: &str,
+    kinds: &[EventKind],
+    features: &[(String, Type)],
+    lists: &[Arc<StringList>],
+) -> std::result::Result<Plan, Vec<CompileError>> {
+    let features: HashMap<String, (usize, Type)> =
+        features.iter().enumerate().map(|(i, (name, ty))| (name.clone(), (i, ty.clone()))).collect();
+    let lists: HashMap<String, Arc<StringList>> = lists.iter().map(|l| (l.name.clone(), Arc::clone(l))).collect();
+    let env = PackEnv { kinds, what: "expression", features: &features, lists: &lists, reads: RefCell::default() };
+    expr::compile(source, &env)
 }
 
 /// The source text of a feature's key, for re-checking it on other kinds.

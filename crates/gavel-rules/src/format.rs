@@ -21,6 +21,54 @@ pub(crate) struct PackFile {
     pub rules: Vec<RuleDef>,
     #[serde(default)]
     pub decisions: Option<DecisionsDef>,
+    #[serde(default)]
+    pub tests: Vec<TestDef>,
+}
+
+/// A rule test: events in order, with expectations on outcomes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TestDef {
+    pub name: Spanned<String>,
+    pub steps: Vec<StepDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StepDef {
+    /// Event time as an offset from the test's start (e.g. `90s`); defaults
+    /// to one second after the previous step.
+    #[serde(default)]
+    pub at: Option<Spanned<String>>,
+    /// The event, in the proto3 JSON mapping (camelCase or snake_case).
+    pub event: Spanned<serde_json::Value>,
+    /// Send the event this many times (default 1), `every` apart.
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    #[serde(default)]
+    pub every: Option<Spanned<String>>,
+    /// Expectations on the outcome of the step's last event.
+    #[serde(default)]
+    pub expect: Option<ExpectDef>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExpectDef {
+    /// Rules that must fire (enforce or shadow).
+    #[serde(default)]
+    pub fires: Vec<Spanned<String>>,
+    /// Rules that must not fire.
+    #[serde(default)]
+    pub not_fires: Vec<Spanned<String>>,
+    /// `allow`, `review`, `challenge` or `block`.
+    #[serde(default)]
+    pub decision: Option<Spanned<String>>,
+    /// Exactly these action types, in order (e.g. `[block_bid]`, `[]`).
+    #[serde(default)]
+    pub actions: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub score: Option<i32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,10 +14,13 @@
 mod compile;
 pub mod expr;
 mod format;
+mod tests_def;
 
 pub use compile::{
     Action, Aggregate, Decisions, FEATURE_SLOT_BASE, Feature, KIND_SLOT, Pack, Rule, RuleMode, Thresholds,
+    compile_expression,
 };
+pub use tests_def::{Expect, Step, TestCase};
 
 /// One problem in a pack, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod pack;
 pub mod processor;
 pub mod reload;
+pub mod ruletools;
 pub mod telemetry;
 
 use std::future::Future;

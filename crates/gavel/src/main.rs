@@ -42,6 +42,25 @@ enum Command {
         /// The pack directory.
         pack: PathBuf,
     },
+    /// Run a pack's rule tests (inline `tests:` and `tests/*.yaml`).
+    Test {
+        /// The pack directory.
+        pack: PathBuf,
+    },
+    /// Evaluate one expression against one event; prints JSON.
+    Eval {
+        /// The expression (CEL), e.g. `event.bid_placed.amount.amount_minor > 1000`.
+        expression: String,
+        /// The event, as a proto3 JSON file.
+        #[arg(long)]
+        event: PathBuf,
+        /// Feature values, as a JSON object: `{"bids_per_user_10s": 14}`.
+        #[arg(long)]
+        features: Option<String>,
+        /// A pack directory whose lists the expression may use.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -103,6 +122,17 @@ fn main() -> ExitCode {
         Some(Command::Demo(args)) => demo(args),
         Some(Command::Run { config }) => run(config),
         Some(Command::Check { pack }) => return check(&pack),
+        Some(Command::Test { pack }) => match gavel::ruletools::test_pack(&pack) {
+            Ok((table, ok)) => {
+                print!("{table}");
+                return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+            }
+            Err(e) => Err(e),
+        },
+        Some(Command::Eval { expression, event, features, rules }) => std::fs::read(&event)
+            .with_context(|| format!("reading {}", event.display()))
+            .and_then(|bytes| gavel::ruletools::eval(&expression, &bytes, features.as_deref(), rules.as_deref()))
+            .map(|json| println!("{json}")),
         Some(Command::Config(ConfigCommand::Defaults)) => {
             print!("{}", gavel::config::DEFAULTS);
             Ok(())

@@ -279,6 +279,7 @@ impl Compiler<'_> {
 
     fn expr(&mut self, e: &IdedExpr) -> Typed {
         match &e.expr {
+            Expr::Literal(LiteralValue::Bytes(_)) => Err(self.error(e.id, "bytes literals are not supported in rules")),
             Expr::Literal(lit) => Ok(literal(lit)),
             Expr::Ident(name) => self.name(e, &[name.as_str()]),
             Expr::Select(select) => self.select(e, select),
@@ -325,20 +326,7 @@ impl Compiler<'_> {
                 let ty = Type::List(Box::new(elem.unwrap_or(Type::Null)));
                 self.fold(e.id, Node::List(items), ty)
             }
-            Expr::Map(map) => {
-                // Maps are supported as the right side of `in` only: compile
-                // their keys as a list.
-                let keys: Vec<IdedExpr> = map
-                    .entries
-                    .iter()
-                    .filter_map(|entry| match &entry.expr {
-                        EntryExpr::MapEntry(m) => Some(m.key.clone()),
-                        EntryExpr::StructField(_) => None,
-                    })
-                    .collect();
-                let list = IdedExpr { id: e.id, expr: Expr::List(cel::common::ast::ListExpr::new(keys)) };
-                self.expr(&list)
-            }
+            Expr::Map(_) => Err(self.error(e.id, "map values are not supported (a map literal may only follow `in`)")),
             Expr::Comprehension(c) => self.comprehension(e.id, c),
             Expr::Struct(_) => Err(self.error(e.id, "message literals are not supported in rules")),
             Expr::Unspecified => Err(self.error(e.id, "empty expression")),
@@ -567,7 +555,26 @@ impl Compiler<'_> {
                 self.fold(id, Node::Arith(op, Box::new(a), Box::new(b)), ty)
             }
             ("@in", None, 2) => {
-                let mut parts = self.args(&call.args)?;
+                // `x in {k: v, ...}` tests the keys: compile the keys as a list.
+                let keys;
+                let args: &[IdedExpr] = match &call.args[1].expr {
+                    Expr::Map(map) => {
+                        let list = map
+                            .entries
+                            .iter()
+                            .filter_map(|entry| match &entry.expr {
+                                EntryExpr::MapEntry(m) => Some(m.key.clone()),
+                                EntryExpr::StructField(_) => None,
+                            })
+                            .collect();
+                        let list =
+                            IdedExpr { id: call.args[1].id, expr: Expr::List(cel::common::ast::ListExpr::new(list)) };
+                        keys = [call.args[0].clone(), list];
+                        &keys
+                    }
+                    _ => &call.args,
+                };
+                let mut parts = self.args(args)?;
                 let (list, lt) = parts.pop().expect("two args");
                 let (item, it) = parts.pop().expect("two args");
                 let Type::List(elem) = lt else {
@@ -760,7 +767,8 @@ fn literal(lit: &LiteralValue) -> (Node, Type) {
         LiteralValue::UInt(u) => (Value::Uint(*u.inner()), Type::Uint),
         LiteralValue::Double(d) => (Value::Double(*d.inner()), Type::Double),
         LiteralValue::String(s) => (Value::Str(Cow::Owned(s.inner().to_string())), Type::String),
-        LiteralValue::Bytes(_) => return (Node::Const(Value::Null), Type::Null),
+        // Rejected by `Compiler::expr` before it gets here.
+        LiteralValue::Bytes(_) => (Value::Null, Type::Null),
         LiteralValue::Null => (Value::Null, Type::Null),
     };
     (Node::Const(value), ty)

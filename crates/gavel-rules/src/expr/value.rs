@@ -124,6 +124,21 @@ impl Value<'_> {
     }
 }
 
+impl<'a> From<gavel_model::schema::FieldValue<'a>> for Value<'a> {
+    fn from(field: gavel_model::schema::FieldValue<'a>) -> Self {
+        use gavel_model::schema::FieldValue;
+        match field {
+            FieldValue::Bool(b) => Value::Bool(b),
+            FieldValue::Int(i) => Value::Int(i),
+            FieldValue::Uint(u) => Value::Uint(u),
+            FieldValue::Double(d) => Value::Double(d),
+            FieldValue::Str(s) => Value::Str(Cow::Borrowed(s)),
+            FieldValue::Timestamp(t) => Value::Timestamp(t),
+            FieldValue::Message => Value::Null,
+        }
+    }
+}
+
 /// Formats nanoseconds since the epoch as RFC 3339 UTC.
 pub(crate) fn format_timestamp(nanos: i64) -> String {
     let secs = nanos.div_euclid(1_000_000_000);

@@ -1,0 +1,144 @@
+//! `gavel test` and `gavel eval`: running a pack's rule tests, and
+//! evaluating one expression against one event, for T&S ops.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use anyhow::Context;
+use gavel_engine::testing::{TestReport, run_tests};
+use gavel_model::schema::EVENT_FIELDS;
+use gavel_model::{Event, EventKind};
+use gavel_rules::expr::{Activation, Type, Value};
+use gavel_rules::{FEATURE_SLOT_BASE, KIND_SLOT, RulesError, compile_expression};
+
+use crate::pack::PackFiles;
+
+/// Runs the rule tests of the pack in `dir`; returns the printed table and
+/// whether every test passed. A pack that does not compile fails with its
+/// diagnostics.
+pub fn test_pack(dir: &Path) -> anyhow::Result<(String, bool)> {
+    let files = PackFiles::read(dir)?;
+    let pack = files.compile().map_err(|RulesError::Invalid(d)| anyhow::anyhow!("{}", files.render(&d)))?;
+    let reports = run_tests(&pack);
+    Ok((table(&reports), reports.iter().all(TestReport::passed)))
+}
+
+fn table(reports: &[TestReport]) -> String {
+    let mut out = String::new();
+    let width = reports.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    out.push_str(&format!("{:<6} {:<width$}  {:>6}  place\n", "result", "test", "events"));
+    for r in reports {
+        let result = if r.passed() { "ok" } else { "FAIL" };
+        out.push_str(&format!("{result:<6} {:<width$}  {:>6}  {}\n", r.name, r.events, r.place));
+        for failure in &r.failures {
+            out.push_str(&format!("         - {failure}\n"));
+        }
+    }
+    let failed = reports.iter().filter(|r| !r.passed()).count();
+    out.push_str(&format!("\n{} passed, {failed} failed\n", reports.len() - failed));
+    out
+}
+
+/// Evaluates `expression` against the event in `event_json` (proto3 JSON),
+/// with feature values from `features_json` (`{"name": number}`) and the
+/// lists of the pack in `pack`, if given. Returns the result as JSON:
+/// `{"type": ..., "value": ...}` or `{"error": ...}`.
+pub fn eval(
+    expression: &str,
+    event_json: &[u8],
+    features_json: Option<&str>,
+    pack: Option<&Path>,
+) -> anyhow::Result<String> {
+    let event = gavel_model::decode_json(event_json).context("decoding the event")?;
+    let kind = event.kind().context("the event has no payload")?;
+    let features: Vec<(String, f64)> = match features_json {
+        Some(text) => {
+            let map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(text).context("--features must be a JSON object of numbers")?;
+            map.into_iter()
+                .map(|(k, v)| {
+                    v.as_f64().map(|n| (k.clone(), n)).with_context(|| format!("feature `{k}` is not a number"))
+                })
+                .collect::<anyhow::Result<_>>()?
+        }
+        None => Vec::new(),
+    };
+    let lists = match pack {
+        Some(dir) => crate::pack::load(dir)?.lists,
+        None => Vec::new(),
+    };
+    let typed: Vec<(String, Type)> = features
+        .iter()
+        .map(|(name, v)| (name.clone(), if v.fract() == 0.0 && v.abs() < 9e15 { Type::Int } else { Type::Double }))
+        .collect();
+    let plan = match compile_expression(expression, &[kind], &typed, &lists) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            let messages: Vec<String> =
+                errors.iter().map(|e| format!("{}..{}: {}", e.start + 1, e.end + 1, e.message)).collect();
+            return Ok(serde_json::json!({ "error": messages.join("; ") }).to_string());
+        }
+    };
+    let activation = EvalActivation { event: &event, kind, features: &features };
+    Ok(match plan.eval(&activation) {
+        Ok(value) => format!("{{\"type\":\"{}\",\"value\":{}}}", plan.ty(), value.to_json_string()),
+        Err(e) => serde_json::json!({ "error": e.to_string() }).to_string(),
+    })
+}
+
+struct EvalActivation<'a> {
+    event: &'a Event,
+    kind: EventKind,
+    features: &'a [(String, f64)],
+}
+
+impl<'a> Activation<'a> for EvalActivation<'a> {
+    fn field(&self, slot: u32) -> Value<'a> {
+        if slot < KIND_SLOT {
+            return (EVENT_FIELDS[slot as usize].get)(self.event).into();
+        }
+        if slot == KIND_SLOT {
+            return Value::Str(Cow::Borrowed(self.kind.as_str()));
+        }
+        match self.features.get((slot - FEATURE_SLOT_BASE) as usize) {
+            Some((_, v)) if v.fract() == 0.0 && v.abs() < 9e15 => Value::Int(*v as i64),
+            Some((_, v)) => Value::Double(*v),
+            None => Value::Null,
+        }
+    }
+
+    fn has(&self, slot: u32) -> bool {
+        EVENT_FIELDS.get(slot as usize).is_none_or(|f| (f.has)(self.event))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_pack_tests_pass() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+        let (table, ok) = test_pack(&dir).unwrap();
+        assert!(ok, "{table}");
+        assert!(table.contains(" passed, 0 failed"), "{table}");
+    }
+
+    #[test]
+    fn eval_reads_event_fields_features_and_lists() {
+        let event = br#"{"userId":"u1","chatMessageSent":{"text":"pay me on Venmo"}}"#;
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+        let out = eval(
+            "lists.off_platform_keywords.exists(k, event.chat_message_sent.text.lowerAscii().contains(k)) && features.n > 2",
+            event,
+            Some(r#"{"n": 3}"#),
+            Some(&dir),
+        )
+        .unwrap();
+        assert_eq!(out, r#"{"type":"bool","value":true}"#);
+        let out = eval("size(event.chat_message_sent.text) * 2", event, None, None).unwrap();
+        assert_eq!(out, r#"{"type":"int","value":30}"#);
+        let out = eval("event.bid_placed.amount.amount_minor", event, None, None).unwrap();
+        assert!(out.contains("only set on bid_placed"), "{out}");
+    }
+}
