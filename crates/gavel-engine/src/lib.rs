@@ -52,20 +52,23 @@ pub struct Outcome {
     pub kind: EventKind,
     /// The event time used, in milliseconds since the epoch.
     pub event_time_ms: i64,
-    /// Every rule that fired, enforcing and shadow.
-    pub hits: Vec<RuleHit>,
     /// Sum of the enforcing hits' scores.
     pub score: i32,
     /// The decision for that score.
     pub decision: Decision,
     /// The signal to publish, present when any rule fired.
     pub signal: Option<RiskSignal>,
-    /// The verdict (one per event).
-    pub verdict: Verdict,
     /// Auto-actions requested by enforcing hits, after cooldowns.
     pub actions: Vec<AutoAction>,
     /// Ids of rules whose condition failed to evaluate on this event.
     pub failed_rules: Vec<String>,
+}
+
+impl Outcome {
+    /// Every rule that fired, enforcing and shadow.
+    pub fn hits(&self) -> &[RuleHit] {
+        self.signal.as_ref().map_or(&[], |s| &s.hits)
+    }
 }
 
 /// A compiled pack bound to its velocity store.
@@ -200,32 +203,40 @@ impl Engine {
         }
 
         let decision = self.pack.decisions.decide(kind, score);
-        let entity = Some(EntityRef { r#type: EntityType::User as i32, id: event.user_id.clone() });
-        let decided_at = Some(timestamp_from_ms(decided_at_ms));
-        let verdict = Verdict {
-            event_id: event.event_id.clone(),
-            event_kind: kind.as_str().to_string(),
-            entity: entity.clone(),
-            decision: decision as i32,
-            score,
-            rule_ids: hits.iter().filter(|h| h.mode == PbRuleMode::Enforce as i32).map(|h| h.rule_id.clone()).collect(),
-            pack_version: self.pack_label.clone(),
-            decided_at,
-            pack_hash: self.pack.hash.clone(),
-        };
         let signal = (!hits.is_empty()).then(|| RiskSignal {
             event_id: event.event_id.clone(),
             event_kind: kind.as_str().to_string(),
-            entity,
+            entity: Some(EntityRef { r#type: EntityType::User as i32, id: event.user_id.clone() }),
             score,
-            hits: hits.clone(),
+            hits,
             pack_version: self.pack_label.clone(),
-            decided_at,
+            decided_at: Some(timestamp_from_ms(decided_at_ms)),
             event_time: Some(timestamp_from_ms(t)),
             pack_hash: self.pack.hash.clone(),
             decision: decision as i32,
         });
-        Ok(Outcome { kind, event_time_ms: t, hits, score, decision, signal, verdict, actions, failed_rules })
+        Ok(Outcome { kind, event_time_ms: t, score, decision, signal, actions, failed_rules })
+    }
+
+    /// The verdict for an evaluated event. Built on demand: most deployments
+    /// publish signals and actions only.
+    pub fn verdict(&self, event: &Event, outcome: &Outcome, decided_at_ms: i64) -> Verdict {
+        Verdict {
+            event_id: event.event_id.clone(),
+            event_kind: outcome.kind.as_str().to_string(),
+            entity: Some(EntityRef { r#type: EntityType::User as i32, id: event.user_id.clone() }),
+            decision: outcome.decision as i32,
+            score: outcome.score,
+            rule_ids: outcome
+                .hits()
+                .iter()
+                .filter(|h| h.mode == PbRuleMode::Enforce as i32)
+                .map(|h| h.rule_id.clone())
+                .collect(),
+            pack_version: self.pack_label.clone(),
+            decided_at: Some(timestamp_from_ms(decided_at_ms)),
+            pack_hash: self.pack.hash.clone(),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -69,7 +69,7 @@ fn run_test(pack: &Pack, test: &TestCase) -> TestReport {
 }
 
 fn check(expect: &Expect, outcome: &Outcome) -> Vec<String> {
-    let fired: Vec<&str> = outcome.hits.iter().map(|h| h.rule_id.as_str()).collect();
+    let fired: Vec<&str> = outcome.hits().iter().map(|h| h.rule_id.as_str()).collect();
     let mut problems = Vec::new();
     for rule in &expect.fires {
         if !fired.contains(&rule.as_str()) {

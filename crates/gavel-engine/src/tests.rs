@@ -105,7 +105,7 @@ fn fires_once_the_count_passes_the_threshold() {
         assert_eq!(out.decision, Decision::Allow);
     }
     let out = engine.evaluate(&bid("u1", 1_400, 100), None, 7).unwrap();
-    let signal = out.signal.expect("fourth bid fires");
+    let signal = out.signal.clone().expect("fourth bid fires");
     assert_eq!(signal.score, 60, "shadow hits add no score");
     assert_eq!(out.decision, Decision::Challenge);
     assert_eq!(signal.decision, Decision::Challenge as i32);
@@ -116,7 +116,7 @@ fn fires_once_the_count_passes_the_threshold() {
     assert_eq!(signal.hits[1].mode, PbRuleMode::Shadow as i32);
     assert_eq!(signal.pack_version, "t1");
     assert_eq!(signal.pack_hash.len(), 16);
-    assert_eq!(out.verdict.rule_ids, ["bid_bot"], "shadow rules are not in the verdict");
+    assert_eq!(engine.verdict(&bid("u1", 1_400, 100), &out, 0).rule_ids, ["bid_bot"], "shadow rules are not in the verdict");
 
     assert_eq!(out.actions.len(), 1);
     let action = &out.actions[0];
@@ -132,7 +132,7 @@ fn fires_once_the_count_passes_the_threshold() {
 
     // Another user is not affected by u1's count, but shares the device.
     let out = engine.evaluate(&bid("u2", 1_600, 100), None, 0).unwrap();
-    assert_eq!(out.hits.iter().map(|h| h.rule_id.as_str()).collect::<Vec<_>>(), ["bid_bot_device"]);
+    assert_eq!(out.hits().iter().map(|h| h.rule_id.as_str()).collect::<Vec<_>>(), ["bid_bot_device"]);
     assert_eq!(out.score, 0);
 }
 
@@ -140,7 +140,7 @@ fn fires_once_the_count_passes_the_threshold() {
 fn keyword_lists_and_features_read_from_other_kinds() {
     let engine = engine();
     let out = engine.evaluate(&chat("u9", 1_000, "pay me on VENMO pls"), None, 0).unwrap();
-    assert_eq!(out.hits[0].rule_id, "off_platform_payment");
+    assert_eq!(out.hits()[0].rule_id, "off_platform_payment");
     assert_eq!(out.actions[0].r#type, ActionType::MuteChat as i32);
     assert_eq!(out.actions[0].expires_at, Some(timestamp_from_ms(1_000 + 3_600_000)));
     assert_eq!(out.decision, Decision::Review);
@@ -150,9 +150,9 @@ fn keyword_lists_and_features_read_from_other_kinds() {
     }
     // A chat event reads the bid count for its user without changing it.
     let out = engine.evaluate(&chat("u9", 3_000, "nice card"), None, 0).unwrap();
-    assert!(out.hits.iter().any(|h| h.rule_id == "chatty_bidder" && h.features[0].value == 4.0), "{out:?}");
+    assert!(out.hits().iter().any(|h| h.rule_id == "chatty_bidder" && h.features[0].value == 4.0), "{out:?}");
     let out = engine.evaluate(&chat("u9", 3_001, "nice card"), None, 0).unwrap();
-    assert!(out.hits.iter().any(|h| h.rule_id == "chatty_bidder" && h.features[0].value == 4.0));
+    assert!(out.hits().iter().any(|h| h.rule_id == "chatty_bidder" && h.features[0].value == 4.0));
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn run_time_errors_are_counted_and_do_not_fire() {
     let engine = engine();
     let out = engine.evaluate(&chat("u1", 1_000, "hello"), None, 0).unwrap();
     assert_eq!(out.failed_rules, ["broken_at_runtime"]);
-    assert!(out.hits.is_empty());
+    assert!(out.hits().is_empty());
     let errors: Vec<_> = engine.rule_errors().filter(|(_, n)| *n > 0).collect();
     assert_eq!(errors, [("broken_at_runtime", 1)]);
 }
@@ -181,7 +181,7 @@ fn warm_up_changes_state_but_emits_nothing() {
         engine.warm(&bid("u1", i * 10, 100), None).unwrap();
     }
     let out = engine.evaluate(&bid("u1", 100, 100), None, 0).unwrap();
-    assert_eq!(out.hits[0].features[0].value, 6.0);
+    assert_eq!(out.hits()[0].features[0].value, 6.0);
 }
 
 #[test]
@@ -198,7 +198,7 @@ fn a_successor_keeps_the_state_of_unchanged_features() {
         next.windows()[f].count(if name == "bids_per_user_10s" { "u1" } else { "" }, 1_010)
     };
     assert_eq!(value("bids_per_user_10s"), 4, "unchanged feature kept its counts");
-    assert!(out.hits.iter().any(|h| h.rule_id == "bid_bot"));
+    assert!(out.hits().iter().any(|h| h.rule_id == "bid_bot"));
 }
 
 #[test]

@@ -42,12 +42,13 @@ impl Processor for EngineProcessor {
         };
         // One snapshot per event: a reload never splits an evaluation.
         let engine = self.rules.current();
-        let outcome = match engine.evaluate(&event, input.timestamp_ms, wall_clock_ms()) {
+        let decided_at = wall_clock_ms();
+        let outcome = match engine.evaluate(&event, input.timestamp_ms, decided_at) {
             Ok(outcome) => outcome,
             Err(e) => return Processed::DeadLetter(e.to_string()),
         };
         counter!(names::EVENTS_EVALUATED, "kind" => outcome.kind.as_str()).increment(1);
-        for hit in &outcome.hits {
+        for hit in outcome.hits() {
             let mode = if hit.mode == RuleMode::Shadow as i32 { "shadow" } else { "enforce" };
             counter!(names::RULE_HITS, "rule" => hit.rule_id.clone(), "mode" => mode).increment(1);
         }
@@ -68,8 +69,12 @@ impl Processor for EngineProcessor {
         }
         counter!(names::VERDICTS, "decision" => decision_label(outcome.decision)).increment(1);
         if self.emit_verdicts {
-            let key = outcome.verdict.entity.as_ref().map(|e| e.id.clone().into_bytes()).unwrap_or_default();
-            outputs.push(Output { topic: OutputTopic::Verdicts, key, payload: encode_protobuf(&outcome.verdict) });
+            let verdict = engine.verdict(&event, &outcome, decided_at);
+            outputs.push(Output {
+                topic: OutputTopic::Verdicts,
+                key: event.user_id.clone().into_bytes(),
+                payload: encode_protobuf(&verdict),
+            });
         }
         Processed::Outputs(outputs)
     }
