@@ -29,6 +29,10 @@ pub use topics::{MARKETPLACE_TOPICS, topic_for};
 pub enum Scenario {
     /// An account bidding faster than a person.
     BidBot,
+    /// Chat pushing buyers to pay or talk off the platform.
+    OffPlatformScam,
+    /// Bursts of small payment attempts with many cards from one device.
+    CardTesting,
 }
 
 impl Scenario {
@@ -36,6 +40,8 @@ impl Scenario {
     pub fn as_str(self) -> &'static str {
         match self {
             Scenario::BidBot => "bid_bot",
+            Scenario::OffPlatformScam => "off_platform_scam",
+            Scenario::CardTesting => "card_testing",
         }
     }
 }
@@ -71,6 +77,10 @@ pub struct SimConfig {
     pub bid_bots: usize,
     /// Share of payments the issuer declines.
     pub decline_rate: f64,
+    /// Share of all events that are scam messages in chat.
+    pub scam_chat_share: f64,
+    /// Share of all events that are card-testing attempts.
+    pub card_testing_share: f64,
 }
 
 impl SimConfig {
@@ -96,6 +106,8 @@ impl Default for SimConfig {
             bid_bot_share: 0.01,
             bid_bots: 4,
             decline_rate: 0.04,
+            scam_chat_share: 0.001,
+            card_testing_share: 0.002,
         }
     }
 }
@@ -112,6 +124,14 @@ const CHAT: &[&str] = &[
     "next one please",
 ];
 const DECLINE_CODES: &[&str] = &["insufficient_funds", "expired_card", "do_not_honor"];
+const SCAM_CHAT: &[&str] = &[
+    "cheaper if you pay me on Venmo",
+    "DM me for the real price",
+    "send it with Zelle and I ship today",
+    "text me, paypal friends and family only",
+];
+/// Card-testing rings: a few devices, each cycling through many cards.
+const CARD_TESTERS: usize = 3;
 
 /// A lot being auctioned in a show.
 #[derive(Debug, Clone)]
@@ -333,9 +353,62 @@ impl Simulator {
         SimEvent { event, scenario: Some(Scenario::BidBot) }
     }
 
+    fn scam_chat(&mut self) -> SimEvent {
+        let s = self.rng.random_range(0..self.shows.len());
+        let scammer = self.rng.random_range(0..20);
+        let message = ChatMessageSent {
+            message_id: format!("m-{}", self.seq + 1),
+            show_id: format!("sh-{}", self.shows[s].id),
+            text: SCAM_CHAT[self.rng.random_range(0..SCAM_CHAT.len())].into(),
+        };
+        let event =
+            self.envelope(format!("scam-{scammer}"), format!("scamdev-{scammer}"), Payload::ChatMessageSent(message));
+        SimEvent { event, scenario: Some(Scenario::OffPlatformScam) }
+    }
+
+    /// A small attempt with a fresh card, mostly declined right after.
+    fn card_test(&mut self) -> SimEvent {
+        let tester = self.rng.random_range(0..CARD_TESTERS);
+        let n = self.id();
+        let card = Some(Card { fingerprint: format!("fp-test-{n}"), bin: "411111".into(), country: "BR".into() });
+        let amount = Self::usd(self.rng.random_range(50..400));
+        let (payment_id, order_id) = (format!("p-ct-{n}"), format!("o-ct-{n}"));
+        let attempt = PaymentAttempted {
+            payment_id: payment_id.clone(),
+            order_id: order_id.clone(),
+            amount: amount.clone(),
+            card: card.clone(),
+            seller_id: String::new(),
+        };
+        let user = format!("ct-{tester}-{}", n % 7);
+        let device = format!("ctdev-{tester}");
+        if self.rng.random_bool(0.85) {
+            let declined = PaymentDeclined { payment_id, order_id, amount, card, decline_code: "do_not_honor".into() };
+            let mut follow = SimEvent {
+                event: self.envelope(user.clone(), device.clone(), Payload::PaymentDeclined(declined)),
+                scenario: Some(Scenario::CardTesting),
+            };
+            follow.event.ip = Some(format!("203.0.113.{}", 10 + tester));
+            self.queued.push_back(follow);
+        }
+        let mut event = self.envelope(user, device, Payload::PaymentAttempted(attempt));
+        event.ip = Some(format!("203.0.113.{}", 10 + tester));
+        SimEvent { event, scenario: Some(Scenario::CardTesting) }
+    }
+
     fn generate(&mut self) -> SimEvent {
-        if self.rng.random_bool(self.config.bid_bot_share.clamp(0.0, 1.0)) {
+        let roll: f64 = self.rng.random();
+        let bots = self.config.bid_bot_share.clamp(0.0, 1.0);
+        let scams = bots + self.config.scam_chat_share.clamp(0.0, 1.0);
+        let testers = scams + self.config.card_testing_share.clamp(0.0, 1.0);
+        if roll < bots {
             return self.bot_bid();
+        }
+        if roll < scams {
+            return self.scam_chat();
+        }
+        if roll < testers {
+            return self.card_test();
         }
         let s = self.rng.random_range(0..self.shows.len());
         let roll: f64 = self.rng.random();
@@ -430,10 +503,14 @@ mod tests {
         let config = SimConfig::default();
         let mut kinds: HashMap<EventKind, usize> = HashMap::new();
         let mut bots = 0;
+        let mut scenarios: HashMap<&str, usize> = HashMap::new();
         let mut last = 0;
         for e in Simulator::new(config.clone()).take(100_000) {
             *kinds.entry(e.event.kind().unwrap()).or_default() += 1;
             bots += usize::from(e.scenario == Some(Scenario::BidBot));
+            if let Some(scenario) = e.scenario {
+                *scenarios.entry(scenario.as_str()).or_default() += 1;
+            }
             let t = gavel_model::event_time_ms(&e.event).unwrap();
             assert!(t >= last, "event time never goes back");
             last = t;
@@ -445,6 +522,9 @@ mod tests {
         assert!(kinds[&EventKind::PaymentDeclined] > 0);
         assert!(kinds[&EventKind::PaymentAuthorized] > kinds[&EventKind::PaymentDeclined] * 5);
         assert!((500..1_500).contains(&bots), "bot bids: {bots}");
+        assert!((50..150).contains(&scenarios["off_platform_scam"]), "{scenarios:?}");
+        // Attempts at 0.2 % plus their declines.
+        assert!((250..500).contains(&scenarios["card_testing"]), "{scenarios:?}");
         // 100k events at 5k/s span 20 s of event time.
         assert!((last - config.start_ms - 20_000).abs() < 10);
     }
