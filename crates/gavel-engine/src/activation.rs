@@ -5,10 +5,11 @@ use std::borrow::Cow;
 
 use gavel_model::schema::EVENT_FIELDS;
 use gavel_model::{Event, EventKind};
-use gavel_rules::expr::{Activation, Value};
+use gavel_rules::LabelEntity;
+use gavel_rules::expr::{Activation, Type, Value};
 use gavel_rules::{FEATURE_SLOT_BASE, KIND_SLOT};
 
-use crate::Engine;
+use crate::{Engine, label_key};
 
 /// One event as rule expressions see it.
 pub(crate) struct EventActivation<'a, 'e> {
@@ -16,8 +17,8 @@ pub(crate) struct EventActivation<'a, 'e> {
     event: &'a Event,
     kind: EventKind,
     t: i64,
-    /// Values of the features this event fed (by feature index).
-    values: &'e [Option<i64>],
+    /// Readings of the features this event fed (by feature index).
+    values: &'e [Option<Option<f64>>],
 }
 
 impl<'a, 'e> EventActivation<'a, 'e> {
@@ -26,16 +27,16 @@ impl<'a, 'e> EventActivation<'a, 'e> {
         event: &'a Event,
         kind: EventKind,
         t: i64,
-        values: &'e [Option<i64>],
+        values: &'e [Option<Option<f64>>],
     ) -> Self {
         EventActivation { engine, event, kind, t, values }
     }
 
     /// Feature `f`'s value for this event: the updated value if the event fed
     /// it, otherwise the current value for the key computed from this event.
-    pub(crate) fn feature(&self, f: usize) -> i64 {
+    pub(crate) fn feature(&self, f: usize) -> Option<f64> {
         match self.values.get(f).copied().flatten() {
-            Some(v) => v,
+            Some(reading) => reading,
             None => self.engine.peek(f, self, self.t),
         }
     }
@@ -49,7 +50,21 @@ impl<'a> Activation<'a> for EventActivation<'a, '_> {
         if slot == KIND_SLOT {
             return Value::Str(Cow::Borrowed(self.kind.as_str()));
         }
-        Value::Int(self.feature((slot - FEATURE_SLOT_BASE) as usize))
+        let f = (slot - FEATURE_SLOT_BASE) as usize;
+        let Some(v) = self.feature(f) else { return Value::Null };
+        match self.engine.pack().features[f].aggregate.output_type() {
+            Type::Int => Value::Int(v as i64),
+            // Times are kept in ms; expressions see nanoseconds.
+            Type::Timestamp => Value::Timestamp((v as i64).saturating_mul(1_000_000)),
+            Type::Duration => Value::Duration((v as i64).saturating_mul(1_000_000)),
+            _ => Value::Double(v),
+        }
+    }
+
+    fn has_label(&self, entity: u32, label: &str) -> bool {
+        let Some(entity) = LabelEntity::from_index(entity) else { return false };
+        let id = entity.id_of(self.event);
+        !id.is_empty() && self.engine.labels().has(&label_key(entity, id), label, self.t)
     }
 
     fn has(&self, slot: u32) -> bool {

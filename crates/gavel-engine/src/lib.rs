@@ -26,8 +26,9 @@ use dashmap::DashMap;
 use gavel_model::pb::{AutoAction, Decision, FeatureValue, RiskSignal, RuleHit, RuleMode as PbRuleMode, Verdict};
 use gavel_model::{EntityRef, EntityType, Event, EventKind, event_time_ms, timestamp_from_ms};
 use gavel_rules::expr::Value;
+use gavel_rules::{Aggregate, LabelEntity};
 use gavel_rules::{Feature, Pack, RuleMode};
-use gavel_velocity::CountWindow;
+use gavel_velocity::{Input, LabelStore, Window};
 
 use crate::activation::EventActivation;
 
@@ -75,7 +76,9 @@ impl Outcome {
 #[derive(Debug)]
 pub struct Engine {
     pack: Arc<Pack>,
-    windows: Vec<Arc<CountWindow>>,
+    windows: Vec<Arc<Window>>,
+    /// Entity labels set by rules; shared with successors across reloads.
+    labels: Arc<LabelStore>,
     /// For each event kind (by `EventKind::index`), the features it updates.
     features_by_kind: Vec<Vec<usize>>,
     /// For each event kind, the rules that apply to it.
@@ -108,7 +111,10 @@ impl Engine {
                     p.pack.features.iter().position(|old| same_definition(old, f)).map(|i| Arc::clone(&p.windows[i]))
                 });
                 // The rule compiler only accepts windows in the store's range.
-                kept.unwrap_or_else(|| Arc::new(CountWindow::new(f.window_ms).expect("windows are validated")))
+                // The rule compiler only accepts windows in the store's range.
+                kept.unwrap_or_else(|| {
+                    Arc::new(Window::new(store_aggregate(f.aggregate), f.window_ms).expect("windows are validated"))
+                })
             })
             .collect();
         let mut features_by_kind = vec![Vec::new(); EventKind::ALL.len()];
@@ -125,7 +131,17 @@ impl Engine {
         }
         let rule_errors = pack.rules.iter().map(|_| AtomicU64::new(0)).collect();
         let pack_label = pack.version.clone();
-        Engine { pack, windows, features_by_kind, rules_by_kind, cooldowns: DashMap::new(), rule_errors, pack_label }
+        let labels = previous.map_or_else(|| Arc::new(LabelStore::new()), |p| Arc::clone(&p.labels));
+        Engine {
+            pack,
+            windows,
+            labels,
+            features_by_kind,
+            rules_by_kind,
+            cooldowns: DashMap::new(),
+            rule_errors,
+            pack_label,
+        }
     }
 
     /// The pack in force.
@@ -134,7 +150,7 @@ impl Engine {
     }
 
     /// The windows, in pack feature order (for gauges).
-    pub fn windows(&self) -> &[Arc<CountWindow>] {
+    pub fn windows(&self) -> &[Arc<Window>] {
         &self.windows
     }
 
@@ -156,6 +172,7 @@ impl Engine {
         let mut score = 0i32;
         let mut actions = Vec::new();
         let mut failed_rules = Vec::new();
+        let mut fired_enforcing = Vec::new();
         for &r in &self.rules_by_kind[kind.index()] {
             let rule = &self.pack.rules[r];
             match rule.when.eval_bool(&activation) {
@@ -172,12 +189,13 @@ impl Engine {
                 .iter()
                 .map(|&f| FeatureValue {
                     name: self.pack.features[f].name.clone(),
-                    value: activation.feature(f) as f64,
+                    value: activation.feature(f).unwrap_or(f64::NAN),
                 })
                 .collect();
             let mode = match rule.mode {
                 RuleMode::Enforce => {
                     score = score.saturating_add(rule.score);
+                    fired_enforcing.push(r);
                     for (a, action) in rule.actions.iter().enumerate() {
                         if let Some(out) = self.action(r, a, action, &activation, event, t, decided_at_ms, &features) {
                             actions.push(out);
@@ -202,6 +220,10 @@ impl Engine {
             });
         }
 
+        // Labels change after every rule has seen the event as it arrived.
+        for r in fired_enforcing {
+            self.apply_labels(&self.pack.rules[r], event, t);
+        }
         let decision = self.pack.decisions.decide(kind, score);
         let signal = (!hits.is_empty()).then(|| RiskSignal {
             event_id: event.event_id.clone(),
@@ -294,52 +316,115 @@ impl Engine {
     pub fn maintain(&self, now_ms: i64) -> usize {
         let longest = self.pack.rules.iter().flat_map(|r| &r.actions).map(|a| a.cooldown_ms).max().unwrap_or(0);
         self.cooldowns.retain(|_, last| now_ms.saturating_sub(*last) < longest as i64);
+        self.labels.evict_expired(now_ms);
         self.windows.iter().map(|w| w.evict_idle(now_ms)).sum()
     }
 
+    /// The label store rules read and write.
+    pub fn labels(&self) -> &LabelStore {
+        &self.labels
+    }
+
+    /// Applies a fired enforcing rule's label operations.
+    fn apply_labels(&self, rule: &gavel_rules::Rule, event: &Event, t: i64) {
+        for op in &rule.labels {
+            let id = op.entity.id_of(event);
+            if id.is_empty() {
+                continue;
+            }
+            let key = label_key(op.entity, id);
+            match op.ttl_ms {
+                Some(ttl) => self.labels.set(&key, &op.label, t, ttl),
+                None => {
+                    self.labels.remove(&key, &op.label);
+                }
+            }
+        }
+    }
+
     /// Records the event in every feature its kind feeds and returns each
-    /// feature's value for this event (`None` for features it does not feed).
-    fn update_features(&self, event: &Event, kind: EventKind, t: i64) -> Vec<Option<i64>> {
+    /// feature's reading for this event: `None` for features it does not
+    /// feed, `Some(None)` for a fed feature with no value (an empty min, a
+    /// first `since`).
+    fn update_features(&self, event: &Event, kind: EventKind, t: i64) -> Vec<Option<Option<f64>>> {
         let mut values = vec![None; self.pack.features.len()];
-        let empty = [];
-        let activation = EventActivation::new(self, event, kind, t, &empty);
+        let activation = EventActivation::new(self, event, kind, t, &[]);
         for &f in &self.features_by_kind[kind.index()] {
             let feature = &self.pack.features[f];
             let counts = match &feature.filter {
                 Some(filter) => filter.eval_bool(&activation).unwrap_or(false),
                 None => true,
             };
-            let value = match feature.key.eval(&activation) {
+            let reading = match feature.key.eval(&activation) {
                 Ok(Value::Str(key)) if !key.is_empty() => {
-                    if counts {
-                        self.windows[f].record(&key, t).value()
-                    } else {
-                        self.windows[f].count(&key, t)
+                    let input = match &feature.value {
+                        None => Some(Input::None),
+                        Some(plan) => match plan.eval(&activation) {
+                            Ok(Value::Int(i)) => Some(Input::Number(i as f64)),
+                            Ok(Value::Uint(u)) => Some(Input::Number(u as f64)),
+                            Ok(Value::Double(d)) if d.is_finite() => Some(Input::Number(d)),
+                            Ok(Value::Str(item)) => {
+                                // Borrow checker: the item lives as long as this match arm.
+                                let recorded = if counts {
+                                    self.windows[f].record(&key, t, Input::Item(&item)).ok().flatten()
+                                } else {
+                                    self.windows[f].read(&key, t)
+                                };
+                                values[f] = Some(recorded);
+                                continue;
+                            }
+                            _ => None,
+                        },
+                    };
+                    match input {
+                        Some(input) if counts => self.windows[f].record(&key, t, input).ok().flatten(),
+                        _ => self.windows[f].read(&key, t),
                     }
                 }
-                _ => 0,
+                _ => store_aggregate(feature.aggregate).empty_value(),
             };
-            values[f] = Some(value as i64);
+            values[f] = Some(reading);
         }
         values
     }
 
     /// The current values of features `features` for the keys `event` gives
     /// them, as of `t_ms`, without recording anything: for explanations.
-    pub fn read_features(&self, features: &[usize], event: &Event, t_ms: i64) -> Vec<(String, i64)> {
+    pub fn read_features(&self, features: &[usize], event: &Event, t_ms: i64) -> Vec<(String, Option<f64>)> {
         let Some(kind) = event.kind() else { return Vec::new() };
         let activation = EventActivation::new(self, event, kind, t_ms, &[]);
         features.iter().map(|&f| (self.pack.features[f].name.clone(), self.peek(f, &activation, t_ms))).collect()
     }
 
-    /// The value of feature `f` for `event` without recording it: the count
-    /// for the key computed from this event.
-    fn peek(&self, f: usize, activation: &EventActivation<'_, '_>, t: i64) -> i64 {
+    /// The value of feature `f` for `event` without recording it: the
+    /// reading for the key computed from this event.
+    fn peek(&self, f: usize, activation: &EventActivation<'_, '_>, t: i64) -> Option<f64> {
         match self.pack.features[f].key.eval(activation) {
-            Ok(Value::Str(key)) if !key.is_empty() => self.windows[f].count(&key, t) as i64,
-            _ => 0,
+            Ok(Value::Str(key)) if !key.is_empty() => self.windows[f].read(&key, t),
+            _ => store_aggregate(self.pack.features[f].aggregate).empty_value(),
         }
     }
+}
+
+/// The store's aggregate for a pack's.
+fn store_aggregate(aggregate: Aggregate) -> gavel_velocity::Aggregate {
+    use gavel_velocity::Aggregate as A;
+    match aggregate {
+        Aggregate::Count => A::Count,
+        Aggregate::Sum => A::Sum,
+        Aggregate::Min => A::Min,
+        Aggregate::Max => A::Max,
+        Aggregate::Avg => A::Avg,
+        Aggregate::Distinct => A::Distinct,
+        Aggregate::FirstSeen => A::FirstSeen,
+        Aggregate::LastSeen => A::LastSeen,
+        Aggregate::Since => A::Since,
+    }
+}
+
+/// The label store key of an entity: `user:u-1`, `device:d-9`.
+pub(crate) fn label_key(entity: LabelEntity, id: &str) -> String {
+    format!("{}:{id}", entity.name())
 }
 
 fn same_definition(a: &Feature, b: &Feature) -> bool {
@@ -349,6 +434,7 @@ fn same_definition(a: &Feature, b: &Feature) -> bool {
         && a.aggregate == b.aggregate
         && a.key.source() == b.key.source()
         && a.filter.as_ref().map(|p| p.source()) == b.filter.as_ref().map(|p| p.source())
+        && a.value.as_ref().map(|p| p.source()) == b.value.as_ref().map(|p| p.source())
 }
 
 /// A deterministic id for an action: the same rule, action type, target and

@@ -115,7 +115,10 @@ fn explain(engine: &Engine, expect: &Expect, event: &gavel_model::Event, outcome
         let values: Vec<String> = engine
             .read_features(&rule.reads, event, outcome.event_time_ms)
             .into_iter()
-            .map(|(name, value)| format!("features.{name} = {value}"))
+            .map(|(name, value)| match value {
+                Some(v) => format!("features.{name} = {v}"),
+                None => format!("features.{name} = null (no data)"),
+            })
             .collect();
         let mode = if rule.mode == gavel_rules::RuleMode::Shadow { " (shadow)" } else { "" };
         lines.push(format!("\n      `{id}`{mode} when: {}", rule.when.source()));

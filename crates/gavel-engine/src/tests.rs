@@ -116,7 +116,11 @@ fn fires_once_the_count_passes_the_threshold() {
     assert_eq!(signal.hits[1].mode, PbRuleMode::Shadow as i32);
     assert_eq!(signal.pack_version, "t1");
     assert_eq!(signal.pack_hash.len(), 16);
-    assert_eq!(engine.verdict(&bid("u1", 1_400, 100), &out, 0).rule_ids, ["bid_bot"], "shadow rules are not in the verdict");
+    assert_eq!(
+        engine.verdict(&bid("u1", 1_400, 100), &out, 0).rule_ids,
+        ["bid_bot"],
+        "shadow rules are not in the verdict"
+    );
 
     assert_eq!(out.actions.len(), 1);
     let action = &out.actions[0];
@@ -171,7 +175,7 @@ fn filters_decide_what_counts() {
     engine.evaluate(&bid("u1", 1_000, 50_000), None, 0).unwrap();
     engine.evaluate(&bid("u1", 1_001, 100), None, 0).unwrap();
     let big = engine.pack().features.iter().position(|f| f.name == "big_bids_per_user_10s").unwrap();
-    assert_eq!(engine.windows()[big].count("u1", 1_002), 1);
+    assert_eq!(engine.windows()[big].read("u1", 1_002), Some(1.0));
 }
 
 #[test]
@@ -195,7 +199,7 @@ fn a_successor_keeps_the_state_of_unchanged_features() {
     let out = next.evaluate(&bid("u1", 1_010, 100), None, 0).unwrap();
     let value = |name: &str| {
         let f = next.pack().features.iter().position(|f| f.name == name).unwrap();
-        next.windows()[f].count(if name == "bids_per_user_10s" { "u1" } else { "" }, 1_010)
+        next.windows()[f].read(if name == "bids_per_user_10s" { "u1" } else { "" }, 1_010).unwrap_or(0.0) as u64
     };
     assert_eq!(value("bids_per_user_10s"), 4, "unchanged feature kept its counts");
     assert!(out.hits().iter().any(|h| h.rule_id == "bid_bot"));
@@ -220,4 +224,98 @@ fn action_ids_are_deterministic_and_distinct() {
     assert_ne!(a, action_id("r", 2, 1, "u1", "e1"));
     assert_ne!(action_id("ab", 1, 1, "c", "e"), action_id("a", 1, 1, "bc", "e"));
     assert_eq!(a.len(), 32);
+}
+
+const RICH: &str = r#"
+version: "rich"
+features:
+  - name: users_per_card_1d
+    on: [payment_attempted]
+    key: event.payment_attempted.card.fingerprint
+    value: event.user_id
+    window: 1d
+    aggregate: distinct
+  - name: spend_per_user_1h
+    on: [payment_attempted]
+    key: event.user_id
+    value: event.payment_attempted.amount.amount_minor
+    window: 1h
+    aggregate: sum
+  - name: since_login_failure
+    on: [login_failed]
+    key: event.user_id
+    window: 1h
+    aggregate: since
+rules:
+  - id: shared_card
+    description: one card, many accounts
+    on: [payment_attempted]
+    when: features.users_per_card_1d >= 3
+    score: 10
+    labels:
+      - add: shared_card_user
+        entity: user
+        ttl: 1h
+  - id: big_spender
+    description: over $100 in an hour
+    on: [payment_attempted]
+    when: features.spend_per_user_1h > 10000.0
+    score: 10
+  - id: labelled_login
+    description: login failure by a labelled user
+    on: [login_failed]
+    when: "'shared_card_user' in labels.user"
+    score: 10
+  - id: quick_retry
+    description: failed again within a minute
+    on: [login_failed]
+    when: features.since_login_failure != null && features.since_login_failure < duration('1m')
+    score: 5
+"#;
+
+fn pay(user: &str, card: &str, amount: i64, t_ms: i64) -> Event {
+    Event {
+        event_id: format!("pay-{user}-{t_ms}"),
+        occurred_at: Some(timestamp_from_ms(t_ms)),
+        user_id: user.into(),
+        payload: Some(Payload::PaymentAttempted(gavel_model::pb::PaymentAttempted {
+            amount: Some(Money { amount_minor: amount, currency: "USD".into() }),
+            card: Some(gavel_model::pb::Card { fingerprint: card.into(), ..Default::default() }),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+fn login_failed(user: &str, t_ms: i64) -> Event {
+    Event {
+        event_id: format!("lf-{user}-{t_ms}"),
+        occurred_at: Some(timestamp_from_ms(t_ms)),
+        user_id: user.into(),
+        payload: Some(Payload::LoginFailed(gavel_model::pb::LoginFailed { reason: "bad_password".into() })),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn distinct_sum_since_and_labels() {
+    let engine = Engine::new(Pack::compile([("p.yaml", RICH)]).unwrap());
+    let ids = |out: &Outcome| out.hits().iter().map(|h| h.rule_id.clone()).collect::<Vec<_>>();
+    assert!(ids(&engine.evaluate(&pay("a", "card-1", 100, 1_000), None, 0).unwrap()).is_empty());
+    engine.evaluate(&pay("b", "card-1", 100, 2_000), None, 0).unwrap();
+    // The same user again does not add a distinct user.
+    assert!(ids(&engine.evaluate(&pay("b", "card-1", 100, 2_500), None, 0).unwrap()).is_empty());
+    let out = engine.evaluate(&pay("c", "card-1", 20_000, 3_000), None, 0).unwrap();
+    assert_eq!(ids(&out), ["shared_card", "big_spender"]);
+    assert_eq!(out.hits()[0].features[0].value, 3.0);
+    assert_eq!(out.hits()[1].features[0].value, 20_000.0);
+
+    // The label set on "c" is visible to c's later events, not to others'.
+    assert_eq!(ids(&engine.evaluate(&login_failed("c", 10_000), None, 0).unwrap()), ["labelled_login"]);
+    assert!(ids(&engine.evaluate(&login_failed("a", 10_000), None, 0).unwrap()).is_empty());
+    // since: null on the first failure, 30 s on the next.
+    assert_eq!(ids(&engine.evaluate(&login_failed("a", 40_000), None, 0).unwrap()), ["quick_retry"]);
+    assert!(ids(&engine.evaluate(&login_failed("a", 200_000), None, 0).unwrap()).is_empty());
+    // Labels expire with their TTL.
+    assert!(ids(&engine.evaluate(&login_failed("c", 3_000 + 3_600_001), None, 0).unwrap()).is_empty());
 }

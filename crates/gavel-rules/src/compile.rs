@@ -44,8 +44,66 @@ pub struct Pack {
 /// How a feature aggregates the events in its window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Aggregate {
-    /// Number of events.
+    /// Number of events (`int`).
     Count,
+    /// Sum of `value` (`double`).
+    Sum,
+    /// Smallest `value` (`double`; null when the window is empty).
+    Min,
+    /// Largest `value` (`double`; null when empty).
+    Max,
+    /// Mean of `value` (`double`; null when empty).
+    Avg,
+    /// Number of distinct `value` strings (`int`; exact while small, then an
+    /// estimate, see `gavel_velocity`).
+    Distinct,
+    /// Time of the oldest event in the window (`timestamp`; null when empty).
+    FirstSeen,
+    /// Time of the newest event in the window (`timestamp`; null when empty).
+    LastSeen,
+    /// Time since the key's previous event in the window (`duration`; null
+    /// when there was none).
+    Since,
+}
+
+impl Aggregate {
+    /// Every aggregate, by pack name.
+    pub const ALL: [(&'static str, Aggregate); 9] = [
+        ("count", Aggregate::Count),
+        ("sum", Aggregate::Sum),
+        ("min", Aggregate::Min),
+        ("max", Aggregate::Max),
+        ("avg", Aggregate::Avg),
+        ("distinct", Aggregate::Distinct),
+        ("first_seen", Aggregate::FirstSeen),
+        ("last_seen", Aggregate::LastSeen),
+        ("since", Aggregate::Since),
+    ];
+
+    /// The pack name.
+    pub fn name(self) -> &'static str {
+        Aggregate::ALL.iter().find(|(_, a)| *a == self).map_or("count", |(n, _)| n)
+    }
+
+    /// The type rules read the feature as.
+    pub fn output_type(self) -> Type {
+        match self {
+            Aggregate::Count | Aggregate::Distinct => Type::Int,
+            Aggregate::Sum | Aggregate::Min | Aggregate::Max | Aggregate::Avg => Type::Double,
+            Aggregate::FirstSeen | Aggregate::LastSeen => Type::Timestamp,
+            Aggregate::Since => Type::Duration,
+        }
+    }
+
+    /// The types the feature's `value` expression may have; empty when the
+    /// aggregate takes no value.
+    pub fn value_types(self) -> &'static [Type] {
+        match self {
+            Aggregate::Sum | Aggregate::Min | Aggregate::Max | Aggregate::Avg => &[Type::Int, Type::Uint, Type::Double],
+            Aggregate::Distinct => &[Type::String],
+            _ => &[],
+        }
+    }
 }
 
 /// A windowed aggregate the velocity store computes.
@@ -59,6 +117,8 @@ pub struct Feature {
     pub key: Plan,
     /// Only events where this is true count.
     pub filter: Option<Plan>,
+    /// What each event contributes (sum/min/max/avg: a number; distinct: a string).
+    pub value: Option<Plan>,
     /// Window length in milliseconds.
     pub window_ms: u64,
     /// The aggregate.
@@ -89,6 +149,63 @@ pub struct Action {
     pub expires_ms: Option<u64>,
 }
 
+/// The entities labels can be set on, keyed by the event's own ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LabelEntity {
+    /// The acting user (`event.user_id`).
+    User = 0,
+    /// The device (`event.device_id`).
+    Device = 1,
+    /// The IP (`event.ip`).
+    Ip = 2,
+}
+
+impl LabelEntity {
+    /// The entity named `name` (`user`, `device`, `ip`).
+    pub fn from_name(name: &str) -> Option<LabelEntity> {
+        match name {
+            "user" => Some(LabelEntity::User),
+            "device" => Some(LabelEntity::Device),
+            "ip" => Some(LabelEntity::Ip),
+            _ => None,
+        }
+    }
+
+    /// The entity numbered `n` (as passed to `Activation::has_label`).
+    pub fn from_index(n: u32) -> Option<LabelEntity> {
+        [LabelEntity::User, LabelEntity::Device, LabelEntity::Ip].get(n as usize).copied()
+    }
+
+    /// The name used in packs.
+    pub fn name(self) -> &'static str {
+        match self {
+            LabelEntity::User => "user",
+            LabelEntity::Device => "device",
+            LabelEntity::Ip => "ip",
+        }
+    }
+
+    /// The entity's id in `event` (empty when the event lacks it).
+    pub fn id_of(self, event: &gavel_model::Event) -> &str {
+        match self {
+            LabelEntity::User => &event.user_id,
+            LabelEntity::Device => event.device_id.as_deref().unwrap_or_default(),
+            LabelEntity::Ip => event.ip.as_deref().unwrap_or_default(),
+        }
+    }
+}
+
+/// A label a rule sets or removes when it fires in enforce mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelOp {
+    /// The label.
+    pub label: String,
+    /// On which of the event's entities.
+    pub entity: LabelEntity,
+    /// `Some(ttl_ms)` to set it for that long, `None` to remove it.
+    pub ttl_ms: Option<u64>,
+}
+
 /// A compiled rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -112,6 +229,8 @@ pub struct Rule {
     pub mode: RuleMode,
     /// Actions requested when it fires in enforce mode.
     pub actions: Vec<Action>,
+    /// Labels set or removed when it fires in enforce mode.
+    pub labels: Vec<LabelOp>,
 }
 
 /// Score thresholds for one event kind.
@@ -265,7 +384,13 @@ fn kinds_list(kinds: &[EventKind]) -> String {
 impl Env for PackEnv<'_> {
     fn resolve(&self, segments: &[&str]) -> std::result::Result<Resolved, String> {
         match segments {
-            ["event"] | ["features"] | ["lists"] => Ok(Resolved::Namespace),
+            ["event"] | ["features"] | ["lists"] | ["labels"] => Ok(Resolved::Namespace),
+            ["labels", entity] => match LabelEntity::from_name(entity) {
+                Some(e) => Ok(Resolved::Labels(e as u32)),
+                None => Err(format!(
+                    "unknown label entity `labels.{entity}` (expected labels.user, labels.device or labels.ip)"
+                )),
+            },
             ["event", "kind"] => Ok(Resolved::Field { slot: KIND_SLOT, ty: Type::String }),
             ["event", rest @ ..] => {
                 let path = rest.join(".");
@@ -444,7 +569,7 @@ impl PackCompiler {
                     continue;
                 }
                 if let Some(feature) = self.feature(src, def, &no_features, lists) {
-                    index.insert(feature.name.clone(), (features.len(), Type::Int));
+                    index.insert(feature.name.clone(), (features.len(), feature.aggregate.output_type()));
                     features.push(feature);
                 } else {
                     // Register the name so rules reading it are not reported too.
@@ -463,18 +588,15 @@ impl PackCompiler {
         lists: &HashMap<String, Arc<StringList>>,
     ) -> Option<Feature> {
         let on = self.kinds(src, &def.on);
-        let aggregate = match def.aggregate.value.as_str() {
-            "count" => Some(Aggregate::Count),
-            "sum" | "min" | "max" | "avg" | "distinct" => {
+        let aggregate = match Aggregate::ALL.iter().find(|(n, _)| *n == def.aggregate.value) {
+            Some((_, a)) => Some(*a),
+            None => {
+                let names: Vec<&str> = Aggregate::ALL.iter().map(|(n, _)| *n).collect();
                 self.at(
                     src,
                     &def.aggregate,
-                    format!("aggregate `{}` is not supported yet (count only)", def.aggregate.value),
+                    format!("unknown aggregate `{}` (expected one of {})", def.aggregate.value, names.join(", ")),
                 );
-                None
-            }
-            other => {
-                self.at(src, &def.aggregate, format!("unknown aggregate `{other}` (expected count)"));
                 None
             }
         };
@@ -492,14 +614,20 @@ impl PackCompiler {
             Some(f) => Some(self.expression(src, f, &env, &[Type::Bool])?),
             None => None,
         };
-        Some(Feature {
-            name: def.name.value.clone(),
-            on,
-            key: key?,
-            filter,
-            window_ms: window_ms?,
-            aggregate: aggregate?,
-        })
+        let aggregate = aggregate?;
+        let value = match (&def.value, aggregate.value_types()) {
+            (Some(v), []) => {
+                self.at(src, v, format!("aggregate `{}` takes no `value`", aggregate.name()));
+                return None;
+            }
+            (Some(v), types) => Some(self.expression(src, v, &env, types)?),
+            (None, []) => None,
+            (None, _) => {
+                self.at(src, &def.aggregate, format!("aggregate `{}` needs a `value` expression", aggregate.name()));
+                return None;
+            }
+        };
+        Some(Feature { name: def.name.value.clone(), on, key: key?, filter, value, window_ms: window_ms?, aggregate })
     }
 
     fn rules(
@@ -587,6 +715,34 @@ impl PackCompiler {
         if actions.len() != def.actions.len() {
             return None;
         }
+        let mut labels = Vec::new();
+        for op in &def.labels {
+            let entity = LabelEntity::from_name(&op.entity.value);
+            if entity.is_none() {
+                self.at(
+                    src,
+                    &op.entity,
+                    format!("unknown label entity `{}` (expected user, device or ip)", op.entity.value),
+                );
+            }
+            let ttl = op.ttl.as_ref().map(|t| parse_window(&t.value).map_err(|e| self.at(src, t, e)));
+            match (&op.add, &op.remove, ttl, entity) {
+                (Some(label), None, Some(Ok(ttl)), Some(entity)) => {
+                    labels.push(LabelOp { label: label.value.clone(), entity, ttl_ms: Some(ttl) })
+                }
+                (Some(label), None, None, _) => self.at(src, label, "adding a label needs a `ttl`"),
+                (None, Some(label), None, Some(entity)) => {
+                    labels.push(LabelOp { label: label.value.clone(), entity, ttl_ms: None })
+                }
+                (None, Some(label), Some(_), _) => self.at(src, label, "removing a label takes no `ttl`"),
+                (Some(label), Some(_), _, _) => self.at(src, label, "a label entry either adds or removes"),
+                (None, None, _, _) => self.at(src, &op.entity, "a label entry needs `add` or `remove`"),
+                _ => {}
+            }
+        }
+        if labels.len() != def.labels.len() {
+            return None;
+        }
         Some(Rule {
             id: def.id.value.clone(),
             description: def.description.clone(),
@@ -598,6 +754,7 @@ impl PackCompiler {
             score: def.score,
             mode: mode?,
             actions,
+            labels,
         })
     }
 
@@ -860,21 +1017,34 @@ fn list_entries(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_string)
 }
 
-/// Parses `500ms`, `10s`, `5m`, `2h`, `30d`.
+/// Parses `500ms`, `10s`, `5m`, `2h`, `30d`, and sums like `1h30m` or `2d 5m`.
 pub(crate) fn parse_window(text: &str) -> std::result::Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("invalid duration `{text}` (expected e.g. 10s, 5m, 1h, 30d)"))?;
-    let scale = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("invalid duration unit in `{text}` (expected ms, s, m, h or d)")),
-    };
-    let ms = n.checked_mul(scale).ok_or_else(|| format!("duration `{text}` is too long"))?;
+    let invalid = || format!("invalid duration `{text}` (expected e.g. 10s, 5m, 1h30m, 30d)");
+    let mut rest = text;
+    let mut ms: u64 = 0;
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let n: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(format!("invalid duration unit in `{text}` (expected ms, s, m, h or d)")),
+        };
+        rest = rest[unit_len..].trim_start();
+        ms = n
+            .checked_mul(scale)
+            .and_then(|v| ms.checked_add(v))
+            .ok_or_else(|| format!("duration `{text}` is too long"))?;
+    }
     if ms == 0 || ms > 30 * 86_400_000 {
         return Err(format!("duration `{text}` must be between 1ms and 30d"));
     }

@@ -95,6 +95,10 @@ pub(crate) struct FeatureDef {
     /// Only events for which this expression is true are counted.
     #[serde(default, rename = "where")]
     pub filter: Option<Spanned<String>>,
+    /// What each event contributes: a number for sum/min/max/avg, a string
+    /// for distinct.
+    #[serde(default)]
+    pub value: Option<Spanned<String>>,
     /// Window length, e.g. `10s`, `5m`, `1h`, `30d`.
     pub window: Spanned<String>,
     pub aggregate: Spanned<String>,
@@ -133,9 +137,25 @@ pub(crate) struct RuleDef {
     #[serde(default)]
     pub actions: Vec<ActionDef>,
     #[serde(default)]
+    pub labels: Vec<LabelDef>,
+    #[serde(default)]
     pub mode: Option<Spanned<String>>,
     #[serde(default = "enabled")]
     pub enabled: bool,
+}
+
+/// A label a rule adds (with a TTL) or removes on one of the event's entities.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LabelDef {
+    #[serde(default)]
+    pub add: Option<Spanned<String>>,
+    #[serde(default)]
+    pub remove: Option<Spanned<String>>,
+    /// `user`, `device` or `ip`.
+    pub entity: Spanned<String>,
+    #[serde(default)]
+    pub ttl: Option<Spanned<String>>,
 }
 
 fn enabled() -> bool {

@@ -1,10 +1,11 @@
-//! [`CountWindow`]: a sliding count per key over a ring of time buckets.
+//! [`CountWindow`]: a sliding count per key, the engine's original face of
+//! the store. It is a `Table` of the `count` aggregate, so it shares the
+//! sparse rings, shards, cap and accounting of [`crate::Window`]; it only
+//! answers in integers and says whether an event came too late.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use dashmap::DashMap;
-
-use crate::{BUCKETS, MAX_WINDOW_MS, Result, VelocityError};
+use crate::aggregate::Count;
+use crate::window::{Table, WindowConfig};
+use crate::{Aggregate, Result};
 
 /// The outcome of recording one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,132 +27,82 @@ impl Recorded {
     }
 }
 
-/// A per-key ring of bucket counts. `head` is the bucket index (event time
-/// divided by bucket width) of the newest bucket; the ring holds the
-/// `BUCKETS` buckets ending there.
-#[derive(Debug)]
-struct Ring {
-    head: i64,
-    counts: [u32; BUCKETS],
-}
-
-impl Ring {
-    fn new(head: i64) -> Self {
-        Ring { head, counts: [0; BUCKETS] }
-    }
-
-    fn slot(index: i64) -> usize {
-        // rem_euclid of a positive modulus is in 0..BUCKETS.
-        index.rem_euclid(BUCKETS as i64) as usize
-    }
-
-    /// Moves the head forward to `index`, clearing the buckets that fall out.
-    fn advance(&mut self, index: i64) {
-        if index <= self.head {
-            return;
-        }
-        let steps = (index - self.head).min(BUCKETS as i64);
-        for i in 1..=steps {
-            self.counts[Self::slot(self.head + i)] = 0;
-        }
-        self.head = index;
-    }
-
-    /// Sum of the buckets in `(index - BUCKETS, index]` that the ring still holds.
-    fn sum_until(&self, index: i64) -> u64 {
-        let top = index.min(self.head);
-        let bottom = (index - BUCKETS as i64).max(self.head - BUCKETS as i64);
-        ((bottom + 1)..=top).map(|i| u64::from(self.counts[Self::slot(i)])).sum()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.counts.iter().all(|&c| c == 0)
-    }
-}
-
-/// A sliding-window count per key.
+/// A sliding-window count per key (see [`crate::Window`] for the clock
+/// rules; this is `Window` with [`Aggregate::Count`] and integer answers).
 #[derive(Debug)]
 pub struct CountWindow {
-    window_ms: u64,
-    bucket_ms: i64,
-    keys: DashMap<Box<str>, Ring>,
-    too_late: AtomicU64,
+    table: Table<Count>,
+}
+
+/// A count reading back as an integer: counts are sums of `u32`s, below
+/// 2^38, so the `f64` holds them exactly.
+fn whole(value: Option<f64>) -> u64 {
+    value.map_or(0, |v| v as u64)
 }
 
 impl CountWindow {
-    /// A count over `window_ms` milliseconds of event time.
+    /// A count over `window_ms` milliseconds of event time, uncapped.
     pub fn new(window_ms: u64) -> Result<Self> {
-        if window_ms == 0 || window_ms > MAX_WINDOW_MS {
-            return Err(VelocityError::WindowOutOfRange(window_ms));
-        }
-        // window_ms ≤ 30 days, so the bucket width fits in i64.
-        let bucket_ms = window_ms.div_ceil(BUCKETS as u64) as i64;
-        Ok(CountWindow { window_ms, bucket_ms, keys: DashMap::new(), too_late: AtomicU64::new(0) })
+        CountWindow::with_config(WindowConfig::new(Aggregate::Count, window_ms))
+    }
+
+    /// A count built from `config` (its aggregate is ignored: always count).
+    pub fn with_config(config: WindowConfig) -> Result<Self> {
+        Ok(CountWindow { table: Table::new(&config)? })
     }
 
     /// The window length in milliseconds.
     pub fn window_ms(&self) -> u64 {
-        self.window_ms
+        self.table.window_ms()
     }
 
     /// The bucket width in milliseconds: the resolution of the window's edge.
     pub fn bucket_ms(&self) -> u64 {
-        self.bucket_ms as u64
+        self.table.bucket_ms()
     }
 
     /// Counts one event for `key` at event time `t_ms` and returns the count
     /// in the window ending at `t_ms`. Touches the key once.
     pub fn record(&self, key: &str, t_ms: i64) -> Recorded {
-        let index = t_ms.div_euclid(self.bucket_ms);
-        if let Some(mut ring) = self.keys.get_mut(key) {
-            return self.record_in(&mut ring, index);
-        }
-        let mut ring = self.keys.entry(Box::from(key)).or_insert_with(|| Ring::new(index));
-        self.record_in(&mut ring, index)
-    }
-
-    fn record_in(&self, ring: &mut Ring, index: i64) -> Recorded {
-        if index <= ring.head - BUCKETS as i64 {
-            self.too_late.fetch_add(1, Ordering::Relaxed);
-            return Recorded::TooLate(ring.sum_until(ring.head));
-        }
-        ring.advance(index);
-        let slot = &mut ring.counts[Ring::slot(index)];
-        *slot = slot.saturating_add(1);
-        Recorded::Counted(ring.sum_until(index))
+        let outcome = self.table.record(key, t_ms, 0.0);
+        let n = whole(outcome.value);
+        if outcome.too_late { Recorded::TooLate(n) } else { Recorded::Counted(n) }
     }
 
     /// The count for `key` in the window ending at `t_ms`, without recording.
     pub fn count(&self, key: &str, t_ms: i64) -> u64 {
-        let index = t_ms.div_euclid(self.bucket_ms);
-        self.keys.get(key).map_or(0, |ring| ring.sum_until(index))
+        whole(self.table.read(key, t_ms))
     }
 
     /// Drops every key whose window, ending at `now_ms`, is empty. Returns how
     /// many keys were dropped.
     pub fn evict_idle(&self, now_ms: i64) -> usize {
-        let index = now_ms.div_euclid(self.bucket_ms);
-        let before = self.keys.len();
-        self.keys.retain(|_, ring| {
-            ring.advance(index);
-            !ring.is_empty()
-        });
-        before - self.keys.len()
+        self.table.evict_idle(now_ms)
     }
 
     /// Number of keys held.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.table.len()
     }
 
     /// True when no key is held.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.len() == 0
+    }
+
+    /// Estimated bytes held (see [`crate::Window::bytes`]).
+    pub fn bytes(&self) -> usize {
+        self.table.bytes() + size_of::<Self>()
     }
 
     /// Events ignored because they were older than their key's window.
     pub fn too_late_total(&self) -> u64 {
-        self.too_late.load(Ordering::Relaxed)
+        self.table.too_late_total()
+    }
+
+    /// Keys evicted by the cap (see [`WindowConfig::max_keys`]).
+    pub fn evicted_by_cap_total(&self) -> u64 {
+        self.table.evicted_by_cap_total()
     }
 }
 
@@ -160,6 +111,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::{BUCKETS, MAX_WINDOW_MS};
 
     #[test]
     fn counts_within_window_and_forgets_after() {

@@ -16,10 +16,12 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("rules/lists/off_platform_keywords.txt", include_str!("../../../rules/lists/off_platform_keywords.txt")),
     ("rules/pack.yaml", include_str!("../../../rules/pack.yaml")),
     ("rules/payments.yaml", include_str!("../../../rules/payments.yaml")),
+    ("rules/sellers.yaml", include_str!("../../../rules/sellers.yaml")),
     ("rules/tests/accounts.yaml", include_str!("../../../rules/tests/accounts.yaml")),
     ("rules/tests/bidding.yaml", include_str!("../../../rules/tests/bidding.yaml")),
     ("rules/tests/chat.yaml", include_str!("../../../rules/tests/chat.yaml")),
     ("rules/tests/payments.yaml", include_str!("../../../rules/tests/payments.yaml")),
+    ("rules/tests/sellers.yaml", include_str!("../../../rules/tests/sellers.yaml")),
 ];
 
 /// Compiles the shipped pack.

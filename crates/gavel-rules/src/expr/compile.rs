@@ -65,6 +65,9 @@ pub enum Resolved {
     },
     /// A named string list.
     List(Arc<StringList>),
+    /// The labels set on one of the event's entities (`labels.user`), by
+    /// entity number; usable only on the right of `in`.
+    Labels(u32),
     /// A namespace: the name needs more segments.
     Namespace,
 }
@@ -106,6 +109,10 @@ pub(crate) enum Node {
     Cmp(CmpOp, Box<Node>, Box<Node>),
     Arith(ArithOp, Box<Node>, Box<Node>),
     InList(Box<Node>, Arc<StringList>),
+    /// `label in labels.<entity>`.
+    InLabels(Box<Node>, u32),
+    /// `labels.<entity>` before it meets `in`.
+    Labels(u32),
     InValues(Box<Node>, Vec<Node>),
     List(Vec<Node>),
     NamedList(Arc<StringList>),
@@ -133,12 +140,19 @@ impl Node {
 
     fn children(&self) -> Vec<&Node> {
         match self {
-            Node::Const(_) | Node::Error(_) | Node::Slot(_) | Node::Has(_) | Node::Var(_) | Node::NamedList(_) => {
+            Node::Const(_)
+            | Node::Error(_)
+            | Node::Slot(_)
+            | Node::Has(_)
+            | Node::Var(_)
+            | Node::NamedList(_)
+            | Node::Labels(_) => {
                 vec![]
             }
             Node::Not(a)
             | Node::Neg(a)
             | Node::InList(a, _)
+            | Node::InLabels(a, _)
             | Node::Matches(a, _)
             | Node::LowerAscii(a)
             | Node::Size(a)
@@ -152,6 +166,10 @@ impl Node {
             Node::List(items) => items.iter().collect(),
             Node::Comprehension { range, body, .. } => vec![range, body],
         }
+    }
+
+    fn contains_labels(&self) -> bool {
+        matches!(self, Node::Labels(_)) || self.children().into_iter().any(Node::contains_labels)
     }
 
     /// True when the node reads comprehension variable `depth` or deeper.
@@ -181,6 +199,11 @@ pub fn compile(source: &str, env: &dyn Env) -> Result<Plan, Vec<CompileError>> {
             start: 0,
             end: source.len(),
             message: format!("this expression always fails: {e}"),
+        }]),
+        Ok((node, _)) if compiler.errors.is_empty() && node.contains_labels() => Err(vec![CompileError {
+            start: source.find("labels.").unwrap_or(0),
+            end: source.len(),
+            message: "labels.<entity> may only be used as `'label' in labels.<entity>`".into(),
         }]),
         Ok((node, ty)) if compiler.errors.is_empty() => Ok(Plan { node, ty, source: source.to_string() }),
         _ => {
@@ -265,8 +288,15 @@ impl Compiler<'_> {
 
     /// Folds a node whose children are all constants.
     fn fold(&mut self, id: u64, node: Node, ty: Type) -> Typed {
-        let foldable = !matches!(node, Node::Slot(_) | Node::Has(_) | Node::Var(_) | Node::Comprehension { .. })
-            && node.children().iter().all(|c| c.is_const());
+        let foldable = !matches!(
+            node,
+            Node::Slot(_)
+                | Node::Has(_)
+                | Node::Var(_)
+                | Node::Labels(_)
+                | Node::InLabels(..)
+                | Node::Comprehension { .. }
+        ) && node.children().iter().all(|c| c.is_const());
         if !foldable || node.is_const() {
             return Ok((node, ty));
         }
@@ -342,6 +372,7 @@ impl Compiler<'_> {
         match self.env.resolve(segments) {
             Ok(Resolved::Field { slot, ty }) => Ok((Node::Slot(slot), ty)),
             Ok(Resolved::List(list)) => Ok((Node::NamedList(list), Type::List(Box::new(Type::String)))),
+            Ok(Resolved::Labels(entity)) => Ok((Node::Labels(entity), Type::List(Box::new(Type::String)))),
             Ok(Resolved::Namespace) => {
                 Err(self.name_error(e, format!("`{}` is a namespace, not a value", segments.join("."))))
             }
@@ -510,6 +541,7 @@ impl Compiler<'_> {
                     _ => CmpOp::Ge,
                 };
                 let comparable = (at.is_numeric() && bt.is_numeric())
+                    || (matches!(op, CmpOp::Eq | CmpOp::Ne) && (at == Type::Null || bt == Type::Null))
                     || (at == bt
                         && match op {
                             CmpOp::Eq | CmpOp::Ne => !matches!(at, Type::Message),
@@ -585,6 +617,7 @@ impl Compiler<'_> {
                 }
                 match list {
                     Node::NamedList(named) => self.fold(id, Node::InList(Box::new(item), named), Type::Bool),
+                    Node::Labels(entity) => Ok((Node::InLabels(Box::new(item), entity), Type::Bool)),
                     Node::List(items) => self.fold(id, Node::InValues(Box::new(item), items), Type::Bool),
                     Node::Const(Value::List(values)) => {
                         let items = values.into_iter().map(Node::Const).collect();

@@ -13,6 +13,11 @@ pub trait Activation<'a> {
     fn field(&self, slot: u32) -> Value<'a>;
     /// Whether `slot` is set (for `has()`).
     fn has(&self, slot: u32) -> bool;
+
+    /// Whether the event's entity number `entity` carries `label` now.
+    fn has_label(&self, _entity: u32, _label: &str) -> bool {
+        false
+    }
 }
 
 /// An activation with nothing in it, for constant folding.
@@ -195,6 +200,11 @@ impl Node {
                 Value::Str(s) => Ok(Value::Bool(list.contains(&s))),
                 v => type_error("in", &v),
             },
+            Node::InLabels(item, entity) => match item.eval(act, vars)? {
+                Value::Str(s) => Ok(Value::Bool(act.has_label(*entity, &s))),
+                v => type_error("in", &v),
+            },
+            Node::Labels(_) => Err(EvalError::Type("labels.<entity> may only follow `in`".into())),
             Node::InValues(item, items) => {
                 let needle = item.eval(act, vars)?;
                 let mut error = None;
