@@ -76,19 +76,27 @@ fn record(c: &mut Criterion) {
         });
     }
 
+    // Two threads on one window: drawing from the same keys, and from
+    // disjoint halves (as when partitions are keyed by the same entity).
     group.throughput(Throughput::Elements(2 * BATCH as u64));
-    let w = Window::new(Aggregate::Count, WINDOW_MS).expect("valid window");
-    let mut t0 = 0;
-    group.bench_function("count/2-threads", |b| {
-        b.iter(|| {
-            t0 += BATCH as i64;
-            std::thread::scope(|s| {
-                let a = s.spawn(|| feed(&w, &keys, &picks_a, t0, |_| Input::None));
-                let b = s.spawn(|| feed(&w, &keys, &picks_b, t0, |_| Input::None));
-                black_box((a.join().ok(), b.join().ok()))
+    let half = |picks: &[u32], upper: bool| -> Vec<u32> {
+        picks.iter().map(|&k| k % (KEYS as u32 / 2) + if upper { KEYS as u32 / 2 } else { 0 }).collect()
+    };
+    let disjoint = (half(&picks_a, false), half(&picks_b, true));
+    for (name, a, b) in [("shared", &picks_a, &picks_b), ("disjoint", &disjoint.0, &disjoint.1)] {
+        let w = Window::new(Aggregate::Count, WINDOW_MS).expect("valid window");
+        let mut t0 = 0;
+        group.bench_function(format!("count/2-threads-{name}-keys"), |bench| {
+            bench.iter(|| {
+                t0 += BATCH as i64;
+                std::thread::scope(|s| {
+                    let ta = s.spawn(|| feed(&w, &keys, a, t0, |_| Input::None));
+                    let tb = s.spawn(|| feed(&w, &keys, b, t0, |_| Input::None));
+                    black_box((ta.join().ok(), tb.join().ok()))
+                })
             })
-        })
-    });
+        });
+    }
 
     // New keys arriving at a full capped window: every record evicts
     // (amortised: a sixteenth of a shard at a time).

@@ -37,11 +37,37 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let pipeline = Pipeline::new(settings)?;
+    let maintenance = tokio::spawn(maintain(Arc::clone(&rules)));
     ready.store(true, Ordering::Relaxed);
     let mut processor = EngineProcessor::new(rules, Arc::clone(&stats), emit_verdicts);
     let result = pipeline.run(&mut processor, &*stats, shutdown).await;
+    maintenance.abort();
     ready.store(false, Ordering::Relaxed);
     Ok(result?)
+}
+
+/// Every few seconds: evicts idle velocity keys, lapsed cooldowns and
+/// expired labels, and publishes the store's size per feature. Runs until
+/// the process ends.
+pub async fn maintain(rules: Arc<Rules>) {
+    use metrics::{counter, gauge};
+    use telemetry::names;
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        let engine = rules.current();
+        // Live events carry times close to the wall clock; eviction is the
+        // one place gavel reads it, and only to forget what has expired.
+        let now_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let evicted = engine.maintain(now_ms);
+        counter!(names::VELOCITY_EVICTED).increment(evicted as u64);
+        for (feature, window) in engine.pack().features.iter().zip(engine.windows()) {
+            gauge!(names::VELOCITY_KEYS, "feature" => feature.name.clone()).set(window.len() as f64);
+            gauge!(names::VELOCITY_BYTES, "feature" => feature.name.clone()).set(window.bytes() as f64);
+        }
+        gauge!(names::LABELS).set(engine.labels().len() as f64);
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

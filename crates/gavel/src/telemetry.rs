@@ -40,6 +40,14 @@ pub mod names {
     pub const RULES_PACK_INFO: &str = "gavel_rules_pack_info";
     /// Gauge: rules in the pack in force.
     pub const RULES_ACTIVE: &str = "gavel_rules_active";
+    /// Counter: velocity keys evicted because their window emptied.
+    pub const VELOCITY_EVICTED: &str = "gavel_velocity_keys_evicted_total";
+    /// Gauge, label `feature`: keys held.
+    pub const VELOCITY_KEYS: &str = "gavel_velocity_keys";
+    /// Gauge, label `feature`: bytes held (estimate).
+    pub const VELOCITY_BYTES: &str = "gavel_velocity_bytes";
+    /// Gauge: entities carrying at least one label.
+    pub const LABELS: &str = "gavel_labels_entities";
     /// Histogram, label `topic`: receive → outputs enqueued, in seconds.
     pub const PROCESSING_DURATION: &str = "gavel_processing_duration_seconds";
 }
