@@ -83,7 +83,44 @@ fn rules(c: &mut Criterion) {
             }
         })
     });
+    // The same with no rules: the difference, divided by the rules an event
+    // meets on average (printed below), is the cost of one rule.
+    let mut features_only = shipped_pack();
+    features_only.rules.clear();
+    let bare = Engine::new(features_only);
+    for event in &events {
+        bare.warm(event, None).expect("simulated events warm");
+    }
+    group.bench_function("shipped_features_only_after_warm_up", |b| {
+        b.iter(|| {
+            for event in &events {
+                black_box(bare.evaluate(event, None, 0).ok());
+            }
+        })
+    });
     group.finish();
+    let pack = shipped_pack();
+    let rules_met: usize = events
+        .iter()
+        .map(|e| {
+            let kind = e.kind().expect("simulated events have a kind");
+            pack.rules.iter().filter(|r| r.on.contains(&kind)).count()
+        })
+        .sum();
+    println!(
+        "shipped pack: {} rules, {} features; an event of this mix meets {:.2} rules and feeds {:.2} features on average",
+        pack.rules.len(),
+        pack.features.len(),
+        rules_met as f64 / events.len() as f64,
+        events
+            .iter()
+            .map(|e| {
+                let kind = e.kind().expect("simulated events have a kind");
+                pack.features.iter().filter(|f| f.on.contains(&kind)).count()
+            })
+            .sum::<usize>() as f64
+            / events.len() as f64
+    );
 }
 
 criterion_group!(benches, decoding, pipeline, rules);

@@ -28,7 +28,7 @@ use gavel_model::{EntityRef, EntityType, Event, EventKind, event_time_ms, timest
 use gavel_rules::expr::Value;
 use gavel_rules::{Aggregate, LabelEntity};
 use gavel_rules::{Feature, Pack, RuleMode};
-use gavel_velocity::{Input, LabelStore, Window};
+use gavel_velocity::{Input, LabelStore, Window, WindowConfig};
 
 use crate::activation::EventActivation;
 
@@ -113,7 +113,8 @@ impl Engine {
                 // The rule compiler only accepts windows in the store's range.
                 // The rule compiler only accepts windows in the store's range.
                 kept.unwrap_or_else(|| {
-                    Arc::new(Window::new(store_aggregate(f.aggregate), f.window_ms).expect("windows are validated"))
+                    let config = WindowConfig::new(store_aggregate(f.aggregate), f.window_ms).max_keys(f.max_keys);
+                    Arc::new(Window::with_config(config).expect("windows and caps are validated"))
                 })
             })
             .collect();
@@ -435,6 +436,7 @@ fn same_definition(a: &Feature, b: &Feature) -> bool {
         && a.key.source() == b.key.source()
         && a.filter.as_ref().map(|p| p.source()) == b.filter.as_ref().map(|p| p.source())
         && a.value.as_ref().map(|p| p.source()) == b.value.as_ref().map(|p| p.source())
+        && a.max_keys == b.max_keys
 }
 
 /// A deterministic id for an action: the same rule, action type, target and

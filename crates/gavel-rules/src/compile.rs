@@ -16,6 +16,11 @@ use crate::format::{ActionDef, ExpectDef, FeatureDef, PackFile, RuleDef, Thresho
 use crate::tests_def::{Expect, Step, TestCase};
 use crate::{Diagnostic, Result, RulesError};
 
+/// Keys a feature holds at most unless its `max_keys` says otherwise. Idle
+/// keys are evicted when their window empties; past the cap the least
+/// recently active keys go first, and a counter says so.
+pub const DEFAULT_MAX_KEYS: usize = 2_000_000;
+
 /// Slot of `event.kind` (the payload kind's name) in rule activations.
 pub const KIND_SLOT: u32 = EVENT_FIELDS.len() as u32;
 /// Slot of feature 0; feature `i` is at `FEATURE_SLOT_BASE + i`.
@@ -119,6 +124,8 @@ pub struct Feature {
     pub filter: Option<Plan>,
     /// What each event contributes (sum/min/max/avg: a number; distinct: a string).
     pub value: Option<Plan>,
+    /// Keys held at most ([`DEFAULT_MAX_KEYS`] unless the pack says otherwise).
+    pub max_keys: usize,
     /// Window length in milliseconds.
     pub window_ms: u64,
     /// The aggregate.
@@ -627,7 +634,24 @@ impl PackCompiler {
                 return None;
             }
         };
-        Some(Feature { name: def.name.value.clone(), on, key: key?, filter, value, window_ms: window_ms?, aggregate })
+        let max_keys = match &def.max_keys {
+            Some(n) if n.value == 0 => {
+                self.at(src, n, "max_keys must be at least 1");
+                return None;
+            }
+            Some(n) => usize::try_from(n.value).unwrap_or(usize::MAX),
+            None => DEFAULT_MAX_KEYS,
+        };
+        Some(Feature {
+            name: def.name.value.clone(),
+            on,
+            key: key?,
+            filter,
+            value,
+            window_ms: window_ms?,
+            aggregate,
+            max_keys,
+        })
     }
 
     fn rules(

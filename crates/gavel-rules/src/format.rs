@@ -102,6 +102,9 @@ pub(crate) struct FeatureDef {
     /// Window length, e.g. `10s`, `5m`, `1h`, `30d`.
     pub window: Spanned<String>,
     pub aggregate: Spanned<String>,
+    /// Keys held at most; past it the least recently active are evicted.
+    #[serde(default)]
+    pub max_keys: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

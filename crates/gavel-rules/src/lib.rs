@@ -17,8 +17,8 @@ mod format;
 mod tests_def;
 
 pub use compile::{
-    Action, Aggregate, Decisions, FEATURE_SLOT_BASE, Feature, KIND_SLOT, LabelEntity, LabelOp, Pack, Rule, RuleMode,
-    Thresholds, compile_expression,
+    Action, Aggregate, DEFAULT_MAX_KEYS, Decisions, FEATURE_SLOT_BASE, Feature, KIND_SLOT, LabelEntity, LabelOp, Pack,
+    Rule, RuleMode, Thresholds, compile_expression,
 };
 pub use tests_def::{Expect, Step, TestCase};
 

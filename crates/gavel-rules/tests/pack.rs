@@ -151,3 +151,20 @@ fn missing_list_file_and_version() {
     };
     assert!(diags[0].message.contains("version"));
 }
+
+#[test]
+fn unknown_features_and_bad_caps_are_reported() {
+    let broken = GOOD
+        .replace("features.bids_per_user_10s > 12", "features.bids_per_user_10 > 12")
+        .replace("aggregate: count\n", "aggregate: count\n    max_keys: 0\n");
+    let diags = errors(&broken);
+    let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(diags.len(), 2, "both problems, each once: {messages:?}");
+    assert!(messages[0].contains("max_keys must be at least 1"), "{messages:?}");
+    assert!(messages[1].contains("unknown feature"), "{messages:?}");
+    let broken = GOOD.replace("features.bids_per_user_10s > 12", "features.bids_per_user_10 > 12");
+    let diags = errors(&broken);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(diags[0].message.contains("did you mean `features.bids_per_user_10s`"), "{}", diags[0].message);
+    assert_eq!(diags[0].line, 15);
+}

@@ -65,6 +65,9 @@ pub async fn maintain(rules: Arc<Rules>) {
         for (feature, window) in engine.pack().features.iter().zip(engine.windows()) {
             gauge!(names::VELOCITY_KEYS, "feature" => feature.name.clone()).set(window.len() as f64);
             gauge!(names::VELOCITY_BYTES, "feature" => feature.name.clone()).set(window.bytes() as f64);
+            counter!(names::VELOCITY_CAP_EVICTIONS, "feature" => feature.name.clone())
+                .absolute(window.evicted_by_cap_total());
+            counter!(names::VELOCITY_TOO_LATE, "feature" => feature.name.clone()).absolute(window.too_late_total());
         }
         gauge!(names::LABELS).set(engine.labels().len() as f64);
     }

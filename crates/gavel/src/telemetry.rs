@@ -42,6 +42,10 @@ pub mod names {
     pub const RULES_ACTIVE: &str = "gavel_rules_active";
     /// Counter: velocity keys evicted because their window emptied.
     pub const VELOCITY_EVICTED: &str = "gavel_velocity_keys_evicted_total";
+    /// Counter, label `feature`: keys evicted because the feature hit its `max_keys` cap.
+    pub const VELOCITY_CAP_EVICTIONS: &str = "gavel_velocity_cap_evictions_total";
+    /// Counter, label `feature`: events older than their key's window, ignored.
+    pub const VELOCITY_TOO_LATE: &str = "gavel_velocity_events_too_late_total";
     /// Gauge, label `feature`: keys held.
     pub const VELOCITY_KEYS: &str = "gavel_velocity_keys";
     /// Gauge, label `feature`: bytes held (estimate).
