@@ -1,13 +1,9 @@
 //! The [`Activation`] rules evaluate against: one event's fields (through
 //! the generated schema accessors), its kind, and feature values.
 
-use std::borrow::Cow;
-
-use gavel_model::schema::EVENT_FIELDS;
 use gavel_model::{Event, EventKind};
-use gavel_rules::LabelEntity;
 use gavel_rules::expr::{Activation, Type, Value};
-use gavel_rules::{FEATURE_SLOT_BASE, KIND_SLOT};
+use gavel_rules::{LabelEntity, event_slot, event_slot_is_set};
 
 use crate::{Engine, label_key};
 
@@ -44,13 +40,10 @@ impl<'a, 'e> EventActivation<'a, 'e> {
 
 impl<'a> Activation<'a> for EventActivation<'a, '_> {
     fn field(&self, slot: u32) -> Value<'a> {
-        if slot < KIND_SLOT {
-            return (EVENT_FIELDS[slot as usize].get)(self.event).into();
-        }
-        if slot == KIND_SLOT {
-            return Value::Str(Cow::Borrowed(self.kind.as_str()));
-        }
-        let f = (slot - FEATURE_SLOT_BASE) as usize;
+        let f = match event_slot(self.event, self.kind, slot) {
+            Ok(value) => return value,
+            Err(feature) => feature,
+        };
         let Some(v) = self.feature(f) else { return Value::Null };
         match self.engine.pack().features[f].aggregate.output_type() {
             Type::Int => Value::Int(v as i64),
@@ -68,9 +61,6 @@ impl<'a> Activation<'a> for EventActivation<'a, '_> {
     }
 
     fn has(&self, slot: u32) -> bool {
-        match EVENT_FIELDS.get(slot as usize) {
-            Some(def) => (def.has)(self.event),
-            None => true,
-        }
+        event_slot_is_set(self.event, slot)
     }
 }

@@ -11,7 +11,7 @@ use gavel_model::pb::{ActionType, Decision, EntityType};
 use gavel_model::schema::{EVENT_FIELDS, FieldType, field};
 use serde_saphyr::Spanned;
 
-use crate::expr::{self, CompileError, Env, Plan, Resolved, StringList, Type};
+use crate::expr::{self, CompileError, Env, Plan, Resolved, StringList, Type, Value};
 use crate::format::{ActionDef, ExpectDef, FeatureDef, PackFile, RuleDef, ThresholdsDef};
 use crate::tests_def::{Expect, Step, TestCase};
 use crate::{Diagnostic, Result, RulesError};
@@ -46,7 +46,9 @@ pub struct Pack {
     pub tests: Vec<TestCase>,
 }
 
-/// How a feature aggregates the events in its window.
+/// How a feature aggregates the events in its window. Mirrors the velocity
+/// store's aggregates: the rules crate does not depend on the store (see
+/// ARCHITECTURE.md), the engine maps one onto the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Aggregate {
     /// Number of events (`int`).
@@ -1001,6 +1003,28 @@ pub(crate) fn action_type(name: &str) -> Option<ActionType> {
         "send_to_review" => ActionType::SendToReview,
         _ => return None,
     })
+}
+
+/// The slot layout rules are compiled against, from the activation's side:
+/// the value of an event-field or `event.kind` slot, or `Err(feature index)`
+/// for a feature slot, which only the caller can read.
+pub fn event_slot<'a>(
+    event: &'a gavel_model::Event,
+    kind: EventKind,
+    slot: u32,
+) -> std::result::Result<Value<'a>, usize> {
+    if slot < KIND_SLOT {
+        return Ok((EVENT_FIELDS[slot as usize].get)(event).into());
+    }
+    if slot == KIND_SLOT {
+        return Ok(Value::Str(std::borrow::Cow::Borrowed(kind.as_str())));
+    }
+    Err((slot - FEATURE_SLOT_BASE) as usize)
+}
+
+/// Whether an event-field slot is set (`has()`); other slots always are.
+pub fn event_slot_is_set(event: &gavel_model::Event, slot: u32) -> bool {
+    EVENT_FIELDS.get(slot as usize).is_none_or(|f| (f.has)(event))
 }
 
 /// Compiles one expression as a rule on `kinds` would see it, with the given

@@ -18,7 +18,7 @@ mod tests_def;
 
 pub use compile::{
     Action, Aggregate, DEFAULT_MAX_KEYS, Decisions, FEATURE_SLOT_BASE, Feature, KIND_SLOT, LabelEntity, LabelOp, Pack,
-    Rule, RuleMode, Thresholds, compile_expression,
+    Rule, RuleMode, Thresholds, compile_expression, event_slot, event_slot_is_set,
 };
 pub use tests_def::{Expect, Step, TestCase};
 

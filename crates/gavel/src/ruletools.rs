@@ -1,15 +1,13 @@
 //! `gavel test` and `gavel eval`: running a pack's rule tests, and
 //! evaluating one expression against one event, for T&S ops.
 
-use std::borrow::Cow;
 use std::path::Path;
 
 use anyhow::Context;
 use gavel_engine::testing::{TestReport, run_tests};
-use gavel_model::schema::EVENT_FIELDS;
 use gavel_model::{Event, EventKind};
 use gavel_rules::expr::{Activation, Type, Value};
-use gavel_rules::{FEATURE_SLOT_BASE, KIND_SLOT, RulesError, compile_expression};
+use gavel_rules::{RulesError, compile_expression, event_slot, event_slot_is_set};
 
 use crate::pack::PackFiles;
 
@@ -94,13 +92,11 @@ struct EvalActivation<'a> {
 
 impl<'a> Activation<'a> for EvalActivation<'a> {
     fn field(&self, slot: u32) -> Value<'a> {
-        if slot < KIND_SLOT {
-            return (EVENT_FIELDS[slot as usize].get)(self.event).into();
-        }
-        if slot == KIND_SLOT {
-            return Value::Str(Cow::Borrowed(self.kind.as_str()));
-        }
-        match self.features.get((slot - FEATURE_SLOT_BASE) as usize) {
+        let f = match event_slot(self.event, self.kind, slot) {
+            Ok(value) => return value,
+            Err(feature) => feature,
+        };
+        match self.features.get(f) {
             Some((_, v)) if v.fract() == 0.0 && v.abs() < 9e15 => Value::Int(*v as i64),
             Some((_, v)) => Value::Double(*v),
             None => Value::Null,
@@ -108,7 +104,7 @@ impl<'a> Activation<'a> for EvalActivation<'a> {
     }
 
     fn has(&self, slot: u32) -> bool {
-        EVENT_FIELDS.get(slot as usize).is_none_or(|f| (f.has)(self.event))
+        event_slot_is_set(self.event, slot)
     }
 }
 
