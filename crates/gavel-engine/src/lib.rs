@@ -223,7 +223,7 @@ impl Engine {
 
         // Labels change after every rule has seen the event as it arrived.
         for r in fired_enforcing {
-            self.apply_labels(&self.pack.rules[r], event, t);
+            self.apply_labels(&self.pack.rules[r], event, &activation, t);
         }
         let decision = self.pack.decisions.decide(kind, score);
         let signal = (!hits.is_empty()).then(|| RiskSignal {
@@ -327,9 +327,19 @@ impl Engine {
     }
 
     /// Applies a fired enforcing rule's label operations.
-    fn apply_labels(&self, rule: &gavel_rules::Rule, event: &Event, t: i64) {
+    fn apply_labels(&self, rule: &gavel_rules::Rule, event: &Event, activation: &EventActivation<'_, '_>, t: i64) {
         for op in &rule.labels {
-            let id = op.entity.id_of(event);
+            let computed;
+            let id = match &op.id {
+                Some(plan) => match plan.eval(activation) {
+                    Ok(Value::Str(s)) => {
+                        computed = s.into_owned();
+                        computed.as_str()
+                    }
+                    _ => continue,
+                },
+                None => op.entity.id_of(event),
+            };
             if id.is_empty() {
                 continue;
             }

@@ -205,12 +205,14 @@ impl LabelEntity {
 }
 
 /// A label a rule sets or removes when it fires in enforce mode.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct LabelOp {
     /// The label.
     pub label: String,
-    /// On which of the event's entities.
+    /// On which kind of entity.
     pub entity: LabelEntity,
+    /// The entity's id, when not the event's own user/device/ip.
+    pub id: Option<Plan>,
     /// `Some(ttl_ms)` to set it for that long, `None` to remove it.
     pub ttl_ms: Option<u64>,
 }
@@ -742,7 +744,15 @@ impl PackCompiler {
             return None;
         }
         let mut labels = Vec::new();
+        let label_env = PackEnv { kinds: &on, what: "rule", features: feature_index, lists, reads: RefCell::default() };
         for op in &def.labels {
+            let id = match &op.id {
+                Some(id) => match self.expression(src, id, &label_env, &[Type::String]) {
+                    Some(plan) => Some(plan),
+                    None => continue,
+                },
+                None => None,
+            };
             let entity = LabelEntity::from_name(&op.entity.value);
             if entity.is_none() {
                 self.at(
@@ -754,11 +764,11 @@ impl PackCompiler {
             let ttl = op.ttl.as_ref().map(|t| parse_window(&t.value).map_err(|e| self.at(src, t, e)));
             match (&op.add, &op.remove, ttl, entity) {
                 (Some(label), None, Some(Ok(ttl)), Some(entity)) => {
-                    labels.push(LabelOp { label: label.value.clone(), entity, ttl_ms: Some(ttl) })
+                    labels.push(LabelOp { label: label.value.clone(), entity, id, ttl_ms: Some(ttl) })
                 }
                 (Some(label), None, None, _) => self.at(src, label, "adding a label needs a `ttl`"),
                 (None, Some(label), None, Some(entity)) => {
-                    labels.push(LabelOp { label: label.value.clone(), entity, ttl_ms: None })
+                    labels.push(LabelOp { label: label.value.clone(), entity, id, ttl_ms: None })
                 }
                 (None, Some(label), Some(_), _) => self.at(src, label, "removing a label takes no `ttl`"),
                 (Some(label), Some(_), _, _) => self.at(src, label, "a label entry either adds or removes"),

@@ -157,6 +157,10 @@ pub(crate) struct LabelDef {
     pub remove: Option<Spanned<String>>,
     /// `user`, `device` or `ip`.
     pub entity: Spanned<String>,
+    /// Expression for the entity's id when it is not the event's own (e.g.
+    /// `event.auction_closed.winner_id` to label the winner as a user).
+    #[serde(default)]
+    pub id: Option<Spanned<String>>,
     #[serde(default)]
     pub ttl: Option<Spanned<String>>,
 }
