@@ -56,7 +56,11 @@ impl Processor for EngineProcessor {
             counter!(names::RULE_ERRORS, "rule" => rule.clone()).increment(1);
         }
         let mut outputs = Vec::with_capacity(outcome.actions.len() + 2);
-        if let Some(signal) = &outcome.signal {
+        // A rule with score 0 and no actions only keeps books (sets labels):
+        // counted above, but it does not publish a signal on its own.
+        if let Some(signal) = &outcome.signal
+            && (signal.hits.iter().any(|h| h.score != 0) || !outcome.actions.is_empty())
+        {
             self.stats.signal();
             counter!(names::SIGNALS).increment(1);
             let key = signal.entity.as_ref().map(|e| e.id.clone().into_bytes()).unwrap_or_default();
