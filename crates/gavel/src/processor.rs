@@ -109,3 +109,69 @@ pub fn decision_label(decision: Decision) -> &'static str {
         Decision::Unspecified => "unspecified",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use gavel_engine::Engine;
+    use gavel_model::Encoding;
+    use gavel_rules::Pack;
+
+    use super::*;
+
+    const PACK: &str = r#"
+version: "p"
+rules:
+  - id: bookkeeping
+    description: marks chatters
+    on: [chat_message_sent]
+    when: "true"
+    score: 0
+    labels:
+      - add: chatted
+        entity: user
+        ttl: 1h
+  - id: scored
+    description: says venmo
+    on: [chat_message_sent]
+    when: event.chat_message_sent.text.contains("venmo")
+    score: 10
+    actions:
+      - type: mute_chat
+        target: user
+"#;
+
+    fn process(processor: &mut EngineProcessor, payload: &[u8]) -> Processed {
+        processor.process(&Input {
+            topic: "chat",
+            partition: 0,
+            offset: 0,
+            key: None,
+            payload,
+            timestamp_ms: Some(1_767_225_600_000),
+            encoding: Encoding::Json,
+        })
+    }
+
+    #[test]
+    fn publishes_signals_actions_and_verdicts_but_not_bookkeeping_hits() {
+        let rules = Rules::new(Engine::new(Pack::compile([("p.yaml", PACK)]).unwrap()), None);
+        let mut processor = EngineProcessor::new(rules, Arc::new(Stats::default()), true);
+        let Processed::Outputs(out) = process(&mut processor, br#"{"userId":"u1","chatMessageSent":{"text":"hi"}}"#)
+        else {
+            panic!("decodable input")
+        };
+        let topics: Vec<OutputTopic> = out.iter().map(|o| o.topic).collect();
+        assert_eq!(topics, [OutputTopic::Verdicts], "a score-0 hit alone publishes no signal");
+
+        let Processed::Outputs(out) =
+            process(&mut processor, br#"{"userId":"u1","chatMessageSent":{"text":"venmo me"}}"#)
+        else {
+            panic!("decodable input")
+        };
+        let topics: Vec<OutputTopic> = out.iter().map(|o| o.topic).collect();
+        assert_eq!(topics, [OutputTopic::Signals, OutputTopic::Actions, OutputTopic::Verdicts]);
+        assert!(out.iter().all(|o| o.key == b"u1"));
+
+        assert!(matches!(process(&mut processor, b"{oops"), Processed::DeadLetter(reason) if reason.contains("JSON")));
+    }
+}
