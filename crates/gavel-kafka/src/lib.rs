@@ -29,10 +29,12 @@
 mod admin;
 mod pipeline;
 mod settings;
+mod warmup;
 
 pub use admin::create_topics;
 pub use pipeline::{Input, Output, OutputTopic, Pipeline, PipelineObserver, Processed, Processor, dlq_headers};
 pub use settings::{InputTopic, KafkaSettings, OutputTopics};
+pub use warmup::{WarmSink, WarmupReport, warm_up};
 
 /// Errors from the Kafka adapter.
 #[derive(Debug, thiserror::Error)]

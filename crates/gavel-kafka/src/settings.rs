@@ -60,6 +60,9 @@ pub struct KafkaSettings {
     /// Messages whose outputs are not yet acknowledged, at most. When reached,
     /// consumption waits for acknowledgements (backpressure).
     pub max_in_flight: usize,
+    /// Ask the broker for warm-up start offsets by timestamp; when false (or
+    /// when the broker cannot answer), search message timestamps instead.
+    pub offsets_for_times: bool,
     /// librdkafka options applied to both clients after gavel's own, so they
     /// win (SASL, TLS, tuning). Values may be secrets: never log them.
     pub client_options: BTreeMap<String, String>,
@@ -74,6 +77,7 @@ impl KafkaSettings {
             inputs,
             outputs: OutputTopics::default(),
             max_in_flight: 10_000,
+            offsets_for_times: true,
             client_options: BTreeMap::new(),
         }
     }

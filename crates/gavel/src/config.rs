@@ -22,6 +22,7 @@ admin_addr = "127.0.0.1:9477"
 brokers = "127.0.0.1:9092"
 group_id = "gavel"
 max_in_flight = 10000
+offsets_for_times = true
 
 [outputs]
 signals = "risk.signals"
@@ -71,6 +72,10 @@ pub struct KafkaSection {
     /// Messages whose outputs are awaiting acknowledgement, at most, before
     /// consumption pauses.
     pub max_in_flight: usize,
+    /// Find warm-up start offsets with the broker's offsets-for-times; set
+    /// false for brokers that do not answer it correctly (gavel then
+    /// binary-searches message timestamps).
+    pub offsets_for_times: bool,
     /// librdkafka options passed through to both clients (SASL, TLS, tuning),
     /// applied after gavel's own. Values are redacted from logs.
     #[serde(default)]
@@ -150,6 +155,7 @@ impl GavelConfig {
         let inputs = self.inputs.iter().map(|i| InputTopic { name: i.topic.clone(), encoding: i.encoding }).collect();
         let mut settings = KafkaSettings::new(&self.kafka.brokers, &self.kafka.group_id, inputs);
         settings.max_in_flight = self.kafka.max_in_flight;
+        settings.offsets_for_times = self.kafka.offsets_for_times;
         settings.outputs = OutputTopics {
             signals: self.outputs.signals.clone(),
             actions: self.outputs.actions.clone(),

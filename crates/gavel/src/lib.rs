@@ -36,6 +36,7 @@ pub async fn serve(
     ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    warm_up(&settings, &rules).await?;
     let pipeline = Pipeline::new(settings)?;
     let maintenance = tokio::spawn(maintain(Arc::clone(&rules)));
     ready.store(true, Ordering::Relaxed);
@@ -44,6 +45,41 @@ pub async fn serve(
     maintenance.abort();
     ready.store(false, Ordering::Relaxed);
     Ok(result?)
+}
+
+/// Rebuilds velocity state from the input topics before going live: every
+/// partition is replayed from (now − the pack's longest window) up to the
+/// group's committed offset, updating features only. Logs and returns what
+/// it did; a broker that cannot be read fails start-up.
+pub async fn warm_up(settings: &KafkaSettings, rules: &Arc<Rules>) -> anyhow::Result<gavel_kafka::WarmupReport> {
+    let engine = rules.current();
+    let longest = engine.pack().longest_window_ms() as i64;
+    if longest == 0 {
+        return Ok(gavel_kafka::WarmupReport::default());
+    }
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let settings = settings.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        let mut sink = WarmEngine { engine };
+        gavel_kafka::warm_up(&settings, now_ms - longest, &mut sink, std::time::Duration::from_secs(30))
+    })
+    .await??;
+    metrics::counter!(telemetry::names::WARMUP_MESSAGES).increment(report.messages);
+    Ok(report)
+}
+
+/// Feeds replayed messages to the engine's warm path; undecodable ones were
+/// dead-lettered when first seen and are skipped.
+struct WarmEngine {
+    engine: Arc<gavel_engine::Engine>,
+}
+
+impl gavel_kafka::WarmSink for WarmEngine {
+    fn warm(&mut self, input: &gavel_kafka::Input<'_>) {
+        if let Ok(event) = gavel_model::decode(input.encoding, input.payload) {
+            let _ = self.engine.warm(&event, input.timestamp_ms);
+        }
+    }
 }
 
 /// Every few seconds: evicts idle velocity keys, lapsed cooldowns and

@@ -40,6 +40,8 @@ pub mod names {
     pub const RULES_PACK_INFO: &str = "gavel_rules_pack_info";
     /// Gauge: rules in the pack in force.
     pub const RULES_ACTIVE: &str = "gavel_rules_active";
+    /// Counter: messages replayed by warm-up (features rebuilt, nothing emitted).
+    pub const WARMUP_MESSAGES: &str = "gavel_warmup_messages_total";
     /// Counter: velocity keys evicted because their window emptied.
     pub const VELOCITY_EVICTED: &str = "gavel_velocity_keys_evicted_total";
     /// Counter, label `feature`: keys evicted because the feature hit its `max_keys` cap.

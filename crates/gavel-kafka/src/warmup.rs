@@ -1,0 +1,234 @@
+//! Warm-up replay: before consuming live, re-read each input partition from
+//! the first message at or after `since` (now − the pack's longest window)
+//! up to the group's committed offset, handing every message to a
+//! [`WarmSink`] that rebuilds state and emits nothing.
+//!
+//! The start offset comes from offsets-for-times where the broker answers
+//! it; where it does not (some Kafka-compatible brokers, including the test
+//! broker), from a binary search over message timestamps, one fetch per
+//! probe. Partitions the group never committed are skipped: the live
+//! consumer reads them from the beginning anyway.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tracing::{debug, info};
+
+use crate::pipeline::Input;
+use crate::{KafkaError, KafkaSettings, Result};
+
+/// Receives replayed messages.
+pub trait WarmSink: Send {
+    /// One replayed message, in partition order.
+    fn warm(&mut self, input: &Input<'_>);
+}
+
+/// What a warm-up did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WarmupReport {
+    /// Partitions replayed.
+    pub partitions: usize,
+    /// Messages replayed.
+    pub messages: u64,
+    /// Partitions whose start was found by binary search over timestamps.
+    pub searched: usize,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// One partition to replay: `[start, end)`.
+#[derive(Debug)]
+struct Range {
+    topic: String,
+    partition: i32,
+    start: i64,
+    end: i64,
+}
+
+/// Replays every input partition from the first message at or after
+/// `since_ms` up to the committed offset of the settings' group. Blocking:
+/// run it on a blocking thread before the pipeline starts.
+pub fn warm_up(
+    settings: &KafkaSettings,
+    since_ms: i64,
+    sink: &mut dyn WarmSink,
+    timeout: Duration,
+) -> Result<WarmupReport> {
+    let started = Instant::now();
+    let mut config = settings.consumer_config();
+    // Replaying must never move the group's offsets.
+    config.set("enable.auto.commit", "false");
+    let consumer: BaseConsumer = config.create().map_err(KafkaError::Client)?;
+    let mut ranges = Vec::new();
+    let mut searched = 0;
+    for input in &settings.inputs {
+        let metadata = consumer.fetch_metadata(Some(&input.name), timeout).map_err(KafkaError::Client)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == input.name)
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        let mut tpl = TopicPartitionList::new();
+        for &p in &partitions {
+            tpl.add_partition(&input.name, p);
+        }
+        let committed = consumer.committed_offsets(tpl, timeout).map_err(KafkaError::Client)?;
+        for &p in &partitions {
+            let Some(Offset::Offset(end)) = committed.find_partition(&input.name, p).map(|e| e.offset()) else {
+                continue;
+            };
+            let (low, _high) = consumer.fetch_watermarks(&input.name, p, timeout).map_err(KafkaError::Client)?;
+            let answer = settings
+                .offsets_for_times
+                .then(|| offset_for_time(&consumer, &input.name, p, since_ms, timeout))
+                .flatten();
+            let start = match answer {
+                Some(start) => start,
+                None => {
+                    searched += 1;
+                    search_by_timestamp(&consumer, &input.name, p, low, end, since_ms, timeout)?
+                }
+            };
+            let start = start.max(low);
+            if start < end {
+                ranges.push(Range { topic: input.name.clone(), partition: p, start, end });
+            }
+        }
+    }
+    let messages = replay(&consumer, settings, &ranges, sink, timeout)?;
+    let report = WarmupReport { partitions: ranges.len(), messages, searched, elapsed: started.elapsed() };
+    info!(
+        partitions = report.partitions,
+        messages,
+        searched,
+        elapsed_ms = report.elapsed.as_millis() as u64,
+        "warm-up done"
+    );
+    Ok(report)
+}
+
+/// The broker's answer to offsets-for-times, when it gives one.
+fn offset_for_time(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    since_ms: i64,
+    timeout: Duration,
+) -> Option<i64> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(since_ms)).ok()?;
+    let answer = consumer.offsets_for_times(tpl, timeout).ok()?;
+    let element = answer.find_partition(topic, partition)?;
+    if element.error().is_err() {
+        return None;
+    }
+    match element.offset() {
+        Offset::Offset(o) if o >= 0 => Some(o),
+        _ => None,
+    }
+}
+
+/// The first offset in `[low, high)` whose message timestamp is at or after
+/// `since_ms` (`high` if none), by binary search: timestamps are taken to
+/// grow with offsets, as with broker log-append time or producers that
+/// stamp event time in order.
+fn search_by_timestamp(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    mut low: i64,
+    mut high: i64,
+    since_ms: i64,
+    timeout: Duration,
+) -> Result<i64> {
+    while low < high {
+        let mid = low + (high - low) / 2;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(mid)).map_err(KafkaError::Client)?;
+        consumer.assign(&tpl).map_err(KafkaError::Client)?;
+        let Some((offset, timestamp)) = next_message(consumer, timeout)? else {
+            // Nothing readable at or after mid: the range ends before it.
+            high = mid;
+            continue;
+        };
+        debug!(topic, partition, mid, offset, timestamp, "warm-up probe");
+        if timestamp < since_ms {
+            low = offset + 1;
+        } else {
+            high = mid;
+        }
+    }
+    Ok(low)
+}
+
+/// The next message's offset and timestamp, waiting up to `timeout`.
+fn next_message(consumer: &BaseConsumer, timeout: Duration) -> Result<Option<(i64, i64)>> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => return Ok(Some((m.offset(), m.timestamp().to_millis().unwrap_or(i64::MIN)))),
+            Some(Err(e)) => return Err(KafkaError::Consume(e)),
+            None => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Reads every range to its end, in partition order.
+fn replay(
+    consumer: &BaseConsumer,
+    settings: &KafkaSettings,
+    ranges: &[Range],
+    sink: &mut dyn WarmSink,
+    timeout: Duration,
+) -> Result<u64> {
+    if ranges.is_empty() {
+        return Ok(0);
+    }
+    let mut tpl = TopicPartitionList::new();
+    for r in ranges {
+        tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.start)).map_err(KafkaError::Client)?;
+    }
+    consumer.assign(&tpl).map_err(KafkaError::Client)?;
+    let mut remaining: Vec<bool> = vec![true; ranges.len()];
+    let mut messages = 0;
+    let mut last_progress = Instant::now();
+    while remaining.iter().any(|r| *r) {
+        let Some(polled) = consumer.poll(Duration::from_millis(100)) else {
+            if last_progress.elapsed() > timeout {
+                return Err(KafkaError::Consume(rdkafka::error::KafkaError::MessageConsumption(
+                    rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
+                )));
+            }
+            continue;
+        };
+        let message = polled.map_err(KafkaError::Consume)?;
+        last_progress = Instant::now();
+        let Some(i) = ranges.iter().position(|r| r.topic == message.topic() && r.partition == message.partition())
+        else {
+            continue;
+        };
+        let range = &ranges[i];
+        if message.offset() >= range.end {
+            remaining[i] = false;
+            continue;
+        }
+        let Some((_, encoding)) = settings.encoding_of(message.topic()) else { continue };
+        sink.warm(&Input {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key(),
+            payload: message.payload().unwrap_or_default(),
+            timestamp_ms: message.timestamp().to_millis(),
+            encoding,
+        });
+        messages += 1;
+        if message.offset() + 1 >= range.end {
+            remaining[i] = false;
+        }
+    }
+    Ok(messages)
+}
