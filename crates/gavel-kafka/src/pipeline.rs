@@ -36,6 +36,21 @@ pub struct Input<'a> {
     pub encoding: Encoding,
 }
 
+impl<'a> Input<'a> {
+    /// The input view of a consumed message from a topic with `encoding`.
+    pub fn of(message: &'a BorrowedMessage<'_>, encoding: Encoding) -> Input<'a> {
+        Input {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key(),
+            payload: message.payload().unwrap_or_default(),
+            timestamp_ms: message.timestamp().to_millis(),
+            encoding,
+        }
+    }
+}
+
 /// Which output topic a record goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputTopic {
@@ -199,15 +214,7 @@ impl Pipeline {
             // Only subscribed topics are delivered; a stranger is a bug upstream.
             return Err(KafkaError::Consume(RdError::Subscription(format!("message from unexpected topic {topic}"))));
         };
-        let input = Input {
-            topic,
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message.key(),
-            payload: message.payload().unwrap_or_default(),
-            timestamp_ms: message.timestamp().to_millis(),
-            encoding,
-        };
+        let input = Input::of(message, encoding);
         let mut deliveries = Vec::new();
         match processor.process(&input) {
             Processed::Outputs(outputs) => {

@@ -216,15 +216,7 @@ fn replay(
             continue;
         }
         let Some((_, encoding)) = settings.encoding_of(message.topic()) else { continue };
-        sink.warm(&Input {
-            topic: message.topic(),
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message.key(),
-            payload: message.payload().unwrap_or_default(),
-            timestamp_ms: message.timestamp().to_millis(),
-            encoding,
-        });
+        sink.warm(&Input::of(&message, encoding));
         messages += 1;
         if message.offset() + 1 >= range.end {
             remaining[i] = false;

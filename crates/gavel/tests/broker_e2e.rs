@@ -71,6 +71,16 @@ fn bid(user: &str, n: i64) -> Event {
     }
 }
 
+/// Output topic names unique to one test run.
+fn outputs_for(prefix: &str) -> OutputTopics {
+    OutputTopics {
+        signals: format!("{prefix}-signals"),
+        actions: format!("{prefix}-actions"),
+        verdicts: format!("{prefix}-verdicts"),
+        dlq: format!("{prefix}-dlq"),
+    }
+}
+
 fn reader(brokers: &str, topic: &str) -> StreamConsumer {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -89,12 +99,7 @@ async fn json_and_protobuf_events_become_signals_and_garbage_is_dead_lettered() 
     let run = uuid::Uuid::new_v4().simple().to_string();
     let json_topic = format!("e2e-{run}-chat-json");
     let proto_topic = format!("e2e-{run}-bids-proto");
-    let outputs = OutputTopics {
-        signals: format!("e2e-{run}-signals"),
-        actions: format!("e2e-{run}-actions"),
-        verdicts: format!("e2e-{run}-verdicts"),
-        dlq: format!("e2e-{run}-dlq"),
-    };
+    let outputs = outputs_for(&format!("e2e-{run}"));
     let group = format!("e2e-gavel-{run}");
     let mut settings = KafkaSettings::new(
         &brokers,
@@ -206,12 +211,7 @@ async fn warm_up_rebuilds_features_from_the_log_without_emitting() {
     let Some(brokers) = brokers() else { return };
     let run = uuid::Uuid::new_v4().simple().to_string();
     let input = format!("warm-{run}-bids");
-    let outputs = OutputTopics {
-        signals: format!("warm-{run}-signals"),
-        actions: format!("warm-{run}-actions"),
-        verdicts: format!("warm-{run}-verdicts"),
-        dlq: format!("warm-{run}-dlq"),
-    };
+    let outputs = outputs_for(&format!("warm-{run}"));
     let group = format!("warm-gavel-{run}");
     let mut settings =
         KafkaSettings::new(&brokers, &group, vec![InputTopic { name: input.clone(), encoding: Encoding::Protobuf }]);
