@@ -88,6 +88,16 @@ pub struct Stats {
     dead_lettered: AtomicU64,
     /// Processing latency in nanoseconds, 1 ns … 10 s, 3 significant digits.
     latency_ns: Mutex<Histogram<u64>>,
+    /// Metric handles per input topic, registered once: the event path
+    /// neither formats label values nor looks metrics up by name.
+    per_topic: std::sync::RwLock<std::collections::HashMap<String, TopicMetrics>>,
+}
+
+/// The per-topic metric handles.
+#[derive(Debug, Clone)]
+struct TopicMetrics {
+    consumed: metrics::Counter,
+    latency: metrics::Histogram,
 }
 
 /// One interval's figures.
@@ -113,6 +123,7 @@ impl Default for Stats {
             dead_lettered: AtomicU64::new(0),
             // Bounds are constants in hdrhistogram's valid range.
             latency_ns: Mutex::new(Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("valid bounds")),
+            per_topic: Default::default(),
         }
     }
 }
@@ -143,8 +154,17 @@ impl PipelineObserver for Stats {
         self.events.fetch_add(1, Ordering::Relaxed);
         let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         self.latency_ns.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).saturating_record(ns);
-        counter!(names::EVENTS_CONSUMED, "topic" => topic.to_string()).increment(1);
-        histogram!(names::PROCESSING_DURATION, "topic" => topic.to_string()).record(latency.as_secs_f64());
+        let known = self.per_topic.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(topic).cloned();
+        let handles = known.unwrap_or_else(|| {
+            let handles = TopicMetrics {
+                consumed: counter!(names::EVENTS_CONSUMED, "topic" => topic.to_string()),
+                latency: histogram!(names::PROCESSING_DURATION, "topic" => topic.to_string()),
+            };
+            let mut map = self.per_topic.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            map.entry(topic.to_string()).or_insert(handles).clone()
+        });
+        handles.consumed.increment(1);
+        handles.latency.record(latency.as_secs_f64());
     }
 
     fn dead_lettered(&self, topic: &str) {
