@@ -72,6 +72,12 @@ pub struct KafkaSection {
     /// Messages whose outputs are awaiting acknowledgement, at most, before
     /// consumption pauses.
     pub max_in_flight: usize,
+    /// Static group membership (`group.instance.id`): give each instance a
+    /// stable, unique id (e.g. the pod name) and a restarted instance takes
+    /// its partitions straight back instead of waiting out the session
+    /// timeout. Unset: dynamic membership.
+    #[serde(default)]
+    pub instance_id: Option<String>,
     /// Find warm-up start offsets with the broker's offsets-for-times; set
     /// false for brokers that do not answer it correctly (gavel then
     /// binary-searches message timestamps).
@@ -163,6 +169,10 @@ impl GavelConfig {
             dlq: self.outputs.dlq.clone(),
         };
         settings.client_options = self.kafka.options.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+        // An explicit `group.instance.id` in `options` wins.
+        if let Some(id) = &self.kafka.instance_id {
+            settings.client_options.entry("group.instance.id".into()).or_insert_with(|| id.clone());
+        }
         settings
     }
 }
@@ -194,6 +204,26 @@ max_in_flight = 10
         for expected in ["group_id is empty", "no [[inputs]]", "admin_addr", "is not a directory"] {
             assert!(err.contains(expected), "missing `{expected}` in: {err}");
         }
+    }
+
+    #[test]
+    fn instance_id_becomes_static_membership() {
+        let dir = std::env::temp_dir().join(format!("gavel-config-s-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("pack")).unwrap();
+        let file = dir.join("gavel.toml");
+        let pack = dir.join("pack");
+        std::fs::write(
+            &file,
+            format!(
+                "pack = {:?}\n[kafka]\ninstance_id = \"gavel-7\"\n[[inputs]]\ntopic = \"t\"\nencoding = \"json\"\n",
+                pack.display().to_string()
+            ),
+        )
+        .unwrap();
+        let config = GavelConfig::load(Some(&file)).unwrap();
+        let settings = config.kafka_settings();
+        assert_eq!(settings.client_options.get("group.instance.id").map(String::as_str), Some("gavel-7"));
+        assert_eq!(settings.brokers, "127.0.0.1:9092", "defaults still apply");
     }
 
     #[test]
