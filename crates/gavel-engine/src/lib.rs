@@ -303,13 +303,13 @@ impl Engine {
         })
     }
 
-    /// Updates features only, producing nothing: warm-up after a restart
-    /// replays past events through this to rebuild the store.
+    /// Replays `event` for its effect on state only: features, the labels
+    /// rules set and action cooldowns, exactly as [`Engine::evaluate`] would
+    /// leave them, with the outcome dropped. Warm-up after a restart replays
+    /// past events through this, so neither a velocity count nor a label nor
+    /// a cooldown starts from zero.
     pub fn warm(&self, event: &Event, fallback_time_ms: Option<i64>) -> Result<()> {
-        let kind = event.kind().ok_or(EngineError::NoPayload)?;
-        let t = event_time_ms(event).or(fallback_time_ms).ok_or(EngineError::NoEventTime)?;
-        self.update_features(event, kind, t);
-        Ok(())
+        self.evaluate(event, fallback_time_ms, 0).map(drop)
     }
 
     /// Drops idle keys and lapsed cooldowns as of event time `now_ms`.

@@ -186,6 +186,10 @@ fn warm_up_changes_state_but_emits_nothing() {
     }
     let out = engine.evaluate(&bid("u1", 100, 100), None, 0).unwrap();
     assert_eq!(out.hits()[0].features[0].value, 6.0);
+    // bid_bot fired during warm-up (4th and 5th bids): its cooldown holds
+    // now, so the live hit does not repeat the action.
+    assert_eq!(out.hits()[0].rule_id, "bid_bot");
+    assert!(out.actions.is_empty(), "cooldown rebuilt by warm-up: {:?}", out.actions);
 }
 
 #[test]

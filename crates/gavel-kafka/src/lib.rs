@@ -27,14 +27,16 @@
 //! supplies.
 
 mod admin;
+mod context;
 mod pipeline;
 mod settings;
+mod shard;
 mod warmup;
 
 pub use admin::create_topics;
-pub use pipeline::{Input, Output, OutputTopic, Pipeline, PipelineObserver, Processed, Processor, dlq_headers};
+pub use pipeline::{Hooks, Input, Output, OutputTopic, Pipeline, PipelineObserver, Processed, Processor, dlq_headers};
 pub use settings::{InputTopic, KafkaSettings, OutputTopics};
-pub use warmup::{WarmSink, WarmupReport, warm_up};
+pub use warmup::{Replay, WarmSink, WarmupReport, warm_partitions, warm_up};
 
 /// Errors from the Kafka adapter.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,9 @@ pub enum KafkaError {
     /// Committing offsets at shutdown failed.
     #[error("commit: {0}")]
     Commit(#[source] rdkafka::error::KafkaError),
+    /// A pipeline thread could not start or stopped unexpectedly.
+    #[error("pipeline thread: {0}")]
+    Thread(String),
     /// Creating topics failed.
     #[error("create topic {topic}: {message}")]
     CreateTopic {

@@ -1,21 +1,28 @@
-//! The consume → process → produce → store-offset loop.
+//! The consume → route to shard → process → produce → store-offset loop.
+//!
+//! One consumer thread polls the group consumer and routes each message to
+//! the shard that owns its partition (a fixed function of topic and
+//! partition, so per-partition order holds). Shards are threads fed by
+//! bounded queues; when a shard's queue is full, the consumer pauses that
+//! partition and holds its messages until there is room, so memory stays
+//! bounded while other partitions keep flowing (see `context.rs`).
 
 use std::future::Future;
-use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use futures::stream::FuturesOrdered;
 use gavel_model::Encoding;
 use rdkafka::Message;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::KafkaError as RdError;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use rdkafka::types::RDKafkaErrorCode;
-use tracing::{info, warn};
+use rdkafka::producer::{FutureProducer, Producer};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
 
-use crate::{KafkaError, KafkaSettings, Result};
+use crate::context::GroupContext;
+use crate::shard::{self, ShardEnv};
+use crate::{KafkaError, KafkaSettings, Result, WarmSink, WarmupReport};
 
 /// One consumed message, as the processor sees it.
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +96,8 @@ pub trait Processor: Send {
     fn process(&mut self, input: &Input<'_>) -> Processed;
 }
 
-/// Hooks for telemetry. Every method has a no-op default.
+/// Hooks for telemetry, called from the consumer and shard threads. Every
+/// method has a no-op default.
 pub trait PipelineObserver: Send + Sync {
     /// A message was processed and its outputs enqueued, `latency` after it
     /// was received.
@@ -98,6 +106,20 @@ pub trait PipelineObserver: Send + Sync {
     fn dead_lettered(&self, _topic: &str) {}
     /// Every output of a message was acknowledged and its offset stored.
     fn acknowledged(&self) {}
+    /// An output could not be enqueued or delivered and is being sent again.
+    fn delivery_retried(&self, _topic: &str) {}
+    /// The client reported an error (broker down, connection lost); librdkafka retries.
+    fn client_error(&self) {}
+    /// Polling the consumer returned an error.
+    fn consumer_error(&self) {}
+    /// An offset commit failed.
+    fn commit_failed(&self) {}
+    /// This many partitions are now paused because their shard is full.
+    fn paused(&self, _partitions: usize) {}
+    /// A rebalance `kind` ("assign" or "revoke") of this many partitions finished.
+    fn rebalanced(&self, _kind: &'static str, _partitions: usize) {}
+    /// Assigned partitions were warmed up.
+    fn warmed(&self, _report: &WarmupReport) {}
 }
 
 impl PipelineObserver for () {}
@@ -115,18 +137,32 @@ pub fn dlq_headers(input: &Input<'_>, reason: &str) -> OwnedHeaders {
         .insert(Header { key: "gavel.error", value: Some(reason) })
 }
 
-/// A message whose outputs are on their way.
-struct InFlight {
-    input_topic: usize,
-    partition: i32,
-    offset: i64,
-    deliveries: Vec<(usize, DeliveryFuture)>,
+/// What the pipeline tells its owner and asks of it, besides processing.
+pub struct Hooks {
+    /// Telemetry.
+    pub observer: Arc<dyn PipelineObserver>,
+    /// Rebuilds state from the log on every partition assignment, if given.
+    pub warm: Option<Box<dyn WarmSink>>,
+    /// Set once partitions are assigned and warmed up; cleared while a
+    /// rebalance is in progress and after shutdown.
+    pub ready: Arc<AtomicBool>,
 }
 
-/// A running consume → process → produce loop.
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks").field("warm", &self.warm.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks { observer: Arc::new(()), warm: None, ready: Arc::default() }
+    }
+}
+
+/// A consumer-group pipeline, sharded across threads.
 pub struct Pipeline {
-    settings: KafkaSettings,
-    consumer: StreamConsumer,
+    settings: Arc<KafkaSettings>,
     producer: FutureProducer,
 }
 
@@ -137,162 +173,132 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    /// Creates the clients and subscribes to the input topics.
+    /// Checks the settings and creates the producer.
     pub fn new(settings: KafkaSettings) -> Result<Self> {
-        let consumer: StreamConsumer = settings.consumer_config().create().map_err(KafkaError::Client)?;
         let producer: FutureProducer = settings.producer_config().create().map_err(KafkaError::Client)?;
-        let topics: Vec<&str> = settings.inputs.iter().map(|t| t.name.as_str()).collect();
+        Ok(Pipeline { settings: Arc::new(settings), producer })
+    }
+
+    /// Joins the group and runs one shard per processor until `shutdown`
+    /// resolves or the group cannot go on. Shutting down stops fetching,
+    /// drains every shard, commits, flushes the producer and leaves the
+    /// group, within the settings' `shutdown_timeout`.
+    pub async fn run(
+        self,
+        processors: Vec<Box<dyn Processor>>,
+        hooks: Hooks,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<()> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let thread_stop = Arc::clone(&stop);
+        let timeout = self.settings.shutdown_timeout;
+        std::thread::Builder::new()
+            .name("gavel-consumer".into())
+            .spawn(move || {
+                let _ = done_tx.send(self.consume(processors, hooks, &thread_stop));
+            })
+            .map_err(|e| KafkaError::Thread(e.to_string()))?;
+        let mut done_rx = done_rx;
+        tokio::select! {
+            () = shutdown => {}
+            result = &mut done_rx => return result.unwrap_or_else(|_| Err(KafkaError::Thread("consumer thread died".into()))),
+        }
+        stop.store(true, Ordering::Relaxed);
+        // The consumer thread bounds each step by `timeout`; this is the
+        // backstop if the client itself hangs (a broker that never answers).
+        match tokio::time::timeout(timeout + Duration::from_secs(5), done_rx).await {
+            Ok(result) => result.unwrap_or_else(|_| Err(KafkaError::Thread("consumer thread died".into()))),
+            Err(_) => {
+                warn!("shutdown did not finish in time; exiting without the last commit");
+                Ok(())
+            }
+        }
+    }
+
+    /// The consumer thread: subscribe, start shards, route until stopped, shut down.
+    fn consume(self, processors: Vec<Box<dyn Processor>>, hooks: Hooks, stop: &AtomicBool) -> Result<()> {
+        let Hooks { observer, warm, ready } = hooks;
+        let context = GroupContext::new(Arc::clone(&self.settings), Arc::clone(&observer), warm, Arc::clone(&ready));
+        let consumer: BaseConsumer<GroupContext> =
+            self.settings.consumer_config().create_with_context(context).map_err(KafkaError::Client)?;
+        let consumer = Arc::new(consumer);
+        let env = Arc::new(ShardEnv {
+            settings: Arc::clone(&self.settings),
+            consumer: Arc::clone(&consumer),
+            producer: self.producer.clone(),
+            observer,
+        });
+        let mut senders = Vec::new();
+        let mut threads = Vec::new();
+        for (index, processor) in processors.into_iter().enumerate() {
+            let (tx, rx) = mpsc::channel(self.settings.shard_queue.max(1));
+            senders.push(tx);
+            threads.push(
+                shard::spawn(index, Arc::clone(&env), processor, rx).map_err(|e| KafkaError::Thread(e.to_string()))?,
+            );
+        }
+        drop(env);
+        let shards = senders.len();
+        consumer.context().set_shards(senders);
+        let topics: Vec<&str> = self.settings.inputs.iter().map(|t| t.name.as_str()).collect();
         consumer.subscribe(&topics).map_err(|source| KafkaError::Subscribe {
             topics: topics.iter().map(|t| t.to_string()).collect(),
             source,
         })?;
-        Ok(Pipeline { settings, consumer, producer })
-    }
-
-    /// Runs until `shutdown` resolves, then drains in-flight outputs, stores
-    /// their offsets and commits. Returns an error, without storing the
-    /// offset, if an output cannot be delivered.
-    pub async fn run(
-        self,
-        processor: &mut dyn Processor,
-        observer: &dyn PipelineObserver,
-        shutdown: impl Future<Output = ()>,
-    ) -> Result<()> {
-        let mut shutdown = pin!(shutdown);
-        let mut in_flight = FuturesOrdered::new();
-        let max_in_flight = self.settings.max_in_flight.max(1);
-        let result = loop {
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break Ok(()),
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                    if let Err(e) = self.acknowledge(done, observer) {
-                        break Err(e);
-                    }
-                }
-                received = self.consumer.recv(), if in_flight.len() < max_in_flight => {
-                    match received {
-                        Ok(message) => match self.handle(&message, processor, observer).await {
-                            Ok(pending) => in_flight.push_back(settle(pending)),
-                            Err(e) => break Err(e),
-                        },
-                        Err(e) => warn!(error = %e, "consumer error; librdkafka retries"),
-                    }
-                }
-            }
-        };
-        // Drain: whatever was enqueued is either acknowledged (and its offset
-        // stored) or left for the next run to reprocess.
-        while let Some(done) = in_flight.next().await {
-            if let Err(e) = self.acknowledge(done, observer) {
-                warn!(error = %e, "delivery failed while draining; the message will be reprocessed");
-                break;
+        info!(group = %self.settings.group_id, shards, "consuming");
+        let result = route(&consumer, stop);
+        let started = Instant::now();
+        ready.store(false, Ordering::Relaxed);
+        let context = consumer.context();
+        let drained = context.drain(self.settings.shutdown_timeout);
+        if !drained {
+            warn!("shards did not drain in time; their unacknowledged messages will be processed again");
+        }
+        context.commit(&consumer);
+        context.close_shards();
+        let deadline = started + self.settings.shutdown_timeout;
+        for thread in threads {
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
             }
         }
-        if let Err(e) = self.producer.flush(Duration::from_secs(10)) {
+        if let Err(e) = self.producer.flush(deadline.saturating_duration_since(Instant::now())) {
             warn!(error = %e, "producer flush at shutdown");
         }
-        match self.consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) | Err(RdError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(e) => {
-                warn!(error = %e, "final commit failed; uncommitted messages will be reprocessed")
-            }
-        }
-        info!(group = %self.settings.group_id, "pipeline stopped");
+        // Dropping the consumer leaves the group (a static member keeps its
+        // partitions until its session times out, so a restart gets them back).
+        drop(consumer);
+        info!(group = %self.settings.group_id, elapsed_ms = started.elapsed().as_millis() as u64, "pipeline stopped");
         result
     }
-
-    async fn handle(
-        &self,
-        message: &BorrowedMessage<'_>,
-        processor: &mut dyn Processor,
-        observer: &dyn PipelineObserver,
-    ) -> Result<InFlight> {
-        let started = Instant::now();
-        let topic = message.topic();
-        let Some((input_topic, encoding)) = self.settings.encoding_of(topic) else {
-            // Only subscribed topics are delivered; a stranger is a bug upstream.
-            return Err(KafkaError::Consume(RdError::Subscription(format!("message from unexpected topic {topic}"))));
-        };
-        let input = Input::of(message, encoding);
-        let mut deliveries = Vec::new();
-        match processor.process(&input) {
-            Processed::Outputs(outputs) => {
-                let count = outputs.len();
-                for output in outputs {
-                    let (index, name) = match output.topic {
-                        crate::OutputTopic::Signals => (0, &self.settings.outputs.signals),
-                        crate::OutputTopic::Actions => (1, &self.settings.outputs.actions),
-                        crate::OutputTopic::Verdicts => (2, &self.settings.outputs.verdicts),
-                    };
-                    let record = FutureRecord::to(name).key(output.key.as_slice()).payload(output.payload.as_slice());
-                    deliveries.push((index, self.enqueue(record).await?));
-                }
-                observer.processed(topic, started.elapsed(), count);
-            }
-            Processed::DeadLetter(reason) => {
-                warn!(topic, partition = input.partition, offset = input.offset, error = %reason, "event sent to dead-letter topic");
-                let headers = dlq_headers(&input, &reason);
-                let mut record = FutureRecord::to(&self.settings.outputs.dlq).payload(input.payload).headers(headers);
-                if let Some(key) = input.key {
-                    record = record.key(key);
-                }
-                deliveries.push((3, self.enqueue(record).await?));
-                observer.dead_lettered(topic);
-                observer.processed(topic, started.elapsed(), 0);
-            }
-        }
-        Ok(InFlight { input_topic, partition: input.partition, offset: input.offset, deliveries })
-    }
-
-    /// Enqueues a record, waiting while the producer's queue is full.
-    async fn enqueue<'a>(&self, mut record: FutureRecord<'a, [u8], [u8]>) -> Result<DeliveryFuture> {
-        loop {
-            match self.producer.send_result(record) {
-                Ok(delivery) => return Ok(delivery),
-                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                Err((source, back)) => {
-                    return Err(KafkaError::Delivery { topic: back.topic.to_string(), source });
-                }
-            }
-        }
-    }
-
-    fn acknowledge(&self, done: Settled, observer: &dyn PipelineObserver) -> Result<()> {
-        if let Some((output, source)) = done.failure {
-            let topic = self.settings.outputs.all()[output].to_string();
-            return Err(KafkaError::Delivery { topic, source });
-        }
-        let topic = &self.settings.inputs[done.input_topic].name;
-        if let Err(e) = self.consumer.store_offset(topic, done.partition, done.offset) {
-            // The partition was revoked meanwhile; its new owner reprocesses.
-            warn!(topic, partition = done.partition, offset = done.offset, error = %e, "offset not stored");
-        }
-        observer.acknowledged();
-        Ok(())
-    }
 }
 
-/// A message whose deliveries have all finished, one way or the other.
-struct Settled {
-    input_topic: usize,
-    partition: i32,
-    offset: i64,
-    failure: Option<(usize, RdError)>,
-}
-
-async fn settle(pending: InFlight) -> Settled {
-    let mut failure = None;
-    for (output, delivery) in pending.deliveries {
-        let outcome = match delivery.await {
-            Ok(Ok(_)) => continue,
-            Ok(Err((e, _))) => e,
-            Err(_canceled) => RdError::Canceled,
-        };
-        failure.get_or_insert((output, outcome));
+/// Polls and routes until `stop` is set or the group cannot go on.
+fn route(consumer: &BaseConsumer<GroupContext>, stop: &AtomicBool) -> Result<()> {
+    let context = consumer.context();
+    while !stop.load(Ordering::Relaxed) {
+        context.release(consumer);
+        // While a partition is held, come back soon to hand its messages over.
+        let wait = if context.holding() { Duration::from_millis(1) } else { Duration::from_millis(100) };
+        match consumer.poll(wait) {
+            None => {}
+            Some(Ok(message)) if !context.route(consumer, &message) => {
+                return Err(KafkaError::Thread("a shard stopped".into()));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                context.observe_consumer_error();
+                if let Some((code, reason)) = consumer.client().fatal_error() {
+                    error!(error = %code, reason, "fatal consumer error");
+                    return Err(KafkaError::Consume(rdkafka::error::KafkaError::MessageConsumption(code)));
+                }
+                warn!(error = %e, "consumer error; librdkafka retries");
+            }
+        }
+        if let Some(fatal) = context.take_fatal() {
+            return Err(fatal);
+        }
     }
-    Settled { input_topic: pending.input_topic, partition: pending.partition, offset: pending.offset, failure }
+    Ok(())
 }

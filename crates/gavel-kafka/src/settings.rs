@@ -2,6 +2,7 @@
 //! encodings, and librdkafka options passed through untouched.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use gavel_model::Encoding;
 use rdkafka::ClientConfig;
@@ -57,9 +58,16 @@ pub struct KafkaSettings {
     pub inputs: Vec<InputTopic>,
     /// Topics written.
     pub outputs: OutputTopics,
-    /// Messages whose outputs are not yet acknowledged, at most. When reached,
-    /// consumption waits for acknowledgements (backpressure).
+    /// Messages whose outputs are not yet acknowledged, at most, per shard.
+    /// When reached, the shard waits for acknowledgements before taking more.
     pub max_in_flight: usize,
+    /// Messages queued for one shard, at most. When its queue is full, the
+    /// partitions routed to it are paused until it catches up (backpressure).
+    pub shard_queue: usize,
+    /// How long shutdown, and draining before a rebalance, may take.
+    pub shutdown_timeout: Duration,
+    /// How long a warm-up waits for the broker before giving up a step.
+    pub warmup_timeout: Duration,
     /// Ask the broker for warm-up start offsets by timestamp; when false (or
     /// when the broker cannot answer), search message timestamps instead.
     pub offsets_for_times: bool,
@@ -77,6 +85,9 @@ impl KafkaSettings {
             inputs,
             outputs: OutputTopics::default(),
             max_in_flight: 10_000,
+            shard_queue: 4_096,
+            shutdown_timeout: Duration::from_secs(30),
+            warmup_timeout: Duration::from_secs(30),
             offsets_for_times: true,
             client_options: BTreeMap::new(),
         }

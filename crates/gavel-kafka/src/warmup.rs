@@ -22,6 +22,14 @@ use crate::{KafkaError, KafkaSettings, Result};
 pub trait WarmSink: Send {
     /// One replayed message, in partition order.
     fn warm(&mut self, input: &Input<'_>);
+
+    /// The earliest Kafka timestamp still worth replaying (now − the longest
+    /// window the rules read), or `None` when the rules keep no history and
+    /// warm-up has nothing to do. Asked at every partition assignment, so a
+    /// reloaded pack with a longer window is honoured.
+    fn since_ms(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// What a warm-up did.
@@ -35,6 +43,20 @@ pub struct WarmupReport {
     pub searched: usize,
     /// How long it took.
     pub elapsed: Duration,
+    /// `(topic, partition, last offset replayed)` for each replayed partition.
+    pub fed: Vec<(String, i32, i64)>,
+}
+
+/// A partition to warm up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replay {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The last offset this process already fed into its state, if any:
+    /// replay starts after it, so nothing is counted twice.
+    pub after: Option<i64>,
 }
 
 /// One partition to replay: `[start, end)`.
@@ -46,59 +68,87 @@ struct Range {
     end: i64,
 }
 
-/// Replays every input partition from the first message at or after
-/// `since_ms` up to the committed offset of the settings' group. Blocking:
-/// run it on a blocking thread before the pipeline starts.
+/// Replays every partition of every input topic from the first message at
+/// or after `since_ms` up to the committed offset of the settings' group.
+/// Blocking: run it on a blocking thread.
 pub fn warm_up(
     settings: &KafkaSettings,
     since_ms: i64,
     sink: &mut dyn WarmSink,
     timeout: Duration,
 ) -> Result<WarmupReport> {
+    let mut settings = settings.clone();
+    settings.warmup_timeout = timeout;
+    let consumer: BaseConsumer = settings.consumer_config().create().map_err(KafkaError::Client)?;
+    let mut replays = Vec::new();
+    for input in &settings.inputs {
+        let metadata = consumer.fetch_metadata(Some(&input.name), timeout).map_err(KafkaError::Client)?;
+        for topic in metadata.topics().iter().filter(|t| t.name() == input.name) {
+            replays.extend(topic.partitions().iter().map(|p| Replay {
+                topic: input.name.clone(),
+                partition: p.id(),
+                after: None,
+            }));
+        }
+    }
+    drop(consumer);
+    warm_partitions(&settings, &replays, since_ms, sink)
+}
+
+/// Replays the given partitions from the first message at or after
+/// `since_ms` (and after each one's `after`) up to the group's committed
+/// offset. Partitions the group never committed are skipped: the live
+/// consumer reads them from the beginning anyway. Blocking.
+pub fn warm_partitions(
+    settings: &KafkaSettings,
+    replays: &[Replay],
+    since_ms: i64,
+    sink: &mut dyn WarmSink,
+) -> Result<WarmupReport> {
     let started = Instant::now();
+    let timeout = settings.warmup_timeout;
     let mut config = settings.consumer_config();
     // Replaying must never move the group's offsets.
     config.set("enable.auto.commit", "false");
     let consumer: BaseConsumer = config.create().map_err(KafkaError::Client)?;
     let mut ranges = Vec::new();
     let mut searched = 0;
-    for input in &settings.inputs {
-        let metadata = consumer.fetch_metadata(Some(&input.name), timeout).map_err(KafkaError::Client)?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == input.name)
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
-        let mut tpl = TopicPartitionList::new();
-        for &p in &partitions {
-            tpl.add_partition(&input.name, p);
+    if replays.is_empty() {
+        return Ok(WarmupReport::default());
+    }
+    let mut tpl = TopicPartitionList::new();
+    for r in replays {
+        tpl.add_partition(&r.topic, r.partition);
+    }
+    let committed = consumer.committed_offsets(tpl, timeout).map_err(KafkaError::Client)?;
+    for r in replays {
+        let Some(Offset::Offset(end)) = committed.find_partition(&r.topic, r.partition).map(|e| e.offset()) else {
+            continue;
+        };
+        let (low, _high) = consumer.fetch_watermarks(&r.topic, r.partition, timeout).map_err(KafkaError::Client)?;
+        let floor = low.max(r.after.map_or(i64::MIN, |after| after + 1));
+        if floor >= end {
+            continue;
         }
-        let committed = consumer.committed_offsets(tpl, timeout).map_err(KafkaError::Client)?;
-        for &p in &partitions {
-            let Some(Offset::Offset(end)) = committed.find_partition(&input.name, p).map(|e| e.offset()) else {
-                continue;
-            };
-            let (low, _high) = consumer.fetch_watermarks(&input.name, p, timeout).map_err(KafkaError::Client)?;
-            let answer = settings
-                .offsets_for_times
-                .then(|| offset_for_time(&consumer, &input.name, p, since_ms, timeout))
-                .flatten();
-            let start = match answer {
-                Some(start) => start,
-                None => {
-                    searched += 1;
-                    search_by_timestamp(&consumer, &input.name, p, low, end, since_ms, timeout)?
-                }
-            };
-            let start = start.max(low);
-            if start < end {
-                ranges.push(Range { topic: input.name.clone(), partition: p, start, end });
+        let answer = settings
+            .offsets_for_times
+            .then(|| offset_for_time(&consumer, &r.topic, r.partition, since_ms, timeout))
+            .flatten();
+        let start = match answer {
+            Some(start) => start,
+            None => {
+                searched += 1;
+                search_by_timestamp(&consumer, &r.topic, r.partition, floor, end, since_ms, timeout)?
             }
+        };
+        let start = start.max(floor);
+        if start < end {
+            ranges.push(Range { topic: r.topic.clone(), partition: r.partition, start, end });
         }
     }
     let messages = replay(&consumer, settings, &ranges, sink, timeout)?;
-    let report = WarmupReport { partitions: ranges.len(), messages, searched, elapsed: started.elapsed() };
+    let fed = ranges.iter().map(|r| (r.topic.clone(), r.partition, r.end - 1)).collect();
+    let report = WarmupReport { partitions: ranges.len(), messages, searched, elapsed: started.elapsed(), fed };
     info!(
         partitions = report.partitions,
         messages,

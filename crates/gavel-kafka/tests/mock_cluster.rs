@@ -1,11 +1,13 @@
 //! The adapter against librdkafka's in-process mock cluster: outputs are
 //! produced, undecodable input is dead-lettered with its provenance in
 //! headers, and offsets are committed only for acknowledged messages.
+//! (Backpressure is tested against the real broker in `broker.rs`: the mock
+//! cluster stops serving a partition after many pause/resume cycles.)
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use gavel_kafka::{Input, InputTopic, KafkaSettings, Output, OutputTopic, Pipeline, Processed, Processor};
+use gavel_kafka::{Hooks, Input, InputTopic, KafkaSettings, Output, OutputTopic, Pipeline, Processed, Processor};
 use gavel_model::Encoding;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
@@ -62,9 +64,9 @@ async fn processes_dead_letters_and_commits() {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let pipeline = Pipeline::new(settings.clone()).unwrap();
     let run = tokio::spawn(async move {
-        let mut shout = Shout;
+        let shards: Vec<Box<dyn Processor>> = vec![Box::new(Shout), Box::new(Shout)];
         pipeline
-            .run(&mut shout, &(), async {
+            .run(shards, Hooks::default(), async {
                 let _ = stop_rx.await;
             })
             .await

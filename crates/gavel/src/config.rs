@@ -21,8 +21,12 @@ admin_addr = "127.0.0.1:9477"
 [kafka]
 brokers = "127.0.0.1:9092"
 group_id = "gavel"
+shards = 0
+shard_queue = 4096
 max_in_flight = 10000
 offsets_for_times = true
+shutdown_timeout = "30s"
+warmup_timeout = "30s"
 
 [outputs]
 signals = "risk.signals"
@@ -69,9 +73,23 @@ pub struct KafkaSection {
     pub brokers: String,
     /// Consumer group id. Instances sharing it split the partitions.
     pub group_id: String,
-    /// Messages whose outputs are awaiting acknowledgement, at most, before
-    /// consumption pauses.
+    /// Shard workers, each owning a share of the input partitions; 0 means
+    /// one per core. More shards than input partitions leaves some idle.
+    pub shards: usize,
+    /// Messages queued for one shard, at most; when full, the partitions
+    /// routed to that shard are paused until it catches up.
+    pub shard_queue: usize,
+    /// Messages whose outputs are awaiting acknowledgement, at most, per
+    /// shard, before the shard waits for acknowledgements.
     pub max_in_flight: usize,
+    /// How long a shutdown (SIGTERM/SIGINT), or the drain before giving up
+    /// partitions in a rebalance, may take. Work not acknowledged by then is
+    /// processed again after the restart.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: std::time::Duration,
+    /// How long warm-up waits on the broker for one step before retrying.
+    #[serde(with = "humantime_serde")]
+    pub warmup_timeout: std::time::Duration,
     /// Static group membership (`group.instance.id`): give each instance a
     /// stable, unique id (e.g. the pod name) and a restarted instance takes
     /// its partitions straight back instead of waiting out the session
@@ -144,6 +162,12 @@ impl GavelConfig {
         if self.kafka.max_in_flight == 0 {
             problems.push("kafka.max_in_flight must be at least 1".to_string());
         }
+        if self.kafka.shard_queue == 0 {
+            problems.push("kafka.shard_queue must be at least 1".to_string());
+        }
+        if self.kafka.shutdown_timeout.is_zero() {
+            problems.push("kafka.shutdown_timeout must be positive".to_string());
+        }
         if self.inputs.is_empty() {
             problems.push("no [[inputs]]: name at least one input topic".to_string());
         }
@@ -156,11 +180,19 @@ impl GavelConfig {
         problems
     }
 
+    /// Shards to run: `kafka.shards`, or one per core when 0.
+    pub fn shards(&self) -> usize {
+        if self.kafka.shards == 0 { crate::default_shards() } else { self.kafka.shards }
+    }
+
     /// The adapter's view of this config.
     pub fn kafka_settings(&self) -> KafkaSettings {
         let inputs = self.inputs.iter().map(|i| InputTopic { name: i.topic.clone(), encoding: i.encoding }).collect();
         let mut settings = KafkaSettings::new(&self.kafka.brokers, &self.kafka.group_id, inputs);
         settings.max_in_flight = self.kafka.max_in_flight;
+        settings.shard_queue = self.kafka.shard_queue;
+        settings.shutdown_timeout = self.kafka.shutdown_timeout;
+        settings.warmup_timeout = self.kafka.warmup_timeout;
         settings.offsets_for_times = self.kafka.offsets_for_times;
         settings.outputs = OutputTopics {
             signals: self.outputs.signals.clone(),

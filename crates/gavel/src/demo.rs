@@ -99,7 +99,7 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
         settings,
         Arc::clone(&rules),
         Arc::clone(&stats),
-        true,
+        crate::ServeOptions { emit_verdicts: true, ..Default::default() },
         ready,
         stopped(stop_rx.clone()),
     ));

@@ -19,66 +19,105 @@ use std::sync::Arc;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use gavel_kafka::{KafkaSettings, Pipeline};
+use gavel_kafka::{Hooks, KafkaSettings, Pipeline};
 
 use crate::processor::EngineProcessor;
 use crate::reload::Rules;
 use crate::telemetry::Stats;
 
-/// Runs the engine against Kafka until `shutdown` resolves: consume,
-/// evaluate, produce, store offsets after acknowledgement, commit on exit.
-/// `ready` is set once the consumer has subscribed.
+/// How [`serve`] runs, besides the Kafka settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// Shard workers (threads); each owns a share of the input partitions.
+    pub shards: usize,
+    /// Publish a verdict for every event.
+    pub emit_verdicts: bool,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions { shards: default_shards(), emit_verdicts: false }
+    }
+}
+
+/// One shard per core.
+pub fn default_shards() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Runs the engine against Kafka until `shutdown` resolves: join the group,
+/// warm up each assigned partition's history, then consume, evaluate and
+/// produce on `options.shards` shards, storing offsets after acknowledgement
+/// and committing on revoke and exit. `ready` is true while partitions are
+/// assigned and warmed up.
 pub async fn serve(
     settings: KafkaSettings,
     rules: Arc<Rules>,
     stats: Arc<Stats>,
-    emit_verdicts: bool,
+    options: ServeOptions,
     ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    warm_up(&settings, &rules).await?;
     let pipeline = Pipeline::new(settings)?;
     let maintenance = tokio::spawn(maintain(Arc::clone(&rules)));
-    ready.store(true, Ordering::Relaxed);
-    let mut processor = EngineProcessor::new(rules, Arc::clone(&stats), emit_verdicts);
-    let result = pipeline.run(&mut processor, &*stats, shutdown).await;
+    let processors: Vec<Box<dyn gavel_kafka::Processor>> = (0..options.shards.max(1))
+        .map(|_| {
+            Box::new(EngineProcessor::new(Arc::clone(&rules), Arc::clone(&stats), options.emit_verdicts))
+                as Box<dyn gavel_kafka::Processor>
+        })
+        .collect();
+    let hooks = Hooks {
+        observer: stats,
+        warm: Some(Box::new(WarmEngine { rules: Arc::clone(&rules) })),
+        ready: Arc::clone(&ready),
+    };
+    let result = pipeline.run(processors, hooks, shutdown).await;
     maintenance.abort();
     ready.store(false, Ordering::Relaxed);
     Ok(result?)
 }
 
-/// Rebuilds velocity state from the input topics before going live: every
-/// partition is replayed from (now − the pack's longest window) up to the
-/// group's committed offset, updating features only. Logs and returns what
-/// it did; a broker that cannot be read fails start-up.
+/// Rebuilds velocity state from the input topics: every partition is
+/// replayed from (now − the pack's longest window) up to the group's
+/// committed offset, updating features only. [`serve`] does this itself for
+/// each partition it is assigned; this is the same replay over all of them.
 pub async fn warm_up(settings: &KafkaSettings, rules: &Arc<Rules>) -> anyhow::Result<gavel_kafka::WarmupReport> {
-    let engine = rules.current();
-    let longest = engine.pack().longest_window_ms() as i64;
-    if longest == 0 {
+    let mut sink = WarmEngine { rules: Arc::clone(rules) };
+    let Some(since_ms) = gavel_kafka::WarmSink::since_ms(&sink) else {
         return Ok(gavel_kafka::WarmupReport::default());
-    }
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    };
     let settings = settings.clone();
     let report = tokio::task::spawn_blocking(move || {
-        let mut sink = WarmEngine { engine };
-        gavel_kafka::warm_up(&settings, now_ms - longest, &mut sink, std::time::Duration::from_secs(30))
+        let timeout = settings.warmup_timeout;
+        gavel_kafka::warm_up(&settings, since_ms, &mut sink, timeout)
     })
     .await??;
-    metrics::counter!(telemetry::names::WARMUP_MESSAGES).increment(report.messages);
     Ok(report)
 }
 
 /// Feeds replayed messages to the engine's warm path; undecodable ones were
 /// dead-lettered when first seen and are skipped.
 struct WarmEngine {
-    engine: Arc<gavel_engine::Engine>,
+    rules: Arc<Rules>,
 }
 
 impl gavel_kafka::WarmSink for WarmEngine {
     fn warm(&mut self, input: &gavel_kafka::Input<'_>) {
         if let Ok(event) = gavel_model::decode(input.encoding, input.payload) {
-            let _ = self.engine.warm(&event, input.timestamp_ms);
+            let _ = self.rules.current().warm(&event, input.timestamp_ms);
         }
+        metrics::counter!(telemetry::names::WARMUP_MESSAGES).increment(1);
+    }
+
+    fn since_ms(&self) -> Option<i64> {
+        let longest = self.rules.current().pack().longest_window_ms() as i64;
+        if longest == 0 {
+            return None;
+        }
+        // History older than the longest window cannot change any feature.
+        let now_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        Some(now_ms - longest)
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use gavel::ServeOptions;
 use gavel::admin::Admin;
 use gavel::config::GavelConfig;
 use gavel::demo::{DEFAULT_METRICS_ADDR, DemoOptions};
@@ -187,8 +188,8 @@ fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
         let bound = gavel::admin::serve(addr, admin).await?;
         tracing::info!(%bound, "admin endpoint: /metrics /healthz /readyz /v1/rules");
         let stats = Arc::new(Stats::default());
-        let verdicts = config.outputs.emit_verdicts;
-        gavel::serve(config.kafka_settings(), rules, stats, verdicts, ready, gavel::termination_signal()).await
+        let options = ServeOptions { shards: config.shards(), emit_verdicts: config.outputs.emit_verdicts };
+        gavel::serve(config.kafka_settings(), rules, stats, options, ready, gavel::termination_signal()).await
     })
 }
 

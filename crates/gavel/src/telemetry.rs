@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use gavel_kafka::PipelineObserver;
 use hdrhistogram::Histogram;
-use metrics::{counter, histogram};
+use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Metric names.
@@ -56,6 +56,22 @@ pub mod names {
     pub const LABELS: &str = "gavel_labels_entities";
     /// Histogram, label `topic`: receive → outputs enqueued, in seconds.
     pub const PROCESSING_DURATION: &str = "gavel_processing_duration_seconds";
+    /// Client-level errors (broker down, connection lost); librdkafka retries them.
+    pub const KAFKA_CLIENT_ERRORS: &str = "gavel_kafka_client_errors_total";
+    /// Errors returned by polling the consumer.
+    pub const KAFKA_CONSUMER_ERRORS: &str = "gavel_kafka_consumer_errors_total";
+    /// Outputs sent again after a failed enqueue or delivery, by output topic.
+    pub const KAFKA_DELIVERY_RETRIES: &str = "gavel_kafka_delivery_retries_total";
+    /// Offset commits that failed.
+    pub const KAFKA_COMMIT_FAILURES: &str = "gavel_kafka_commit_failures_total";
+    /// Partitions paused because their shard is behind.
+    pub const KAFKA_PARTITIONS_PAUSED: &str = "gavel_kafka_partitions_paused";
+    /// Partitions this instance owns.
+    pub const KAFKA_PARTITIONS_ASSIGNED: &str = "gavel_kafka_partitions_assigned";
+    /// Rebalances handled, by kind (`assign`, `revoke`).
+    pub const KAFKA_REBALANCES: &str = "gavel_kafka_rebalances_total";
+    /// How long the last warm-up took.
+    pub const WARMUP_DURATION: &str = "gavel_warmup_duration_seconds";
 }
 
 /// Latency buckets for the processing histogram, in seconds (1 µs … 100 ms).
@@ -174,6 +190,36 @@ impl PipelineObserver for Stats {
 
     fn acknowledged(&self) {
         counter!(names::EVENTS_ACKNOWLEDGED).increment(1);
+    }
+
+    fn delivery_retried(&self, topic: &str) {
+        counter!(names::KAFKA_DELIVERY_RETRIES, "topic" => topic.to_string()).increment(1);
+    }
+
+    fn client_error(&self) {
+        counter!(names::KAFKA_CLIENT_ERRORS).increment(1);
+    }
+
+    fn consumer_error(&self) {
+        counter!(names::KAFKA_CONSUMER_ERRORS).increment(1);
+    }
+
+    fn commit_failed(&self) {
+        counter!(names::KAFKA_COMMIT_FAILURES).increment(1);
+    }
+
+    fn paused(&self, partitions: usize) {
+        gauge!(names::KAFKA_PARTITIONS_PAUSED).set(partitions as f64);
+    }
+
+    fn rebalanced(&self, kind: &'static str, partitions: usize) {
+        counter!(names::KAFKA_REBALANCES, "kind" => kind).increment(1);
+        let owned = if kind == "assign" { partitions } else { 0 };
+        gauge!(names::KAFKA_PARTITIONS_ASSIGNED).set(owned as f64);
+    }
+
+    fn warmed(&self, report: &gavel_kafka::WarmupReport) {
+        gauge!(names::WARMUP_DURATION).set(report.elapsed.as_secs_f64());
     }
 }
 

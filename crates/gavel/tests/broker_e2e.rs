@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gavel::ServeOptions;
 use gavel::reload::Rules;
 use gavel::telemetry::Stats;
 use gavel_engine::Engine;
@@ -131,9 +132,16 @@ async fn json_and_protobuf_events_become_signals_and_garbage_is_dead_lettered() 
     let rules = Rules::new(Engine::new(Pack::compile([("e2e.yaml", PACK)]).unwrap()), None);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let ready = Arc::new(AtomicBool::new(false));
-    let gavel = tokio::spawn(gavel::serve(settings, rules, Arc::new(Stats::default()), false, ready, async {
-        let _ = stop_rx.await;
-    }));
+    let gavel = tokio::spawn(gavel::serve(
+        settings,
+        rules,
+        Arc::new(Stats::default()),
+        ServeOptions::default(),
+        ready,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
 
     // Exactly one signal per user: the third bid crosses the threshold.
     let signals = reader(&brokers, &outputs.signals);
@@ -261,9 +269,16 @@ async fn warm_up_rebuilds_features_from_the_log_without_emitting() {
     let rules = Rules::new(engine(), None);
     let ready = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let gavel = tokio::spawn(gavel::serve(settings, rules, Arc::new(Stats::default()), false, ready, async {
-        let _ = stop_rx.await;
-    }));
+    let gavel = tokio::spawn(gavel::serve(
+        settings,
+        rules,
+        Arc::new(Stats::default()),
+        ServeOptions::default(),
+        ready,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
     let mut live = bid("walt", 99);
     live.occurred_at = Some(timestamp_from_ms(now));
     let bytes = encode_protobuf(&live);
