@@ -221,7 +221,7 @@ impl Pipeline {
         let Hooks { observer, warm, ready } = hooks;
         let context = GroupContext::new(Arc::clone(&self.settings), Arc::clone(&observer), warm, Arc::clone(&ready));
         let consumer: BaseConsumer<GroupContext> =
-            self.settings.consumer_config().create_with_context(context).map_err(KafkaError::Client)?;
+            self.settings.group_consumer_config().create_with_context(context).map_err(KafkaError::Client)?;
         let consumer = Arc::new(consumer);
         let env = Arc::new(ShardEnv {
             settings: Arc::clone(&self.settings),

@@ -71,9 +71,17 @@ pub struct KafkaSettings {
     /// Ask the broker for warm-up start offsets by timestamp; when false (or
     /// when the broker cannot answer), search message timestamps instead.
     pub offsets_for_times: bool,
-    /// librdkafka options applied to both clients after gavel's own, so they
+    /// librdkafka options applied to every client after gavel's own, so they
     /// win (SASL, TLS, tuning). Values may be secrets: never log them.
     pub client_options: BTreeMap<String, String>,
+    /// librdkafka options for the consumers only (session timeout, fetch sizes).
+    pub consumer_options: BTreeMap<String, String>,
+    /// librdkafka options for the producer only (linger, batch size, compression).
+    pub producer_options: BTreeMap<String, String>,
+    /// Static group membership (`group.instance.id`) for the group consumer.
+    /// Only the one client that joins the group carries it: a second client
+    /// with the same id would fence the first.
+    pub instance_id: Option<String>,
 }
 
 impl KafkaSettings {
@@ -90,9 +98,23 @@ impl KafkaSettings {
             warmup_timeout: Duration::from_secs(30),
             offsets_for_times: true,
             client_options: BTreeMap::new(),
+            consumer_options: BTreeMap::new(),
+            producer_options: BTreeMap::new(),
+            instance_id: None,
         }
     }
 
+    /// The consumer that joins the group: [`Self::consumer_config`] plus the
+    /// static membership id, if any.
+    pub(crate) fn group_consumer_config(&self) -> ClientConfig {
+        let mut config = self.consumer_config();
+        if let Some(id) = &self.instance_id {
+            config.set("group.instance.id", id);
+        }
+        config
+    }
+
+    /// A consumer of the group's offsets that never joins it (warm-up, lag).
     pub(crate) fn consumer_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
@@ -107,7 +129,9 @@ impl KafkaSettings {
             // add this much latency; 5 ms keeps it small at little cost.
             .set("fetch.wait.max.ms", "5")
             .set("session.timeout.ms", "10000");
-        self.apply_options(&mut config);
+        self.apply_options(&mut config, &self.consumer_options);
+        // Static membership belongs to the group consumer alone.
+        config.remove("group.instance.id");
         config
     }
 
@@ -119,19 +143,19 @@ impl KafkaSettings {
             .set("acks", "all")
             .set("linger.ms", "2")
             .set("compression.type", "none");
-        self.apply_options(&mut config);
+        self.apply_options(&mut config, &self.producer_options);
         config
     }
 
     pub(crate) fn admin_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
-        self.apply_options(&mut config);
+        self.apply_options(&mut config, &BTreeMap::new());
         config
     }
 
-    fn apply_options(&self, config: &mut ClientConfig) {
-        for (key, value) in &self.client_options {
+    fn apply_options(&self, config: &mut ClientConfig, specific: &BTreeMap<String, String>) {
+        for (key, value) in self.client_options.iter().chain(specific) {
             config.set(key, value);
         }
     }

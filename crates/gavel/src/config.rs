@@ -100,10 +100,18 @@ pub struct KafkaSection {
     /// false for brokers that do not answer it correctly (gavel then
     /// binary-searches message timestamps).
     pub offsets_for_times: bool,
-    /// librdkafka options passed through to both clients (SASL, TLS, tuning),
+    /// librdkafka options passed through to every client (SASL, TLS),
     /// applied after gavel's own. Values are redacted from logs.
     #[serde(default)]
     pub options: BTreeMap<String, Redacted>,
+    /// librdkafka options for the consumers only (`session.timeout.ms`,
+    /// `fetch.wait.max.ms`, …).
+    #[serde(default)]
+    pub consumer_options: BTreeMap<String, Redacted>,
+    /// librdkafka options for the producer only (`linger.ms`,
+    /// `compression.type`, …).
+    #[serde(default)]
+    pub producer_options: BTreeMap<String, Redacted>,
 }
 
 /// One `[[inputs]]` entry.
@@ -200,11 +208,16 @@ impl GavelConfig {
             verdicts: self.outputs.verdicts.clone(),
             dlq: self.outputs.dlq.clone(),
         };
-        settings.client_options = self.kafka.options.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
-        // An explicit `group.instance.id` in `options` wins.
-        if let Some(id) = &self.kafka.instance_id {
-            settings.client_options.entry("group.instance.id".into()).or_insert_with(|| id.clone());
-        }
+        let plain =
+            |options: &BTreeMap<String, Redacted>| options.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+        settings.client_options = plain(&self.kafka.options);
+        settings.consumer_options = plain(&self.kafka.consumer_options);
+        settings.producer_options = plain(&self.kafka.producer_options);
+        // `group.instance.id` given as a raw option means the same as instance_id.
+        let raw = ["group.instance.id"].iter().find_map(|k| {
+            self.kafka.consumer_options.get(*k).or_else(|| self.kafka.options.get(*k)).map(|v| v.0.clone())
+        });
+        settings.instance_id = self.kafka.instance_id.clone().or(raw);
         settings
     }
 }
@@ -254,7 +267,7 @@ max_in_flight = 10
         .unwrap();
         let config = GavelConfig::load(Some(&file)).unwrap();
         let settings = config.kafka_settings();
-        assert_eq!(settings.client_options.get("group.instance.id").map(String::as_str), Some("gavel-7"));
+        assert_eq!(settings.instance_id.as_deref(), Some("gavel-7"));
         assert_eq!(settings.brokers, "127.0.0.1:9092", "defaults still apply");
     }
 

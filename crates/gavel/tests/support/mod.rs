@@ -1,0 +1,480 @@
+//! Helpers for tests that run gavel as a user would: the `gavel` binary as a
+//! child process with a config file, against a real Tansu broker, killed
+//! and restarted at will.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gavel_kafka::{InputTopic, KafkaSettings, OutputTopics, create_topics};
+use gavel_model::pb::{AutoAction, BidPlaced, Money, Verdict};
+use gavel_model::{Encoding, Event, Payload, encode_json, timestamp_from_ms};
+use prost::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+/// The broker the test script started, or `None` to skip (a failure under CI).
+pub fn shared_brokers() -> Option<String> {
+    match std::env::var("GAVEL_TEST_BROKERS") {
+        Ok(b) if !b.is_empty() => Some(b),
+        _ if under_ci() => panic!("GAVEL_TEST_BROKERS is not set under CI: run the tests through scripts/test"),
+        _ => {
+            eprintln!("skipping: GAVEL_TEST_BROKERS not set (scripts/test starts a broker and sets it)");
+            None
+        }
+    }
+}
+
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Whether the long variants run (`GAVEL_LONG_TESTS=1`).
+pub fn long() -> bool {
+    std::env::var("GAVEL_LONG_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// Serialises the tests of one binary: each runs brokers and gavel
+/// processes, and two cores cannot host two such tests at once fairly.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_port(port: u16, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A Tansu broker of the test's own, on sqlite storage in a temporary
+/// directory, so that it keeps its data across a restart.
+pub struct Broker {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Broker {
+    /// Starts one, or returns `None` (skip) where `tansu` is not installed
+    /// and this is not CI.
+    pub fn start() -> Option<Broker> {
+        let found = Command::new("tansu").arg("--version").output().is_ok_and(|o| o.status.success());
+        if !found {
+            assert!(!under_ci(), "tansu is not on PATH under CI: run the tests through scripts/test");
+            eprintln!("skipping: tansu is not on PATH (scripts/test installs it)");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("gavel-broker-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut broker = Broker { dir, port: free_port(), child: None };
+        broker.launch();
+        Some(broker)
+    }
+
+    fn launch(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("tansu.log")).unwrap();
+        let child = Command::new("tansu")
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(&self.dir)
+            .env_remove("CLUSTER_ID")
+            .env_remove("LISTENER_URL")
+            .env_remove("ADVERTISED_LISTENER_URL")
+            .env_remove("STORAGE_ENGINE")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start tansu");
+        self.child = Some(child);
+        assert!(wait_for_port(self.port, Duration::from_secs(20)), "tansu did not listen");
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the broker (SIGKILL: no chance to tidy up).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and storage.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The pack every process test runs: three bids within ten minutes by one
+/// user fire a rule that blocks the bid.
+pub const PACK: &str = r#"
+version: "resilience-1"
+features:
+  - name: bids_per_user_10m
+    on: [bid_placed]
+    key: event.user_id
+    window: 10m
+    aggregate: count
+rules:
+  - id: fast_bidder
+    description: three bids within ten minutes
+    on: [bid_placed]
+    when: features.bids_per_user_10m >= 3
+    score: 70
+    actions:
+      - type: block_bid
+        target: bid
+        id: event.bid_placed.bid_id
+"#;
+
+/// Topics, pack and config for one test's gavel processes.
+pub struct Setup {
+    pub dir: PathBuf,
+    pub brokers: String,
+    pub group: String,
+    pub input: String,
+    pub outputs: OutputTopics,
+}
+
+impl Setup {
+    /// Creates the topics (`partitions` each) and writes the pack.
+    pub async fn new(brokers: &str, name: &str, partitions: i32) -> Setup {
+        let run = uuid::Uuid::new_v4().simple().to_string();
+        let prefix = format!("{name}-{}", &run[..8]);
+        let dir = std::env::temp_dir().join(format!("gavel-{prefix}"));
+        std::fs::create_dir_all(dir.join("pack")).unwrap();
+        std::fs::write(dir.join("pack/pack.yaml"), PACK).unwrap();
+        let outputs = OutputTopics {
+            signals: format!("{prefix}-signals"),
+            actions: format!("{prefix}-actions"),
+            verdicts: format!("{prefix}-verdicts"),
+            dlq: format!("{prefix}-dlq"),
+        };
+        let setup = Setup {
+            dir,
+            brokers: brokers.into(),
+            group: format!("{prefix}-gavel"),
+            input: format!("{prefix}-bids"),
+            outputs,
+        };
+        let settings = setup.settings();
+        let mut topics = vec![setup.input.as_str()];
+        topics.extend(setup.outputs.all());
+        create_topics(&settings, &topics, partitions).await.expect("create topics");
+        setup
+    }
+
+    pub fn settings(&self) -> KafkaSettings {
+        let mut settings = KafkaSettings::new(
+            &self.brokers,
+            &self.group,
+            vec![InputTopic { name: self.input.clone(), encoding: Encoding::Json }],
+        );
+        settings.outputs = self.outputs.clone();
+        settings
+    }
+
+    /// Writes a config for one gavel process and returns its path and admin address.
+    pub fn config(&self, name: &str, instance_id: Option<&str>, shards: usize) -> (PathBuf, SocketAddr) {
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let instance = instance_id.map(|id| format!("instance_id = \"{id}\"\n")).unwrap_or_default();
+        let text = format!(
+            r#"pack = "{pack}"
+admin_addr = "{admin}"
+
+[kafka]
+brokers = "{brokers}"
+group_id = "{group}"
+{instance}shards = {shards}
+shutdown_timeout = "10s"
+offsets_for_times = false
+
+[kafka.consumer_options]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
+
+[[inputs]]
+topic = "{input}"
+encoding = "json"
+
+[outputs]
+signals = "{signals}"
+actions = "{actions}"
+verdicts = "{verdicts}"
+dlq = "{dlq}"
+emit_verdicts = true
+"#,
+            pack = self.dir.join("pack").display(),
+            brokers = self.brokers,
+            group = self.group,
+            input = self.input,
+            signals = self.outputs.signals,
+            actions = self.outputs.actions,
+            verdicts = self.outputs.verdicts,
+            dlq = self.outputs.dlq,
+        );
+        let path = self.dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        (path, admin)
+    }
+
+    /// Sum over the input's partitions of (high watermark − committed offset).
+    pub fn lag(&self) -> Option<i64> {
+        let consumer: BaseConsumer =
+            ClientConfig::new().set("bootstrap.servers", &self.brokers).set("group.id", &self.group).create().ok()?;
+        let metadata = consumer.fetch_metadata(Some(&self.input), Duration::from_secs(5)).ok()?;
+        let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect();
+        let mut tpl = TopicPartitionList::new();
+        for &p in &partitions {
+            tpl.add_partition(&self.input, p);
+        }
+        let committed = consumer.committed_offsets(tpl, Duration::from_secs(5)).ok()?;
+        let mut lag = 0;
+        for &p in &partitions {
+            let (_, high) = consumer.fetch_watermarks(&self.input, p, Duration::from_secs(5)).ok()?;
+            let done = match committed.find_partition(&self.input, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => 0,
+            };
+            lag += high - done;
+        }
+        Some(lag)
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A bid placed now by `user`, with a unique event id.
+pub fn bid(n: u64, user: &str) -> Vec<u8> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let event = Event {
+        event_id: format!("ev-{n}"),
+        occurred_at: Some(timestamp_from_ms(now)),
+        user_id: user.into(),
+        device_id: Some(format!("dev-{user}")),
+        payload: Some(Payload::BidPlaced(BidPlaced {
+            bid_id: format!("bid-{n}"),
+            listing_id: "l1".into(),
+            show_id: "sh1".into(),
+            seller_id: "s1".into(),
+            amount: Some(Money { amount_minor: 1_000, currency: "USD".into() }),
+        })),
+        ..Default::default()
+    };
+    encode_json(&event).unwrap()
+}
+
+/// A producer that rides out broker restarts (long message timeout).
+pub fn producer(brokers: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "120000")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap()
+}
+
+/// Produces events `from..to` (ids), `rate` per second, users cycling over `users`.
+pub async fn produce(producer: &FutureProducer, topic: &str, from: u64, to: u64, rate: u64, users: u64) {
+    let started = Instant::now();
+    let mut pending = Vec::new();
+    for n in from..to {
+        let user = format!("u{}", n % users);
+        let payload = bid(n, &user);
+        let record = FutureRecord::to(topic).key(&user).payload(&payload);
+        pending.push(producer.send_result(record).map_err(|(e, _)| e).expect("enqueue"));
+        let due = started + Duration::from_secs_f64((n - from + 1) as f64 / rate as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+    for delivery in pending {
+        delivery.await.expect("delivery not canceled").expect("delivered");
+    }
+}
+
+/// Everything gavel published, as read back from its output topics.
+#[derive(Default, Debug)]
+pub struct Seen {
+    /// Verdicts per event id.
+    pub verdicts: HashMap<String, u32>,
+    /// Every action: (action id, source event id, rule id).
+    pub actions: Vec<(String, String, String)>,
+}
+
+impl Seen {
+    pub fn verdicts_total(&self) -> u64 {
+        self.verdicts.values().map(|&n| n as u64).sum()
+    }
+}
+
+/// Reads the verdicts and actions topics in the background into a shared [`Seen`].
+pub fn collect(setup: &Setup) -> Arc<Mutex<Seen>> {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &setup.brokers)
+        .set("group.id", format!("collector-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&setup.outputs.verdicts, &setup.outputs.actions]).unwrap();
+    let verdicts = setup.outputs.verdicts.clone();
+    let into = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        loop {
+            if Arc::strong_count(&into) == 1 {
+                return;
+            }
+            let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else { continue };
+            let payload = message.payload().unwrap_or_default();
+            let mut seen = into.lock().unwrap();
+            if message.topic() == verdicts {
+                let verdict = Verdict::decode(payload).expect("verdict decodes");
+                *seen.verdicts.entry(verdict.event_id).or_default() += 1;
+            } else {
+                let action = AutoAction::decode(payload).expect("action decodes");
+                seen.actions.push((action.action_id, action.source_event_id, action.rule_id));
+            }
+        }
+    });
+    seen
+}
+
+/// Waits until `check` holds, up to `within`.
+pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    check()
+}
+
+/// A `gavel run` child process.
+pub struct Gavel {
+    child: Child,
+    admin: SocketAddr,
+    pub log: PathBuf,
+    pub started: Instant,
+}
+
+impl Gavel {
+    pub fn start(config: &Path, admin: SocketAddr, log: &Path) -> Gavel {
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_gavel"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("GAVEL_LOG", "info,rdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start gavel");
+        Gavel { child, admin, log: log.to_path_buf(), started: Instant::now() }
+    }
+
+    /// SIGKILL: no drain, no commit, no goodbye.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits up to `within` for it to exit.
+    pub fn terminate(&mut self, within: Duration) -> Option<(ExitStatus, Duration)> {
+        let asked = Instant::now();
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        while asked.elapsed() < within {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some((status, asked.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut stream = TcpStream::connect_timeout(&self.admin, Duration::from_millis(500)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: gavel\r\nConnection: close\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let status = response.split_whitespace().nth(1)?.parse().ok()?;
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        Some((status, body))
+    }
+
+    /// `/readyz` answers 200.
+    pub fn ready(&self) -> bool {
+        self.get("/readyz").is_some_and(|(status, _)| status == 200)
+    }
+
+    /// The value of an unlabelled metric (or the sum over its label sets).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let (_, body) = self.get("/metrics")?;
+        let values: Vec<f64> = body
+            .lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    }
+
+    /// Waits until ready; returns how long since start, or `None` on timeout.
+    pub async fn until_ready(&self, within: Duration) -> Option<Duration> {
+        eventually(within, || self.ready()).await.then(|| self.started.elapsed())
+    }
+
+    /// The process's log so far (for assertion messages).
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Gavel {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
