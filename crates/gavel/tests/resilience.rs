@@ -24,7 +24,7 @@ use support::{Broker, Gavel, Setup, collect, eventually, exclusive, long, produc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_random_points_it_loses_nothing_and_repeats_no_action_id() {
-    let _one_at_a_time = exclusive();
+    let _one_at_a_time = exclusive().await;
     let Some(brokers) = shared_brokers() else { return };
     let (events, kills, rate) = if long() { (50_000u64, 10, 2_000) } else { (6_000, 3, 1_500) };
     let setup = Setup::new(&brokers, "kill", 4).await;
@@ -89,7 +89,7 @@ async fn killed_at_random_points_it_loses_nothing_and_repeats_no_action_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_is_ridden_out_and_lag_returns_to_zero() {
-    let _one_at_a_time = exclusive();
+    let _one_at_a_time = exclusive().await;
     let Some(mut broker) = Broker::start() else { return };
     let brokers = broker.addr();
     let events = if long() { 20_000 } else { 4_000 };
@@ -129,7 +129,7 @@ async fn a_broker_restart_is_ridden_out_and_lag_returns_to_zero() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_split_the_partitions_and_a_stopped_one_hands_over() {
-    let _one_at_a_time = exclusive();
+    let _one_at_a_time = exclusive().await;
     let Some(brokers) = shared_brokers() else { return };
     let events = if long() { 20_000 } else { 4_000 };
     let setup = Setup::new(&brokers, "pair", 4).await;
@@ -173,7 +173,7 @@ async fn two_processes_split_the_partitions_and_a_stopped_one_hands_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restart_a_rule_needing_earlier_history_still_fires() {
-    let _one_at_a_time = exclusive();
+    let _one_at_a_time = exclusive().await;
     let Some(brokers) = shared_brokers() else { return };
     let setup = Setup::new(&brokers, "warm", 2).await;
     let seen = collect(&setup);

@@ -43,9 +43,9 @@ pub fn long() -> bool {
 
 /// Serialises the tests of one binary: each runs brokers and gavel
 /// processes, and two cores cannot host two such tests at once fairly.
-pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }
 
 pub fn free_port() -> u16 {
