@@ -2,6 +2,8 @@
 //! pre-generated, pre-encoded slice of simulated marketplace traffic, so the
 //! timed loops measure gavel and not the simulator.
 
+pub mod broker;
+
 use gavel_model::{Encoding, encode_json, encode_protobuf};
 use gavel_rules::Pack;
 use gavel_sim::{SimConfig, Simulator};

@@ -1,7 +1,8 @@
 //! Gavel's Kafka adapter: a consumer in a consumer group reads the input
-//! topics, hands each message to a [`Processor`], produces what it returns,
-//! and stores the input offset only after the broker has acknowledged every
-//! output for it.
+//! topics and routes each message to the shard thread that owns its
+//! partition; the shard hands it to its [`Processor`], produces what it
+//! returns, and stores the input offset only after the broker has
+//! acknowledged every output for it.
 //!
 //! # Delivery semantics
 //!
@@ -13,8 +14,11 @@
 //!    when every output of a message is acknowledged, and every message
 //!    before it has been too, is its offset stored (`enable.auto.offset.store`
 //!    is off), so a stored offset never runs ahead of an unacknowledged output.
-//! 3. Stored offsets are committed periodically by librdkafka and once more,
-//!    synchronously, on shutdown.
+//! 3. Stored offsets are committed periodically by librdkafka, and
+//!    synchronously before partitions are given up in a rebalance (after
+//!    every shard has drained) and on shutdown.
+//! 4. An output the producer gives up on is sent again, with backoff, until
+//!    the broker takes it: a broker outage delays outputs but drops none.
 //!
 //! A crash therefore re-delivers at most the messages after the last commit;
 //! their outputs are produced again (actions carry deterministic ids for

@@ -47,6 +47,24 @@ impl std::fmt::Debug for Redacted {
     }
 }
 
+impl Redacted {
+    /// The value, with indirections resolved: `env:NAME` reads environment
+    /// variable NAME and `file:PATH` the contents of PATH (a mounted
+    /// secret, trailing newline dropped), so that secrets need not sit in
+    /// the config file.
+    pub fn resolve(&self) -> Result<String, String> {
+        if let Some(name) = self.0.strip_prefix("env:") {
+            return std::env::var(name).map_err(|_| format!("environment variable {name} is not set"));
+        }
+        if let Some(path) = self.0.strip_prefix("file:") {
+            return std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("cannot read {path}: {e}"));
+        }
+        Ok(self.0.clone())
+    }
+}
+
 /// The whole configuration of `gavel run`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,7 +119,9 @@ pub struct KafkaSection {
     /// binary-searches message timestamps).
     pub offsets_for_times: bool,
     /// librdkafka options passed through to every client (SASL, TLS),
-    /// applied after gavel's own. Values are redacted from logs.
+    /// applied after gavel's own. Values are redacted from logs; a value
+    /// `env:NAME` is read from environment variable NAME and `file:PATH`
+    /// from a file, at start-up.
     #[serde(default)]
     pub options: BTreeMap<String, Redacted>,
     /// librdkafka options for the consumers only (`session.timeout.ms`,
@@ -144,18 +164,23 @@ impl GavelConfig {
     /// Loads defaults, then `file` (if given), then `GAVEL__…` variables,
     /// and validates the result, reporting every problem found.
     pub fn load(file: Option<&Path>) -> anyhow::Result<GavelConfig> {
+        let config = Self::read(file)?;
+        let problems = config.problems();
+        if !problems.is_empty() {
+            anyhow::bail!("invalid configuration:\n  {}", problems.join("\n  "));
+        }
+        Ok(config)
+    }
+
+    /// Merges the sources and checks types and names, without the semantic checks.
+    pub fn read(file: Option<&Path>) -> anyhow::Result<GavelConfig> {
         let mut builder =
             config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
         }
         builder = builder.add_source(config::Environment::with_prefix("GAVEL").prefix_separator("__").separator("__"));
-        let config: GavelConfig = builder.build()?.try_deserialize()?;
-        let problems = config.problems();
-        if !problems.is_empty() {
-            anyhow::bail!("invalid configuration:\n  {}", problems.join("\n  "));
-        }
-        Ok(config)
+        Ok(builder.build()?.try_deserialize()?)
     }
 
     /// Every semantic problem, not only the first.
@@ -181,6 +206,17 @@ impl GavelConfig {
         }
         if let Err(e) = self.admin_addr.parse::<SocketAddr>() {
             problems.push(format!("admin_addr `{}`: {e}", self.admin_addr));
+        }
+        for (section, options) in [
+            ("options", &self.kafka.options),
+            ("consumer_options", &self.kafka.consumer_options),
+            ("producer_options", &self.kafka.producer_options),
+        ] {
+            for (key, value) in options {
+                if let Err(e) = value.resolve() {
+                    problems.push(format!("kafka.{section}.\"{key}\": {e}"));
+                }
+            }
         }
         if !self.pack.is_dir() {
             problems.push(format!("pack `{}` is not a directory", self.pack.display()));
@@ -208,8 +244,10 @@ impl GavelConfig {
             verdicts: self.outputs.verdicts.clone(),
             dlq: self.outputs.dlq.clone(),
         };
-        let plain =
-            |options: &BTreeMap<String, Redacted>| options.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+        // Unresolvable values were reported by `problems` before this runs.
+        let plain = |options: &BTreeMap<String, Redacted>| {
+            options.iter().map(|(k, v)| (k.clone(), v.resolve().unwrap_or_default())).collect()
+        };
         settings.client_options = plain(&self.kafka.options);
         settings.consumer_options = plain(&self.kafka.consumer_options);
         settings.producer_options = plain(&self.kafka.producer_options);
@@ -252,6 +290,14 @@ max_in_flight = 10
     }
 
     #[test]
+    fn the_example_config_in_deploy_parses() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/gavel.toml");
+        let config = GavelConfig::read(Some(&example)).unwrap();
+        assert_eq!(config.inputs.len(), 5);
+        assert_eq!(config.kafka.shutdown_timeout, std::time::Duration::from_secs(30));
+    }
+
+    #[test]
     fn instance_id_becomes_static_membership() {
         let dir = std::env::temp_dir().join(format!("gavel-config-s-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("pack")).unwrap();
@@ -282,5 +328,28 @@ max_in_flight = 10
 
         let secret = Redacted("hunter2".into());
         assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_or_a_file_and_missing_ones_are_listed() {
+        let dir = std::env::temp_dir().join(format!("gavel-config-secret-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("pack")).unwrap();
+        std::fs::write(dir.join("password"), "from-a-file\n").unwrap();
+        let file = dir.join("gavel.toml");
+        let text = format!(
+            "pack = {pack:?}\n[kafka.options]\n\"sasl.password\" = \"file:{secret}\"\n\
+             \"sasl.username\" = \"env:PATH\"\n\"ssl.key.password\" = \"env:GAVEL_TEST_SURELY_UNSET\"\n\
+             [[inputs]]\ntopic = \"t\"\nencoding = \"json\"\n",
+            pack = dir.join("pack").display().to_string(),
+            secret = dir.join("password").display()
+        );
+        std::fs::write(&file, text).unwrap();
+        let err = GavelConfig::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("GAVEL_TEST_SURELY_UNSET is not set"), "{err}");
+        let fixed = std::fs::read_to_string(&file).unwrap().replace("env:GAVEL_TEST_SURELY_UNSET", "plain");
+        std::fs::write(&file, fixed).unwrap();
+        let settings = GavelConfig::load(Some(&file)).unwrap().kafka_settings();
+        assert_eq!(settings.client_options["sasl.password"], "from-a-file");
+        assert_eq!(settings.client_options["sasl.username"], std::env::var("PATH").unwrap());
     }
 }

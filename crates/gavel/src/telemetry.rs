@@ -102,8 +102,10 @@ pub struct Stats {
     events: AtomicU64,
     signals: AtomicU64,
     dead_lettered: AtomicU64,
-    /// Processing latency in nanoseconds, 1 ns … 10 s, 3 significant digits.
-    latency_ns: Mutex<Histogram<u64>>,
+    /// Processing latency in nanoseconds, 1 ns … 10 s, 3 significant
+    /// digits: one histogram per stripe, so shard threads do not contend
+    /// for one lock; merged when read.
+    latency_ns: Vec<Mutex<Histogram<u64>>>,
     /// Metric handles per input topic, registered once: the event path
     /// neither formats label values nor looks metrics up by name.
     per_topic: std::sync::RwLock<std::collections::HashMap<String, TopicMetrics>>,
@@ -138,7 +140,9 @@ impl Default for Stats {
             signals: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             // Bounds are constants in hdrhistogram's valid range.
-            latency_ns: Mutex::new(Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("valid bounds")),
+            latency_ns: (0..STRIPES)
+                .map(|_| Mutex::new(Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("valid bounds")))
+                .collect(),
             per_topic: Default::default(),
         }
     }
@@ -152,7 +156,13 @@ impl Stats {
 
     /// Returns the figures since the last call and starts a new interval.
     pub fn take(&self) -> Interval {
-        let mut h = self.latency_ns.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).expect("valid bounds");
+        for stripe in &self.latency_ns {
+            let mut stripe = stripe.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            // Same bounds on both sides: adding cannot fail.
+            let _ = h.add(&*stripe);
+            stripe.reset();
+        }
         let interval = Interval {
             events: self.events.swap(0, Ordering::Relaxed),
             signals: self.signals.swap(0, Ordering::Relaxed),
@@ -160,16 +170,27 @@ impl Stats {
             p50: Duration::from_nanos(h.value_at_quantile(0.50)),
             p99: Duration::from_nanos(h.value_at_quantile(0.99)),
         };
-        h.reset();
         interval
     }
+}
+
+/// Latency histogram stripes: enough that each shard thread has its own.
+const STRIPES: usize = 16;
+
+/// This thread's stripe, handed out round-robin on first use.
+fn stripe() -> usize {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static STRIPE: usize = (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % STRIPES;
+    }
+    STRIPE.with(|s| *s)
 }
 
 impl PipelineObserver for Stats {
     fn processed(&self, topic: &str, latency: Duration, _outputs: usize) {
         self.events.fetch_add(1, Ordering::Relaxed);
         let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.latency_ns.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).saturating_record(ns);
+        self.latency_ns[stripe()].lock().unwrap_or_else(|poisoned| poisoned.into_inner()).saturating_record(ns);
         let known = self.per_topic.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(topic).cloned();
         let handles = known.unwrap_or_else(|| {
             let handles = TopicMetrics {
