@@ -70,11 +70,14 @@ async fn main() {
     let mut pending = Vec::with_capacity(events);
     for sim in Simulator::new(SimConfig::default()).take(events) {
         let payload = encode_protobuf(&sim.event);
-        let record = FutureRecord::to(&topic).key(&sim.event.user_id).payload(&payload);
+        let mut record = FutureRecord::to(&topic).key(&sim.event.user_id).payload(&payload);
         loop {
-            match producer.send_result(record.clone()) {
+            match producer.send_result(record) {
                 Ok(delivery) => break pending.push(delivery),
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                Err((_, back)) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
             }
         }
     }

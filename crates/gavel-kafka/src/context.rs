@@ -254,6 +254,9 @@ impl GroupContext {
             }
             self.observer.paused(router.held.len());
         }
+        for &(topic, partition) in &partitions {
+            self.observer.partition_lag(&self.settings.inputs[topic].name, partition, None);
+        }
         let started = Instant::now();
         if !self.drain(self.settings.shutdown_timeout) {
             warn!("a shard did not drain in time; its partitions' latest outputs will be processed again");
@@ -315,6 +318,24 @@ impl GroupContext {
 }
 
 impl ClientContext for GroupContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (name, topic) in &statistics.topics {
+            if self.settings.encoding_of(name).is_none() {
+                continue;
+            }
+            for partition in topic.partitions.values() {
+                // -1 is librdkafka's internal "unassigned" partition.
+                if partition.partition < 0 || !partition.desired || partition.fetch_state != "active" {
+                    continue;
+                }
+                let lag = [partition.consumer_lag_stored, partition.consumer_lag].into_iter().find(|&l| l >= 0);
+                if let Some(lag) = lag {
+                    self.observer.partition_lag(name, partition.partition, Some(lag));
+                }
+            }
+        }
+    }
+
     fn error(&self, error: RdError, reason: &str) {
         self.observer.client_error();
         warn!(error = %error, reason, "kafka client error; librdkafka retries");

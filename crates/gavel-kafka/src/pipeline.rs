@@ -94,6 +94,13 @@ pub enum Processed {
 pub trait Processor: Send {
     /// Processes one message.
     fn process(&mut self, input: &Input<'_>) -> Processed;
+
+    /// The event time (ms since the epoch) of the message just processed,
+    /// if the processor knows it: reported with its acknowledgement for
+    /// end-to-end latency.
+    fn event_time_ms(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// Hooks for telemetry, called from the consumer and shard threads. Every
@@ -105,7 +112,13 @@ pub trait PipelineObserver: Send + Sync {
     /// A message was sent to the dead-letter topic.
     fn dead_lettered(&self, _topic: &str) {}
     /// Every output of a message was acknowledged and its offset stored.
-    fn acknowledged(&self) {}
+    /// `kafka_timestamp_ms` is the input message's Kafka timestamp and
+    /// `event_time_ms` the event's own time, where known, for end-to-end
+    /// latency.
+    fn acknowledged(&self, _kafka_timestamp_ms: Option<i64>, _event_time_ms: Option<i64>) {}
+    /// Consumer lag of an owned partition, in messages, from librdkafka's
+    /// statistics; `None` when the partition is no longer owned.
+    fn partition_lag(&self, _topic: &str, _partition: i32, _lag: Option<i64>) {}
     /// An output could not be enqueued or delivered and is being sent again.
     fn delivery_retried(&self, _topic: &str) {}
     /// The client reported an error (broker down, connection lost); librdkafka retries.

@@ -128,7 +128,9 @@ impl KafkaSettings {
             // Brokers that answer a waiting fetch only at its deadline (Tansu)
             // add this much latency; 5 ms keeps it small at little cost.
             .set("fetch.wait.max.ms", "5")
-            .set("session.timeout.ms", "10000");
+            .set("session.timeout.ms", "10000")
+            // Consumer lag per partition, for metrics.
+            .set("statistics.interval.ms", "5000");
         self.apply_options(&mut config, &self.consumer_options);
         // Static membership belongs to the group consumer alone.
         config.remove("group.instance.id");

@@ -105,10 +105,18 @@ struct Record {
 
 /// A message whose outputs are on their way.
 struct InFlight {
+    acked: Acked,
+    deliveries: Vec<(Record, DeliveryFuture)>,
+}
+
+/// A message all of whose outputs are safe.
+#[derive(Debug, Clone, Copy)]
+struct Acked {
     topic: usize,
     partition: i32,
     offset: i64,
-    deliveries: Vec<(Record, DeliveryFuture)>,
+    kafka_timestamp_ms: Option<i64>,
+    event_time_ms: Option<i64>,
 }
 
 /// What every shard shares.
@@ -214,7 +222,14 @@ async fn handle(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processo
             env.observer.processed(input.topic, message.received.elapsed(), 0);
         }
     }
-    InFlight { topic: message.topic, partition: message.partition, offset: message.offset, deliveries }
+    let acked = Acked {
+        topic: message.topic,
+        partition: message.partition,
+        offset: message.offset,
+        kafka_timestamp_ms: message.timestamp_ms,
+        event_time_ms: processor.event_time_ms(),
+    };
+    InFlight { acked, deliveries }
 }
 
 /// Enqueues a record on the producer, waiting while its queue is full and
@@ -248,7 +263,7 @@ async fn enqueue(env: &ShardEnv, record: &Record) -> DeliveryFuture {
 /// the producer gave up on (after its own retries, e.g. through a long broker
 /// outage). Messages settle in consumption order, so a later offset is never
 /// stored before an earlier message's outputs are safe.
-async fn settle(env: &ShardEnv, pending: InFlight) -> (usize, i32, i64) {
+async fn settle(env: &ShardEnv, pending: InFlight) -> Acked {
     for (record, mut delivery) in pending.deliveries {
         let mut backoff = Backoff::default();
         loop {
@@ -264,16 +279,16 @@ async fn settle(env: &ShardEnv, pending: InFlight) -> (usize, i32, i64) {
             delivery = enqueue(env, &record).await;
         }
     }
-    (pending.topic, pending.partition, pending.offset)
+    pending.acked
 }
 
-fn acknowledge(env: &ShardEnv, (topic, partition, offset): (usize, i32, i64)) {
-    let name = &env.settings.inputs[topic].name;
-    if let Err(e) = env.consumer.store_offset(name, partition, offset) {
+fn acknowledge(env: &ShardEnv, done: Acked) {
+    let name = &env.settings.inputs[done.topic].name;
+    if let Err(e) = env.consumer.store_offset(name, done.partition, done.offset) {
         // The partition was revoked meanwhile; its new owner reprocesses.
-        warn!(topic = %name, partition, offset, error = %e, "offset not stored");
+        warn!(topic = %name, partition = done.partition, offset = done.offset, error = %e, "offset not stored");
     }
-    env.observer.acknowledged();
+    env.observer.acknowledged(done.kafka_timestamp_ms, done.event_time_ms);
 }
 
 /// Exponential backoff from 50 ms to 5 s.

@@ -1,5 +1,6 @@
 //! The admin HTTP endpoint: `/metrics` (Prometheus), `/healthz`,
-//! `/readyz`, `/v1/rules` and `POST /v1/rules/reload`.
+//! `/readyz`, `/stats` (exact latency percentiles, JSON), `/v1/rules` and
+//! `POST /v1/rules/reload`.
 //!
 //! It binds to loopback by default and has no authentication: anyone who
 //! can reach it can read rule ids and trigger reloads. Keep it on loopback
@@ -18,6 +19,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
 use crate::reload::{ReloadError, Rules};
+use crate::telemetry::{Stats, names};
 
 /// What the admin endpoint serves from.
 #[derive(Debug, Clone)]
@@ -26,8 +28,10 @@ pub struct Admin {
     pub metrics: PrometheusHandle,
     /// The rules in force.
     pub rules: Arc<Rules>,
-    /// Set once the pipeline is consuming.
+    /// True while partitions are assigned and warmed up.
     pub ready: Arc<AtomicBool>,
+    /// Counts and latency histograms behind `/stats`.
+    pub stats: Arc<Stats>,
 }
 
 /// Binds `addr` and serves until the process ends. Returns the bound
@@ -39,6 +43,7 @@ pub async fn serve(addr: SocketAddr, admin: Admin) -> anyhow::Result<SocketAddr>
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/stats", get(stats))
         .route("/v1/rules", get(rules))
         .route("/v1/rules/reload", post(reload))
         .with_state(admin);
@@ -51,7 +56,19 @@ pub async fn serve(addr: SocketAddr, admin: Admin) -> anyhow::Result<SocketAddr>
 }
 
 async fn metrics(State(admin): State<Admin>) -> Response {
+    let ready = if admin.ready.load(Ordering::Relaxed) { 1.0 } else { 0.0 };
+    metrics::gauge!(names::READY).set(ready);
     ([("content-type", "text/plain; version=0.0.4")], admin.metrics.render()).into_response()
+}
+
+async fn stats(State(admin): State<Admin>) -> Response {
+    let engine = admin.rules.current();
+    Json(json!({
+        "ready": admin.ready.load(Ordering::Relaxed),
+        "pack_version": engine.pack().version,
+        "since_start": admin.stats.totals(),
+    }))
+    .into_response()
 }
 
 async fn readyz(State(admin): State<Admin>) -> Response {

@@ -76,9 +76,9 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
     let rules = Rules::new(engine, dir);
     rules.watch()?;
     let ready = Arc::new(AtomicBool::new(false));
-    let admin = Admin { metrics, rules: Arc::clone(&rules), ready: Arc::clone(&ready) };
-    let admin_addr = crate::admin::serve(options.metrics_addr, admin).await?;
     let stats = Arc::new(Stats::default());
+    let admin = Admin { metrics, rules: Arc::clone(&rules), ready: Arc::clone(&ready), stats: Arc::clone(&stats) };
+    let admin_addr = crate::admin::serve(options.metrics_addr, admin).await?;
     let inputs =
         MARKETPLACE_TOPICS.iter().map(|t| InputTopic { name: t.to_string(), encoding: encoding_of(t) }).collect();
     let settings = KafkaSettings::new(&brokers, "gavel-demo", inputs);

@@ -145,6 +145,9 @@ pub async fn maintain(rules: Arc<Rules>) {
             counter!(names::VELOCITY_TOO_LATE, "feature" => feature.name.clone()).absolute(window.too_late_total());
         }
         gauge!(names::LABELS).set(engine.labels().len() as f64);
+        if let Some(bytes) = telemetry::resident_memory_bytes() {
+            gauge!(names::PROCESS_RESIDENT_MEMORY).set(bytes as f64);
+        }
     }
 }
 

@@ -184,10 +184,11 @@ fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
         let rules = Rules::new(Engine::new(pack), Some(config.pack.clone()));
         rules.watch()?;
         let ready = Arc::new(AtomicBool::new(false));
-        let admin = Admin { metrics, rules: Arc::clone(&rules), ready: Arc::clone(&ready) };
-        let bound = gavel::admin::serve(addr, admin).await?;
-        tracing::info!(%bound, "admin endpoint: /metrics /healthz /readyz /v1/rules");
         let stats = Arc::new(Stats::default());
+        let admin = Admin { metrics, rules: Arc::clone(&rules), ready: Arc::clone(&ready), stats: Arc::clone(&stats) };
+        let bound = gavel::admin::serve(addr, admin).await?;
+        tracing::info!(%bound, "admin endpoint: /metrics /healthz /readyz /stats /v1/rules");
+        tokio::spawn(gavel::telemetry::log_every(Arc::clone(&stats), Duration::from_secs(10)));
         let options = ServeOptions { shards: config.shards(), emit_verdicts: config.outputs.emit_verdicts };
         gavel::serve(config.kafka_settings(), rules, stats, options, ready, gavel::termination_signal()).await
     })

@@ -19,13 +19,15 @@ pub struct EngineProcessor {
     rules: Arc<Rules>,
     stats: Arc<Stats>,
     emit_verdicts: bool,
+    /// Event time of the message last processed, for end-to-end latency.
+    last_event_time_ms: Option<i64>,
 }
 
 impl EngineProcessor {
     /// A processor over `engine`, reporting to `stats`. With `emit_verdicts`
     /// every event also gets a verdict on the verdicts topic.
     pub fn new(rules: Arc<Rules>, stats: Arc<Stats>, emit_verdicts: bool) -> Self {
-        EngineProcessor { rules, stats, emit_verdicts }
+        EngineProcessor { rules, stats, emit_verdicts, last_event_time_ms: None }
     }
 }
 
@@ -35,7 +37,12 @@ fn wall_clock_ms() -> i64 {
 }
 
 impl Processor for EngineProcessor {
+    fn event_time_ms(&self) -> Option<i64> {
+        self.last_event_time_ms
+    }
+
     fn process(&mut self, input: &Input<'_>) -> Processed {
+        self.last_event_time_ms = None;
         let event = match gavel_model::decode(input.encoding, input.payload) {
             Ok(event) => event,
             Err(e) => return Processed::DeadLetter(e.to_string()),
@@ -47,6 +54,7 @@ impl Processor for EngineProcessor {
             Ok(outcome) => outcome,
             Err(e) => return Processed::DeadLetter(e.to_string()),
         };
+        self.last_event_time_ms = Some(outcome.event_time_ms);
         counter!(names::EVENTS_EVALUATED, "kind" => outcome.kind.as_str()).increment(1);
         for hit in outcome.hits() {
             let mode = if hit.mode == RuleMode::Shadow as i32 { "shadow" } else { "enforce" };

@@ -72,11 +72,27 @@ pub mod names {
     pub const KAFKA_REBALANCES: &str = "gavel_kafka_rebalances_total";
     /// How long the last warm-up took.
     pub const WARMUP_DURATION: &str = "gavel_warmup_duration_seconds";
+    /// Gauge: consumer lag of each owned input partition, in messages
+    /// (librdkafka statistics, every 5 s; 0 once a partition is given up).
+    pub const KAFKA_CONSUMER_LAG: &str = "gavel_kafka_consumer_lag_messages";
+    /// Histogram: from the event's time (`from="event_time"`) or its Kafka
+    /// timestamp (`from="kafka_timestamp"`) to every output acknowledged.
+    pub const END_TO_END_DURATION: &str = "gavel_end_to_end_duration_seconds";
+    /// Gauge: 1 while partitions are assigned and warmed up, else 0.
+    pub const READY: &str = "gavel_ready";
+    /// Gauge: resident memory of the process.
+    pub const PROCESS_RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+    /// Gauge, always 1: the running version, as a label.
+    pub const BUILD_INFO: &str = "gavel_build_info";
 }
 
 /// Latency buckets for the processing histogram, in seconds (1 µs … 100 ms).
 const LATENCY_BUCKETS: &[f64] =
     &[0.000_001, 0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.01, 0.1];
+
+/// End-to-end buckets, in seconds (1 ms … 1 min): they include broker
+/// round trips and, for event time, the producer's own delay.
+const END_TO_END_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0];
 
 /// Installs the Prometheus recorder as the process's global recorder and
 /// returns the handle the admin endpoint renders `/metrics` from. Must run
@@ -84,7 +100,9 @@ const LATENCY_BUCKETS: &[f64] =
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(names::PROCESSING_DURATION.into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(names::END_TO_END_DURATION.into()), END_TO_END_BUCKETS)?
         .install_recorder()?;
+    gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     let upkeep = handle.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(5));
@@ -105,7 +123,13 @@ pub struct Stats {
     /// Processing latency in nanoseconds, 1 ns … 10 s, 3 significant
     /// digits: one histogram per stripe, so shard threads do not contend
     /// for one lock; merged when read.
-    latency_ns: Vec<Mutex<Histogram<u64>>>,
+    latency_ns: Vec<Mutex<Stripe>>,
+    /// Since start, for `/stats`.
+    events_total: AtomicU64,
+    signals_total: AtomicU64,
+    dead_lettered_total: AtomicU64,
+    /// End-to-end histograms, registered on first use (after the recorder).
+    end_to_end: std::sync::OnceLock<EndToEnd>,
     /// Metric handles per input topic, registered once: the event path
     /// neither formats label values nor looks metrics up by name.
     per_topic: std::sync::RwLock<std::collections::HashMap<String, TopicMetrics>>,
@@ -141,8 +165,12 @@ impl Default for Stats {
             dead_lettered: AtomicU64::new(0),
             // Bounds are constants in hdrhistogram's valid range.
             latency_ns: (0..STRIPES)
-                .map(|_| Mutex::new(Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("valid bounds")))
+                .map(|_| Mutex::new(Stripe { interval: histogram_ns(), total: histogram_ns() }))
                 .collect(),
+            events_total: AtomicU64::new(0),
+            signals_total: AtomicU64::new(0),
+            dead_lettered_total: AtomicU64::new(0),
+            end_to_end: std::sync::OnceLock::new(),
             per_topic: Default::default(),
         }
     }
@@ -152,26 +180,109 @@ impl Stats {
     /// Counts one produced signal.
     pub fn signal(&self) {
         self.signals.fetch_add(1, Ordering::Relaxed);
+        self.signals_total.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Returns the figures since the last call and starts a new interval.
     pub fn take(&self) -> Interval {
-        let mut h = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).expect("valid bounds");
+        let mut h = histogram_ns();
         for stripe in &self.latency_ns {
             let mut stripe = stripe.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             // Same bounds on both sides: adding cannot fail.
-            let _ = h.add(&*stripe);
-            stripe.reset();
+            let _ = h.add(&stripe.interval);
+            stripe.interval.reset();
         }
-        let interval = Interval {
+        Interval {
             events: self.events.swap(0, Ordering::Relaxed),
             signals: self.signals.swap(0, Ordering::Relaxed),
             dead_lettered: self.dead_lettered.swap(0, Ordering::Relaxed),
             p50: Duration::from_nanos(h.value_at_quantile(0.50)),
             p99: Duration::from_nanos(h.value_at_quantile(0.99)),
-        };
-        interval
+        }
     }
+}
+
+impl Stats {
+    /// Everything since start, with exact latency percentiles merged over
+    /// every shard: what `/stats` serves.
+    pub fn totals(&self) -> Totals {
+        let mut h = histogram_ns();
+        for stripe in &self.latency_ns {
+            let stripe = stripe.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let _ = h.add(&stripe.total);
+        }
+        Totals {
+            events: self.events_total.load(Ordering::Relaxed),
+            signals: self.signals_total.load(Ordering::Relaxed),
+            dead_lettered: self.dead_lettered_total.load(Ordering::Relaxed),
+            latency: Percentiles::of(&h),
+        }
+    }
+}
+
+/// Counts since start and processing-latency percentiles.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Totals {
+    /// Events processed.
+    pub events: u64,
+    /// Signals published.
+    pub signals: u64,
+    /// Messages dead-lettered.
+    pub dead_lettered: u64,
+    /// Processing latency (receive → outputs enqueued).
+    pub latency: Percentiles,
+}
+
+/// Exact percentiles of a latency histogram, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Percentiles {
+    /// Values recorded.
+    pub count: u64,
+    /// Median.
+    pub p50_ns: u64,
+    /// 90th percentile.
+    pub p90_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// 99.9th percentile.
+    pub p999_ns: u64,
+    /// Largest value.
+    pub max_ns: u64,
+}
+
+impl Percentiles {
+    /// Reads the percentiles of `h`.
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        Percentiles {
+            count: h.len(),
+            p50_ns: h.value_at_quantile(0.50),
+            p90_ns: h.value_at_quantile(0.90),
+            p99_ns: h.value_at_quantile(0.99),
+            p999_ns: h.value_at_quantile(0.999),
+            max_ns: h.max(),
+        }
+    }
+}
+
+/// One stripe's histograms: since the last [`Stats::take`], and since start.
+#[derive(Debug)]
+struct Stripe {
+    interval: Histogram<u64>,
+    total: Histogram<u64>,
+}
+
+/// Nanoseconds, 1 ns … 10 s, 3 significant digits.
+fn histogram_ns() -> Histogram<u64> {
+    // Constant bounds in hdrhistogram's valid range.
+    Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("valid bounds")
+}
+
+/// End-to-end latency histograms and the acknowledgement counter.
+#[derive(Debug)]
+struct EndToEnd {
+    acknowledged: metrics::Counter,
+    from_event_time: metrics::Histogram,
+    from_kafka_timestamp: metrics::Histogram,
 }
 
 /// Latency histogram stripes: enough that each shard thread has its own.
@@ -190,7 +301,12 @@ impl PipelineObserver for Stats {
     fn processed(&self, topic: &str, latency: Duration, _outputs: usize) {
         self.events.fetch_add(1, Ordering::Relaxed);
         let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.latency_ns[stripe()].lock().unwrap_or_else(|poisoned| poisoned.into_inner()).saturating_record(ns);
+        {
+            let mut stripe = self.latency_ns[stripe()].lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            stripe.interval.saturating_record(ns);
+            stripe.total.saturating_record(ns);
+        }
+        self.events_total.fetch_add(1, Ordering::Relaxed);
         let known = self.per_topic.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(topic).cloned();
         let handles = known.unwrap_or_else(|| {
             let handles = TopicMetrics {
@@ -206,11 +322,30 @@ impl PipelineObserver for Stats {
 
     fn dead_lettered(&self, topic: &str) {
         self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        self.dead_lettered_total.fetch_add(1, Ordering::Relaxed);
         counter!(names::EVENTS_DEAD_LETTERED, "topic" => topic.to_string()).increment(1);
     }
 
-    fn acknowledged(&self) {
-        counter!(names::EVENTS_ACKNOWLEDGED).increment(1);
+    fn acknowledged(&self, kafka_timestamp_ms: Option<i64>, event_time_ms: Option<i64>) {
+        let handles = self.end_to_end.get_or_init(|| EndToEnd {
+            acknowledged: counter!(names::EVENTS_ACKNOWLEDGED),
+            from_event_time: histogram!(names::END_TO_END_DURATION, "from" => "event_time"),
+            from_kafka_timestamp: histogram!(names::END_TO_END_DURATION, "from" => "kafka_timestamp"),
+        });
+        handles.acknowledged.increment(1);
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let age = |t: i64| (now_ms as f64 - t as f64).max(0.0) / 1e3;
+        if let Some(t) = kafka_timestamp_ms {
+            handles.from_kafka_timestamp.record(age(t));
+        }
+        if let Some(t) = event_time_ms {
+            handles.from_event_time.record(age(t));
+        }
+    }
+
+    fn partition_lag(&self, topic: &str, partition: i32, lag: Option<i64>) {
+        gauge!(names::KAFKA_CONSUMER_LAG, "topic" => topic.to_string(), "partition" => partition.to_string())
+            .set(lag.unwrap_or(0) as f64);
     }
 
     fn delivery_retried(&self, topic: &str) {
@@ -252,6 +387,35 @@ pub fn short(d: Duration) -> String {
         1_000..1_000_000 => format!("{:.1}µs", ns as f64 / 1e3),
         _ => format!("{:.1}ms", ns as f64 / 1e6),
     }
+}
+
+/// Logs the interval's counts and exact latency percentiles every `period`
+/// (`gavel run`; the demo prints its own console line instead).
+pub async fn log_every(stats: std::sync::Arc<Stats>, period: Duration) {
+    let mut every = tokio::time::interval(period);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let i = stats.take();
+        let secs = period.as_secs_f64();
+        tracing::info!(
+            events_per_sec = (i.events as f64 / secs).round(),
+            signals_per_sec = (i.signals as f64 / secs).round(),
+            dead_lettered = i.dead_lettered,
+            p50_us = i.p50.as_secs_f64() * 1e6,
+            p99_us = i.p99.as_secs_f64() * 1e6,
+            "stats"
+        );
+    }
+}
+
+/// Resident memory of this process (`VmRSS` in `/proc/self/status`), where
+/// the platform has it.
+pub fn resident_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 #[cfg(test)]

@@ -202,8 +202,25 @@ impl Setup {
         settings
     }
 
+    /// Replaces the test pack with the shipped one (`rules/`).
+    pub fn use_shipped_pack(&self) {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+        copy_dir(&shipped, &self.dir.join("pack"));
+    }
+
     /// Writes a config for one gavel process and returns its path and admin address.
     pub fn config(&self, name: &str, instance_id: Option<&str>, shards: usize) -> (PathBuf, SocketAddr) {
+        self.config_with(name, instance_id, shards, "")
+    }
+
+    /// Like [`Setup::config`], with `extra` TOML lines appended to `[kafka.options]`.
+    pub fn config_with(
+        &self,
+        name: &str,
+        instance_id: Option<&str>,
+        shards: usize,
+        extra_options: &str,
+    ) -> (PathBuf, SocketAddr) {
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let instance = instance_id.map(|id| format!("instance_id = \"{id}\"\n")).unwrap_or_default();
         let text = format!(
@@ -216,6 +233,9 @@ group_id = "{group}"
 {instance}shards = {shards}
 shutdown_timeout = "10s"
 offsets_for_times = false
+
+[kafka.options]
+{extra_options}
 
 [kafka.consumer_options]
 "session.timeout.ms" = "6000"
@@ -273,6 +293,19 @@ emit_verdicts = true
 impl Drop for Setup {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
     }
 }
 
@@ -396,11 +429,17 @@ pub struct Gavel {
 
 impl Gavel {
     pub fn start(config: &Path, admin: SocketAddr, log: &Path) -> Gavel {
+        Self::start_with_env(config, admin, log, &[])
+    }
+
+    /// Starts one with extra environment variables.
+    pub fn start_with_env(config: &Path, admin: SocketAddr, log: &Path, env: &[(&str, &str)]) -> Gavel {
         let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_gavel"))
             .args(["run", "--config"])
             .arg(config)
             .env("GAVEL_LOG", "info,rdkafka=warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -463,6 +502,11 @@ impl Gavel {
     /// Waits until ready; returns how long since start, or `None` on timeout.
     pub async fn until_ready(&self, within: Duration) -> Option<Duration> {
         eventually(within, || self.ready()).await.then(|| self.started.elapsed())
+    }
+
+    /// The body of a GET on the admin endpoint.
+    pub fn fetch(&self, path: &str) -> Option<String> {
+        self.get(path).map(|(_, body)| body)
     }
 
     /// The process's log so far (for assertion messages).
