@@ -110,6 +110,12 @@ pub fn warm_partitions(
     let mut config = settings.consumer_config();
     // Replaying must never move the group's offsets.
     config.set("enable.auto.commit", "false");
+    // Replay reads history in bulk: larger fetches, unless the user chose.
+    for (key, value) in [("max.partition.fetch.bytes", "8388608"), ("fetch.max.bytes", "67108864")] {
+        if config.get(key).is_none() {
+            config.set(key, value);
+        }
+    }
     let consumer: BaseConsumer = config.create().map_err(KafkaError::Client)?;
     let mut ranges = Vec::new();
     let mut searched = 0;

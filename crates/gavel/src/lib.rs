@@ -58,6 +58,7 @@ pub async fn serve(
     ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    telemetry::describe(&settings);
     let pipeline = Pipeline::new(settings)?;
     let maintenance = tokio::spawn(maintain(Arc::clone(&rules)));
     let processors: Vec<Box<dyn gavel_kafka::Processor>> = (0..options.shards.max(1))

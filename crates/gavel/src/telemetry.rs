@@ -90,6 +90,74 @@ pub mod names {
 const LATENCY_BUCKETS: &[f64] =
     &[0.000_001, 0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.01, 0.1];
 
+/// Describes every metric (Prometheus `HELP`) and registers, at zero, the
+/// counters whose label values are known up front, so that dashboards and
+/// alerts see a series (and `rate()` a 0) before the first event of its kind.
+pub fn describe(settings: &gavel_kafka::KafkaSettings) {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    use names::*;
+    describe_counter!(EVENTS_CONSUMED, "Input messages consumed, by topic.");
+    describe_counter!(EVENTS_DEAD_LETTERED, "Input messages sent to the dead-letter topic, by topic.");
+    describe_counter!(EVENTS_EVALUATED, "Events evaluated by the engine, by event kind.");
+    describe_counter!(EVENTS_ACKNOWLEDGED, "Input messages whose outputs were all acknowledged and offset stored.");
+    describe_counter!(SIGNALS, "Risk signals published.");
+    describe_counter!(RULE_HITS, "Rule hits, by rule and mode (enforce or shadow).");
+    describe_counter!(RULE_ERRORS, "Rule conditions that failed to evaluate, by rule.");
+    describe_counter!(ACTIONS, "Auto-actions published, by type.");
+    describe_counter!(VERDICTS, "Events decided, by decision.");
+    describe_counter!(RULES_RELOADS, "Rule pack reloads, by result.");
+    describe_gauge!(RULES_PACK_INFO, "1 for the rule pack in force, by version and content hash.");
+    describe_gauge!(RULES_ACTIVE, "Rules in the pack in force.");
+    describe_counter!(WARMUP_MESSAGES, "Messages replayed by warm-up.");
+    describe_gauge!(WARMUP_DURATION, Unit::Seconds, "How long the last warm-up took.");
+    describe_counter!(VELOCITY_EVICTED, "Velocity keys evicted because their window emptied.");
+    describe_counter!(VELOCITY_CAP_EVICTIONS, "Velocity keys evicted by a feature's max_keys cap, by feature.");
+    describe_counter!(VELOCITY_TOO_LATE, "Events older than their key's window, ignored, by feature.");
+    describe_gauge!(VELOCITY_KEYS, "Velocity keys held, by feature.");
+    describe_gauge!(VELOCITY_BYTES, Unit::Bytes, "Velocity store memory, by feature (estimate).");
+    describe_gauge!(LABELS, "Entities carrying at least one label.");
+    describe_histogram!(PROCESSING_DURATION, Unit::Seconds, "Receive to outputs enqueued, by input topic.");
+    describe_histogram!(END_TO_END_DURATION, Unit::Seconds, "Event time or Kafka timestamp to outputs acknowledged.");
+    describe_counter!(KAFKA_CLIENT_ERRORS, "Kafka client errors (broker down, connection lost); retried.");
+    describe_counter!(KAFKA_CONSUMER_ERRORS, "Errors returned by polling the consumer.");
+    describe_counter!(KAFKA_DELIVERY_RETRIES, "Outputs sent again after a failed enqueue or delivery, by topic.");
+    describe_counter!(KAFKA_COMMIT_FAILURES, "Offset commits that failed.");
+    describe_gauge!(KAFKA_PARTITIONS_PAUSED, "Input partitions paused because their shard is behind.");
+    describe_gauge!(KAFKA_PARTITIONS_ASSIGNED, "Input partitions this instance owns.");
+    describe_counter!(KAFKA_REBALANCES, "Rebalances handled, by kind.");
+    describe_gauge!(KAFKA_CONSUMER_LAG, "Consumer lag of each owned input partition, in messages.");
+    describe_gauge!(READY, "1 while partitions are assigned and warmed up.");
+    describe_gauge!(PROCESS_RESIDENT_MEMORY, Unit::Bytes, "Resident memory of the process.");
+    describe_gauge!(BUILD_INFO, "Always 1, labelled with the running version.");
+
+    for counter in [
+        EVENTS_ACKNOWLEDGED,
+        SIGNALS,
+        WARMUP_MESSAGES,
+        VELOCITY_EVICTED,
+        KAFKA_CLIENT_ERRORS,
+        KAFKA_CONSUMER_ERRORS,
+        KAFKA_COMMIT_FAILURES,
+    ] {
+        counter!(counter).increment(0);
+    }
+    for result in ["success", "failure"] {
+        counter!(RULES_RELOADS, "result" => result).increment(0);
+    }
+    for kind in ["assign", "revoke"] {
+        counter!(KAFKA_REBALANCES, "kind" => kind).increment(0);
+    }
+    for input in &settings.inputs {
+        counter!(EVENTS_CONSUMED, "topic" => input.name.clone()).increment(0);
+        counter!(EVENTS_DEAD_LETTERED, "topic" => input.name.clone()).increment(0);
+    }
+    for output in settings.outputs.all() {
+        counter!(KAFKA_DELIVERY_RETRIES, "topic" => output.to_string()).increment(0);
+    }
+    gauge!(KAFKA_PARTITIONS_PAUSED).set(0.0);
+    gauge!(KAFKA_PARTITIONS_ASSIGNED).set(0.0);
+}
+
 /// End-to-end buckets, in seconds (1 ms … 1 min): they include broker
 /// round trips and, for event time, the producer's own delay.
 const END_TO_END_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0];
