@@ -203,7 +203,10 @@ async fn handle(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processo
             env.observer.processed(input.topic, message.received.elapsed(), count);
         }
         Processed::DeadLetter(reason) => {
-            warn!(
+            // Per message at debug: a burst of bad input must not flood the
+            // logs. The count is in `gavel_events_dead_lettered_total` and the
+            // periodic stats line; the reason is in the record's headers.
+            tracing::debug!(
                 topic = input.topic,
                 partition = input.partition,
                 offset = input.offset,

@@ -20,7 +20,10 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
-use crate::telemetry::{self, Stats, short};
+use crate::processor::{action_label, decision_label};
+use crate::telemetry::{self, Stats, TallySnapshot, short};
+use gavel_model::pb::Decision;
+use std::io::IsTerminal;
 
 /// The default metrics address of the demo.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9477";
@@ -108,6 +111,8 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.tick().await;
     let mut totals = (0u64, 0u64, 0u64);
+    let mut previous = stats.tally.snapshot();
+    let terminal = std::io::stdout().is_terminal();
     let interrupted = crate::termination_signal();
     tokio::pin!(interrupted);
     loop {
@@ -117,7 +122,8 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
         }
         let i = stats.take();
         totals = (totals.0 + i.events, totals.1 + i.signals, totals.2 + i.dead_lettered);
-        println!(
+        let now = stats.tally.snapshot();
+        let line = format!(
             "{:>4}s  events/s {:>7}  signals/s {:>5}  dlq {:>3}  p50 {:>8}  p99 {:>8}",
             started.elapsed().as_secs(),
             i.events,
@@ -126,6 +132,13 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
             short(i.p50),
             short(i.p99)
         );
+        if terminal {
+            // Home, clear, redraw: one screen, refreshed every second.
+            print!("\x1b[H\x1b[2J{}", live_view(&line, &now, &previous, admin_addr));
+        } else {
+            println!("{line}");
+        }
+        previous = now;
         if options.duration.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
@@ -138,6 +151,52 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
         anyhow::bail!("the demo processed no events");
     }
     Ok(())
+}
+
+/// The demo's screen: the rates line, decisions and actions in the last
+/// second and since start, and the rules that fired most in the last second,
+/// with shadow hits in their own column (they never change a decision).
+fn live_view(line: &str, now: &TallySnapshot, before: &TallySnapshot, admin: SocketAddr) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "gavel demo: simulated marketplace → in-process Kafka → engine   (Ctrl-C stops)");
+    let _ = writeln!(
+        out,
+        "metrics: http://{admin}/metrics   stats: http://{admin}/stats   rules: http://{admin}/v1/rules\n"
+    );
+    let _ = writeln!(out, "{line}\n");
+    let _ = writeln!(out, "{:<14}{:>10}{:>12}", "decision", "last 1s", "total");
+    for decision in [Decision::Allow, Decision::Review, Decision::Challenge, Decision::Block] {
+        let d = decision as usize;
+        let _ = writeln!(
+            out,
+            "{:<14}{:>10}{:>12}",
+            decision_label(decision),
+            now.decisions[d] - before.decisions[d],
+            now.decisions[d]
+        );
+    }
+    let _ = writeln!(out, "\n{:<18}{:>6}{:>12}", "action", "last 1s", "total");
+    for t in 1..now.actions.len() {
+        if now.actions[t] > 0 {
+            let label = action_label(t as i32);
+            let _ = writeln!(out, "{label:<18}{:>6}{:>12}", now.actions[t] - before.actions[t], now.actions[t]);
+        }
+    }
+    let mut rules: Vec<(&String, u64, u64, u64, u64)> = now
+        .rules
+        .iter()
+        .map(|(rule, &(enforce, shadow))| {
+            let (e0, s0) = before.rules.get(rule).copied().unwrap_or_default();
+            (rule, enforce - e0, shadow - s0, enforce, shadow)
+        })
+        .collect();
+    rules.sort_by(|a, b| (b.1 + b.2, b.3 + b.4).cmp(&(a.1 + a.2, a.3 + a.4)).then(a.0.cmp(b.0)));
+    let _ = writeln!(out, "\n{:<34}{:>9}{:>11}{:>12}{:>12}", "top rules", "last 1s", "shadow 1s", "total", "shadow");
+    for (rule, enforce, shadow, total, shadow_total) in rules.iter().take(12) {
+        let _ = writeln!(out, "{rule:<34}{enforce:>9}{shadow:>11}{total:>12}{shadow_total:>12}");
+    }
+    out
 }
 
 /// Feeds simulated traffic at `options.rate`, in 10 ms batches, plus one

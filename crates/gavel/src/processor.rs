@@ -57,9 +57,12 @@ impl Processor for EngineProcessor {
         self.last_event_time_ms = Some(outcome.event_time_ms);
         counter!(names::EVENTS_EVALUATED, "kind" => outcome.kind.as_str()).increment(1);
         for hit in outcome.hits() {
-            let mode = if hit.mode == RuleMode::Shadow as i32 { "shadow" } else { "enforce" };
+            let shadow = hit.mode == RuleMode::Shadow as i32;
+            let mode = if shadow { "shadow" } else { "enforce" };
             counter!(names::RULE_HITS, "rule" => hit.rule_id.clone(), "mode" => mode).increment(1);
+            self.stats.tally.rule_hit(&hit.rule_id, shadow);
         }
+        self.stats.tally.decision(outcome.decision as i32);
         for rule in &outcome.failed_rules {
             counter!(names::RULE_ERRORS, "rule" => rule.clone()).increment(1);
         }
@@ -76,6 +79,7 @@ impl Processor for EngineProcessor {
         }
         for action in &outcome.actions {
             counter!(names::ACTIONS, "type" => action_label(action.r#type)).increment(1);
+            self.stats.tally.action(action.r#type);
             let key = action.target.as_ref().map(|t| t.id.clone().into_bytes()).unwrap_or_default();
             outputs.push(Output { topic: OutputTopic::Actions, key, payload: encode_protobuf(action) });
         }
@@ -93,7 +97,7 @@ impl Processor for EngineProcessor {
 }
 
 /// Metric label for an action type.
-fn action_label(action_type: i32) -> &'static str {
+pub fn action_label(action_type: i32) -> &'static str {
     match ActionType::try_from(action_type).unwrap_or(ActionType::Unspecified) {
         ActionType::BlockBid => "block_bid",
         ActionType::CancelBid => "cancel_bid",

@@ -198,6 +198,8 @@ pub struct Stats {
     dead_lettered_total: AtomicU64,
     /// End-to-end histograms, registered on first use (after the recorder).
     end_to_end: std::sync::OnceLock<EndToEnd>,
+    /// Decisions, actions and rule hits since start, for the demo's view.
+    pub tally: Tally,
     /// Metric handles per input topic, registered once: the event path
     /// neither formats label values nor looks metrics up by name.
     per_topic: std::sync::RwLock<std::collections::HashMap<String, TopicMetrics>>,
@@ -239,6 +241,7 @@ impl Default for Stats {
             signals_total: AtomicU64::new(0),
             dead_lettered_total: AtomicU64::new(0),
             end_to_end: std::sync::OnceLock::new(),
+            tally: Tally::default(),
             per_topic: Default::default(),
         }
     }
@@ -284,6 +287,62 @@ impl Stats {
             signals: self.signals_total.load(Ordering::Relaxed),
             dead_lettered: self.dead_lettered_total.load(Ordering::Relaxed),
             latency: Percentiles::of(&h),
+        }
+    }
+}
+
+/// What the engine decided since start: decisions, actions by type, and
+/// hits per rule in enforce and shadow mode. Shards add to it concurrently.
+#[derive(Debug, Default)]
+pub struct Tally {
+    decisions: [AtomicU64; 5],
+    actions: [AtomicU64; 9],
+    rules: dashmap::DashMap<String, [AtomicU64; 2]>,
+}
+
+/// A copy of a [`Tally`] at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TallySnapshot {
+    /// Per decision, indexed by `Decision as usize`.
+    pub decisions: [u64; 5],
+    /// Per action type, indexed by `ActionType as usize`.
+    pub actions: [u64; 9],
+    /// Per rule id: (enforce hits, shadow hits).
+    pub rules: std::collections::BTreeMap<String, (u64, u64)>,
+}
+
+impl Tally {
+    /// Counts an event's decision.
+    pub fn decision(&self, decision: i32) {
+        if let Some(n) = self.decisions.get(decision as usize) {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts an action.
+    pub fn action(&self, action_type: i32) {
+        if let Some(n) = self.actions.get(action_type as usize) {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a rule hit.
+    pub fn rule_hit(&self, rule: &str, shadow: bool) {
+        let slot = usize::from(shadow);
+        if let Some(counts) = self.rules.get(rule) {
+            counts[slot].fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.rules.entry(rule.to_string()).or_default()[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts now.
+    pub fn snapshot(&self) -> TallySnapshot {
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        TallySnapshot {
+            decisions: std::array::from_fn(|i| load(&self.decisions[i])),
+            actions: std::array::from_fn(|i| load(&self.actions[i])),
+            rules: self.rules.iter().map(|e| (e.key().clone(), (load(&e.value()[0]), load(&e.value()[1])))).collect(),
         }
     }
 }
