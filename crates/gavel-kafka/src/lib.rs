@@ -33,12 +33,14 @@
 mod admin;
 mod context;
 mod pipeline;
+mod read;
 mod settings;
 mod shard;
 mod warmup;
 
 pub use admin::create_topics;
 pub use pipeline::{Hooks, Input, Output, OutputTopic, Pipeline, PipelineObserver, Processed, Processor, dlq_headers};
+pub use read::read_topic;
 pub use settings::{InputTopic, KafkaSettings, OutputTopics};
 pub use warmup::{Replay, WarmSink, WarmupReport, warm_partitions, warm_up};
 

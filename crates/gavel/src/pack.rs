@@ -45,14 +45,17 @@ impl PackFiles {
         while let Some((d, depth)) = dirs.pop() {
             for entry in std::fs::read_dir(&d).with_context(|| format!("reading pack directory {}", d.display()))? {
                 let path: PathBuf = entry?.path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                // Hidden entries are not the pack's: editor swap files, and the
+                // `..data` / `..<timestamp>` directories of a Kubernetes
+                // ConfigMap mount (whose files the top-level links already name).
+                if name.starts_with('.') {
+                    continue;
+                }
                 if path.is_dir() {
                     if depth == 0 {
                         dirs.push((path, 1));
                     }
-                    continue;
-                }
-                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                if name.starts_with('.') {
                     continue;
                 }
                 let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -165,6 +168,28 @@ mod tests {
         let files = PackFiles::read(&dir).unwrap();
         assert_eq!(files.files.len(), SHIPPED.len(), "rules/ has files SHIPPED does not list");
         assert!(!embedded.rules.is_empty());
+    }
+
+    #[test]
+    fn a_configmap_mount_reads_like_the_directory() {
+        // The kubelet's layout: the data in `..<timestamp>/`, `..data` linking
+        // to it, and one top-level link per file.
+        let dir = std::env::temp_dir().join(format!("gavel-cm-{}", std::process::id()));
+        let data = dir.join("..2026_11_23_00_00_00.1");
+        std::fs::create_dir_all(&data).unwrap();
+        let pack = "version: cm\nrules:\n  - id: r\n    description: d\n    on: [bid_placed]\n    when: 'true'\n    score: 1\n";
+        std::fs::write(data.join("pack.yaml"), pack).unwrap();
+        #[cfg(unix)]
+        {
+            let _ = std::os::unix::fs::symlink(&data, dir.join("..data"));
+            let _ = std::os::unix::fs::symlink(dir.join("..data/pack.yaml"), dir.join("pack.yaml"));
+        }
+        #[cfg(not(unix))]
+        std::fs::write(dir.join("pack.yaml"), pack).unwrap();
+        let loaded = load(&dir).unwrap();
+        assert_eq!(loaded.version, "cm");
+        assert_eq!(loaded.rules.len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -160,6 +160,13 @@ fn publish_pack_info(engine: &Engine) {
     let pack = engine.pack();
     gauge!(names::RULES_PACK_INFO, "version" => pack.version.clone(), "hash" => pack.hash.clone()).set(1.0);
     gauge!(names::RULES_ACTIVE).set(pack.rules.len() as f64);
+    // A series per rule from the start: a rule that never fires or fails
+    // shows as 0, not as missing.
+    for rule in &pack.rules {
+        let mode = if rule.mode == gavel_rules::RuleMode::Shadow { "shadow" } else { "enforce" };
+        counter!(names::RULE_HITS, "rule" => rule.id.clone(), "mode" => mode).increment(0);
+        counter!(names::RULE_ERRORS, "rule" => rule.id.clone()).increment(0);
+    }
 }
 
 #[cfg(test)]
