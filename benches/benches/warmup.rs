@@ -17,13 +17,11 @@ use gavel::reload::Rules;
 use gavel::telemetry::Stats;
 use gavel::{ServeOptions, serve, warm_up};
 use gavel_benches::broker::BenchBroker;
-use gavel_benches::shipped_pack;
+use gavel_benches::{preload, shipped_pack};
 use gavel_engine::Engine;
 use gavel_kafka::{InputTopic, KafkaSettings, OutputTopics, create_topics};
-use gavel_model::{Encoding, encode_protobuf};
-use gavel_sim::{SimConfig, Simulator};
+use gavel_model::Encoding;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 4;
@@ -64,26 +62,8 @@ async fn main() {
     topics.extend(outputs.all());
     create_topics(&settings, &topics, PARTITIONS).await.expect("create topics");
 
-    let producer: FutureProducer =
-        ClientConfig::new().set("bootstrap.servers", &broker.addr).set("linger.ms", "20").create().expect("producer");
     let started = Instant::now();
-    let mut pending = Vec::with_capacity(events);
-    for sim in Simulator::new(SimConfig::default()).take(events) {
-        let payload = encode_protobuf(&sim.event);
-        let mut record = FutureRecord::to(&topic).key(&sim.event.user_id).payload(&payload);
-        loop {
-            match producer.send_result(record) {
-                Ok(delivery) => break pending.push(delivery),
-                Err((_, back)) => {
-                    record = back;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            }
-        }
-    }
-    for delivery in pending {
-        delivery.await.expect("delivered").expect("delivered");
-    }
+    preload(&broker.addr, &topic, events).await.expect("preload");
     println!(
         "warmup: {events} simulated events preloaded in {:.1} s on {}",
         started.elapsed().as_secs_f64(),

@@ -51,3 +51,31 @@ pub fn encoded_events(n: usize, encoding: Encoding) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// Produces `n` simulated events (protobuf, keyed by user) to `topic`, as
+/// fast as the broker takes them, and waits for every acknowledgement.
+pub async fn preload(brokers: &str, topic: &str, n: usize) -> Result<(), rdkafka::error::KafkaError> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "20").create()?;
+    let mut pending = Vec::with_capacity(n);
+    for sim in Simulator::new(SimConfig::default()).take(n) {
+        let payload = encode_protobuf(&sim.event);
+        let mut record = FutureRecord::to(topic).key(&sim.event.user_id).payload(&payload);
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => break pending.push(delivery),
+                Err((_, back)) => {
+                    record = back;
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
+        }
+    }
+    for delivery in pending {
+        if let Ok(Err((e, _))) = delivery.await {
+            return Err(e);
+        }
+    }
+    Ok(())
+}

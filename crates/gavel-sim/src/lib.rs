@@ -1,50 +1,76 @@
-//! Synthetic live-shopping marketplace traffic, with labelled fraud.
+//! Synthetic live-shopping marketplace traffic, with labelled abuse.
 //!
-//! [`Simulator`] is an iterator of [`SimEvent`]s: sellers run shows, lots are
-//! auctioned in seconds-long bidding wars among a show's viewers, winners pay
-//! by card (some declined), viewers chat, users log in. Mixed in, at a
-//! configurable share of traffic, are bid bots: accounts bidding several
-//! times a second at machine-regular intervals, each event labelled with its
-//! [`Scenario`] so detection can be measured against ground truth.
+//! Start at [`Simulator`], an iterator of [`SimEvent`]s, and [`SimConfig`],
+//! whose field docs are the reference for every knob.
+//!
+//! **Normal traffic** (`market.rs`): sellers run shows of about 30 minutes
+//! of event time to heavy-tailed audiences (a buyer watches at most a few
+//! at once); lots are auctioned in
+//! seconds-long bidding wars among a show's viewers; winners' saved cards
+//! are charged at close (a few percent declined, most of those retried);
+//! a few orders are refunded or, rarely, disputed; viewers chat; buyers log
+//! in, now and then after mistyping their password or from their other
+//! device; accounts sign up, a few as new sellers; sellers ask for payouts.
+//! Normal traffic holds the honest near-misses a real marketplace has, so
+//! that precision measured against the ground truth is not trivially 1.0:
+//! households of two or three sharing a device and card, a typo streak
+//! ending in a password reset, a retried decline after a win, one honest
+//! chargeback, a new seller setting up payouts, a chat message with an
+//! order number that looks like a phone number.
+//!
+//! **Abuse** (`abuse.rs`): each [`Scenario`] is drawn at its own share of
+//! events; each draw emits the next step of one of that scenario's running
+//! campaigns (starting a new one when none has steps left), so a scenario's
+//! share of the stream is its configured share whatever its campaigns look
+//! like. Every event an abuser causes carries its scenario; the
+//! [`output`] module writes the ground truth. What each scenario does, and
+//! the rules of the shipped pack (`rules/*.yaml`) it is built to cross:
+//!
+//! | scenario | share field (default) | behaviour | rules |
+//! |---|---|---|---|
+//! | `bid_bot` | `bid_bot_share` (1 %) | `bid_bots` accounts bidding several times a second across shows | `bid_bot_velocity`, `bid_bot_sustained`, `bid_bot_device_velocity` |
+//! | `off_platform_scam` | `scam_chat_share` (0.1 %) | chat naming payment apps, "DM me", phone numbers; one in seven spelled to dodge keyword lists | `off_platform_payment_chat`, `contact_details_in_chat` |
+//! | `card_testing` | `card_testing_share` (0.2 %, plus ~85 % of that in declines) | small attempts with a fresh card each from a few devices, mostly declined | `card_testing_small_attempts`, `card_testing_declines`, `card_testing_many_cards`, `test_card_bin` |
+//! | `shill_ring` | `shill_ring_share` (0.2 %) | `shill_rings` rings of 3–5 alt accounts on their seller's device bidding up that seller's lots | `multi_account_device`, `shill_bidding` |
+//! | `account_takeover` | `account_takeover_share` (0.2 %) | 45–60 failed logins over many accounts from one IP, 10–12 on the victim, success from a new device abroad, reset password, new email, new payout method, then a payout or a $500+ purchase; the owner's own earlier login is unlabelled | every rule in `accounts.yaml` |
+//! | `chat_spam` | `chat_spam_share` (0.2 %) | `chat_spammers` accounts repeating one link or phone number into many shows, several a second | `chat_flood`, `chat_spam_across_shows`, `contact_details_in_chat` |
+//! | `non_paying_bidder` | `non_paying_bidder_share` (0.1 %) | `non_paying_bidders` accounts jump-bidding in a lot's last seconds to win it, then 2–3 declined charges per win (the close, labelled too, adds about a seventh) | `auction_winner`, `non_paying_bidder` |
+//! | `chargeback_abuser` | `chargeback_abuser_share` (0.05 %) | 4–7 purchases, then chargebacks on at least 3 and most of them | `chargeback_abuse`, `chargeback_ratio` |
+//! | `risky_new_seller` | `risky_new_seller_share` (0.1 %) | sign-up, payout method, a show with 5–8 listings of $1,000–3,000, a second payout method, a payout | `risky_new_seller_listing`, `new_seller_payout_change`, `payout_method_churn` |
+//! | `shared_card` | `shared_card_share` (0.1 %) | one card paying for 5–9 accounts, 12 or more attempts | `shared_card_accounts`, `shared_card_velocity` |
+//!
+//! Thresholds are crossed at the default rate (5,000 events/s). Lower rates
+//! stretch a campaign over more event time: at 1,000 events/s all but
+//! `bid_bot_device_velocity` still fire (each bot bids 150 times a minute,
+//! not 200); far lower rates leave the short windows (10 s to 10 min)
+//! uncrossed.
 //!
 //! Event time advances by `1 / rate` per event from a given start, so the
-//! same seed and config give the same events, byte for byte. The crate does
-//! no I/O; callers send the events wherever they like.
+//! same seed and config give the same events, byte for byte.
+//!
+//! **Invariant:** the generator does no I/O, reads no clock and spawns
+//! nothing. [`output`] writes events to and reads them from whatever
+//! `std::io` writer or reader its caller passes in; opening files is the
+//! binary's business.
 
+mod abuse;
+mod actors;
+mod error;
+mod market;
+pub mod output;
+mod scenario;
 mod topics;
 
 use std::collections::VecDeque;
 
-use gavel_model::pb::{
-    AccountCreated, AuctionClosed, BidPlaced, Card, ChatMessageSent, ListingCreated, ListingFormat, LoginFailed,
-    LoginSucceeded, Money, PaymentAttempted, PaymentAuthorized, PaymentDeclined, ShowEnded, ShowStarted,
-};
 use gavel_model::{Event, Payload, timestamp_from_ms};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+
+use crate::actors::Actor;
+pub use error::{Error, Result};
+pub use scenario::Scenario;
 pub use topics::{MARKETPLACE_TOPICS, topic_for};
-
-/// A labelled abuse pattern.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scenario {
-    /// An account bidding faster than a person.
-    BidBot,
-    /// Chat pushing buyers to pay or talk off the platform.
-    OffPlatformScam,
-    /// Bursts of small payment attempts with many cards from one device.
-    CardTesting,
-}
-
-impl Scenario {
-    /// The scenario's name in ground-truth files and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scenario::BidBot => "bid_bot",
-            Scenario::OffPlatformScam => "off_platform_scam",
-            Scenario::CardTesting => "card_testing",
-        }
-    }
-}
 
 /// One generated event and, for injected abuse, its scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +81,7 @@ pub struct SimEvent {
     pub scenario: Option<Scenario>,
 }
 
-/// Simulator parameters.
+/// Simulator parameters. Shares are fractions of all events (0.01 = 1 %).
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     /// Seed: the same seed and config give the same events.
@@ -64,35 +90,117 @@ pub struct SimConfig {
     pub rate_per_sec: f64,
     /// Event time of the first event, in milliseconds since the epoch.
     pub start_ms: i64,
-    /// Number of buyer accounts.
+    /// Number of buyer accounts. A buyer watches at most a few shows at
+    /// once; with far fewer buyers than live audience seats (about 180 a
+    /// show), each one is busier than people are and per-account rules see
+    /// more honest near-misses cross.
     pub buyers: usize,
-    /// Number of seller accounts.
+    /// Number of seller accounts (live shows pick their seller from these).
     pub sellers: usize,
     /// Shows live at once. About one bid per show per second keeps bidding
     /// wars at a human pace: pass [`SimConfig::shows_for_rate`].
     pub live_shows: usize,
+    /// Share of payments the issuer declines (normal traffic).
+    pub decline_rate: f64,
+    /// Share of authorized normal orders the buyer honestly disputes
+    /// (one chargeback, never a pattern).
+    pub chargeback_rate: f64,
+    /// Share of authorized normal orders refunded.
+    pub refund_rate: f64,
     /// Share of all events that are bid-bot bids.
     pub bid_bot_share: f64,
     /// Number of bot accounts.
     pub bid_bots: usize,
-    /// Share of payments the issuer declines.
-    pub decline_rate: f64,
     /// Share of all events that are scam messages in chat.
     pub scam_chat_share: f64,
-    /// Share of all events that are card-testing attempts.
+    /// Share of all events that are card-testing attempts; about 85 % of
+    /// attempts are followed by a decline, labelled too.
     pub card_testing_share: f64,
+    /// Share of all events that are shill-ring bids.
+    pub shill_ring_share: f64,
+    /// Shill rings bidding at once; each is 3–5 accounts working for one
+    /// seller for 40–80 bids, then a new ring forms.
+    pub shill_rings: usize,
+    /// Share of all events that are account-takeover steps (credential
+    /// stuffing, the takeover, what the attacker does with the account).
+    pub account_takeover_share: f64,
+    /// Share of all events that are spam chat messages.
+    pub chat_spam_share: f64,
+    /// Spammer accounts flooding at once; each sends 150–300 messages, then
+    /// a new account takes over.
+    pub chat_spammers: usize,
+    /// Share of all events that are a non-paying bidder's winning bids and
+    /// failed payments (their auction closes come on top, about one per
+    /// seven of these).
+    pub non_paying_bidder_share: f64,
+    /// Number of non-paying bidder accounts.
+    pub non_paying_bidders: usize,
+    /// Share of all events that are a chargeback abuser's purchases and
+    /// chargebacks.
+    pub chargeback_abuser_share: f64,
+    /// Share of all events that are steps of risky new sellers (sign-up,
+    /// listings, payout changes, payouts).
+    pub risky_new_seller_share: f64,
+    /// Share of all events that are payments with a card shared by many
+    /// accounts.
+    pub shared_card_share: f64,
 }
 
 impl SimConfig {
     /// The number of live shows that gives about one bid per show per second
     /// at `rate_per_sec` events per second.
     pub fn shows_for_rate(rate_per_sec: f64) -> usize {
-        ((rate_per_sec * BID_SHARE) as usize).max(4)
+        ((rate_per_sec * market::BID_SHARE) as usize).max(4)
+    }
+
+    /// The configured share of events drawn for `scenario`.
+    pub fn share(&self, scenario: Scenario) -> f64 {
+        match scenario {
+            Scenario::BidBot => self.bid_bot_share,
+            Scenario::OffPlatformScam => self.scam_chat_share,
+            Scenario::CardTesting => self.card_testing_share,
+            Scenario::ShillRing => self.shill_ring_share,
+            Scenario::AccountTakeover => self.account_takeover_share,
+            Scenario::ChatSpam => self.chat_spam_share,
+            Scenario::NonPayingBidder => self.non_paying_bidder_share,
+            Scenario::ChargebackAbuser => self.chargeback_abuser_share,
+            Scenario::RiskyNewSeller => self.risky_new_seller_share,
+            Scenario::SharedCard => self.shared_card_share,
+        }
+    }
+
+    /// The share field of `scenario`, to set it by scenario.
+    pub fn share_mut(&mut self, scenario: Scenario) -> &mut f64 {
+        match scenario {
+            Scenario::BidBot => &mut self.bid_bot_share,
+            Scenario::OffPlatformScam => &mut self.scam_chat_share,
+            Scenario::CardTesting => &mut self.card_testing_share,
+            Scenario::ShillRing => &mut self.shill_ring_share,
+            Scenario::AccountTakeover => &mut self.account_takeover_share,
+            Scenario::ChatSpam => &mut self.chat_spam_share,
+            Scenario::NonPayingBidder => &mut self.non_paying_bidder_share,
+            Scenario::ChargebackAbuser => &mut self.chargeback_abuser_share,
+            Scenario::RiskyNewSeller => &mut self.risky_new_seller_share,
+            Scenario::SharedCard => &mut self.shared_card_share,
+        }
+    }
+
+    /// Multiplies every scenario's share by `factor` (0 gives normal
+    /// traffic only). Shares that would sum past 1 crowd out normal
+    /// traffic first, then the scenarios last in [`Scenario::ALL`].
+    pub fn scale_fraud(&mut self, factor: f64) {
+        for scenario in Scenario::ALL {
+            *self.share_mut(scenario) *= factor.max(0.0);
+        }
+    }
+
+    /// This config with every scenario's share set to zero: normal traffic
+    /// only.
+    pub fn without_abuse(mut self) -> SimConfig {
+        self.scale_fraud(0.0);
+        self
     }
 }
-
-/// Share of normal traffic that is bids.
-const BID_SHARE: f64 = 0.62;
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -100,58 +208,28 @@ impl Default for SimConfig {
             seed: 7,
             rate_per_sec: 5_000.0,
             start_ms: 1_767_225_600_000, // 2026-01-01T00:00:00Z
-            buyers: 50_000,
-            sellers: 2_000,
+            buyers: 500_000,
+            sellers: 10_000,
             live_shows: SimConfig::shows_for_rate(5_000.0),
+            decline_rate: 0.04,
+            chargeback_rate: 0.002,
+            refund_rate: 0.005,
             bid_bot_share: 0.01,
             bid_bots: 4,
-            decline_rate: 0.04,
             scam_chat_share: 0.001,
             card_testing_share: 0.002,
+            shill_ring_share: 0.002,
+            shill_rings: 6,
+            account_takeover_share: 0.002,
+            chat_spam_share: 0.002,
+            chat_spammers: 3,
+            non_paying_bidder_share: 0.001,
+            non_paying_bidders: 200,
+            chargeback_abuser_share: 0.0005,
+            risky_new_seller_share: 0.001,
+            shared_card_share: 0.001,
         }
     }
-}
-
-const CATEGORIES: &[&str] = &["trading_cards", "sneakers", "comics", "collectibles", "fashion", "electronics"];
-const CHAT: &[&str] = &[
-    "is that a first edition?",
-    "what size is it",
-    "🔥🔥🔥",
-    "let's goooo",
-    "can you show the back?",
-    "how much for shipping",
-    "gl everyone",
-    "next one please",
-];
-const DECLINE_CODES: &[&str] = &["insufficient_funds", "expired_card", "do_not_honor"];
-const SCAM_CHAT: &[&str] = &[
-    "cheaper if you pay me on Venmo",
-    "DM me for the real price",
-    "send it with Zelle and I ship today",
-    "text me, paypal friends and family only",
-];
-/// Card-testing rings: a few devices, each cycling through many cards.
-const CARD_TESTERS: usize = 3;
-
-/// A lot being auctioned in a show.
-#[derive(Debug, Clone)]
-struct Lot {
-    listing_id: u64,
-    ends_at_ms: i64,
-    price_minor: i64,
-    bids: u32,
-    leader: Option<usize>,
-    /// Indices into the show's audience who are in this bidding war.
-    bidders: Vec<usize>,
-}
-
-#[derive(Debug, Clone)]
-struct Show {
-    id: u64,
-    seller: usize,
-    category: &'static str,
-    audience: Vec<usize>,
-    lot: Lot,
 }
 
 /// The traffic generator. See the crate docs.
@@ -163,8 +241,15 @@ pub struct Simulator {
     step_ms: f64,
     seq: u64,
     next_id: u64,
-    shows: Vec<Show>,
+    shows: Vec<market::Show>,
+    /// How many live shows' audiences each buyer is in.
+    watching: Vec<u8>,
+    /// Follow-ups of normal traffic (and auction closes), emitted before
+    /// anything new is drawn.
     queued: VecDeque<SimEvent>,
+    /// Cumulative share edges, one per scenario in [`Scenario::ALL`] order.
+    edges: [f64; Scenario::ALL.len()],
+    abuse: abuse::Campaigns,
 }
 
 impl Simulator {
@@ -172,6 +257,12 @@ impl Simulator {
     pub fn new(config: SimConfig) -> Self {
         let rng = ChaCha8Rng::seed_from_u64(config.seed);
         let step_ms = 1_000.0 / config.rate_per_sec.max(0.001);
+        let mut edges = [0.0; Scenario::ALL.len()];
+        let mut edge = 0.0;
+        for (i, scenario) in Scenario::ALL.into_iter().enumerate() {
+            edge += config.share(scenario).clamp(0.0, 1.0);
+            edges[i] = edge;
+        }
         let mut sim = Simulator {
             now_ms: config.start_ms as f64,
             step_ms,
@@ -179,7 +270,10 @@ impl Simulator {
             seq: 0,
             next_id: 0,
             shows: Vec::new(),
+            watching: vec![0; config.buyers],
             queued: VecDeque::new(),
+            edges,
+            abuse: abuse::Campaigns::new(&config),
             config,
         };
         for _ in 0..sim.config.live_shows.max(1) {
@@ -194,271 +288,51 @@ impl Simulator {
         self.now_ms as i64
     }
 
+    /// The config this simulator runs.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
     fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }
 
-    fn buyer(&mut self) -> usize {
-        self.rng.random_range(0..self.config.buyers.max(1))
+    /// The sequence number the next enveloped event gets (bid and message
+    /// ids are derived from it).
+    fn next_seq(&self) -> u64 {
+        self.seq + 1
     }
 
-    fn new_lot(&mut self, audience_len: usize) -> Lot {
-        let duration_ms = self.rng.random_range(5_000..30_000);
-        let wars = self.rng.random_range(2..=8.min(audience_len.max(2)));
-        let bidders = (0..wars).map(|_| self.rng.random_range(0..audience_len.max(1))).collect();
-        Lot {
-            listing_id: self.id(),
-            ends_at_ms: self.now_ms as i64 + duration_ms,
-            price_minor: 100 * self.rng.random_range(1..20),
-            bids: 0,
-            leader: None,
-            bidders,
-        }
-    }
-
-    fn new_show(&mut self) -> Show {
-        let seller = self.rng.random_range(0..self.config.sellers.max(1));
-        let viewers = self.rng.random_range(5..60);
-        let audience = (0..viewers).map(|_| self.buyer()).collect::<Vec<_>>();
-        let lot = self.new_lot(audience.len());
-        let category = CATEGORIES[self.rng.random_range(0..CATEGORIES.len())];
-        Show { id: self.id(), seller, category, audience, lot }
-    }
-
-    fn envelope(&mut self, user: String, device: String, payload: Payload) -> Event {
+    /// Wraps `payload` in an envelope from `actor` at the current time.
+    fn emit(&mut self, actor: &Actor, payload: Payload, scenario: Option<Scenario>) -> SimEvent {
         self.seq += 1;
-        let ip_host = self.rng.random_range(1..255);
-        Event {
+        let event = Event {
             event_id: format!("sim-{}-{}", self.config.seed, self.seq),
             occurred_at: Some(timestamp_from_ms(self.now_ms as i64)),
-            user_id: user,
-            device_id: Some(device),
-            ip: Some(format!("198.51.100.{ip_host}")),
+            user_id: actor.user.clone(),
+            device_id: Some(actor.device.clone()),
+            ip: Some(actor.ip.clone()),
             session_id: None,
-            country: Some("US".into()),
+            country: Some(actor.country.into()),
             payload: Some(payload),
-        }
-    }
-
-    fn user_event(&mut self, buyer: usize, payload: Payload) -> SimEvent {
-        let event = self.envelope(format!("u-{buyer}"), format!("d-{buyer}"), payload);
-        SimEvent { event, scenario: None }
-    }
-
-    fn seller_event(&mut self, seller: usize, payload: Payload) -> SimEvent {
-        let event = self.envelope(format!("s-{seller}"), format!("sd-{seller}"), payload);
-        SimEvent { event, scenario: None }
-    }
-
-    fn usd(amount_minor: i64) -> Option<Money> {
-        Some(Money { amount_minor, currency: "USD".into() })
-    }
-
-    /// Closes a show's lot, queues its close, payment and the next listing.
-    fn close_lot(&mut self, s: usize) {
-        let show = self.shows[s].clone();
-        let winner = show.lot.leader.map(|i| show.audience[i]);
-        let close = AuctionClosed {
-            listing_id: format!("l-{}", show.lot.listing_id),
-            show_id: format!("sh-{}", show.id),
-            winner_id: winner.map(|w| format!("u-{w}")).unwrap_or_default(),
-            final_price: Self::usd(show.lot.price_minor),
-            bid_count: show.lot.bids,
-            bidder_count: show.lot.bidders.len() as u32,
         };
-        let event = self.seller_event(show.seller, Payload::AuctionClosed(close));
+        SimEvent { event, scenario }
+    }
+
+    /// Queues `event` behind whatever is queued and returns the first queued
+    /// event, so that `event` keeps its place after earlier follow-ups.
+    fn after_queued(&mut self, event: SimEvent) -> SimEvent {
         self.queued.push_back(event);
-        if let Some(w) = winner {
-            let payment_id = format!("p-{}", self.id());
-            let order_id = format!("o-{}", show.lot.listing_id);
-            let card = Some(Card { fingerprint: format!("fp-{w}"), bin: "424242".into(), country: "US".into() });
-            let amount = Self::usd(show.lot.price_minor);
-            let attempt = PaymentAttempted {
-                payment_id: payment_id.clone(),
-                order_id: order_id.clone(),
-                amount: amount.clone(),
-                card: card.clone(),
-                seller_id: format!("s-{}", show.seller),
-            };
-            let e = self.user_event(w, Payload::PaymentAttempted(attempt));
-            self.queued.push_back(e);
-            let outcome = if self.rng.random_bool(self.config.decline_rate.clamp(0.0, 1.0)) {
-                let code = DECLINE_CODES[self.rng.random_range(0..DECLINE_CODES.len())];
-                Payload::PaymentDeclined(PaymentDeclined {
-                    payment_id,
-                    order_id,
-                    amount,
-                    card,
-                    decline_code: code.into(),
-                })
-            } else {
-                Payload::PaymentAuthorized(PaymentAuthorized { payment_id, order_id, amount, card, three_ds: false })
-            };
-            let e = self.user_event(w, outcome);
-            self.queued.push_back(e);
-        }
-        let lot = self.new_lot(show.audience.len());
-        let listing = ListingCreated {
-            listing_id: format!("l-{}", lot.listing_id),
-            show_id: format!("sh-{}", show.id),
-            category: show.category.into(),
-            format: ListingFormat::SuddenDeath as i32,
-            start_price: Self::usd(lot.price_minor),
-            duration_s: ((lot.ends_at_ms - self.now_ms as i64) / 1000) as u32,
-        };
-        self.shows[s].lot = lot;
-        let e = self.seller_event(show.seller, Payload::ListingCreated(listing));
-        self.queued.push_back(e);
-    }
-
-    fn bid(&mut self, s: usize) -> SimEvent {
-        if self.shows[s].lot.ends_at_ms <= self.now_ms as i64 {
-            self.close_lot(s);
-            // close_lot queued at least the close and a listing.
-            return self.queued.pop_front().expect("close_lot queues events");
-        }
-        let show = &mut self.shows[s];
-        let lot = &mut show.lot;
-        let pick = self.rng.random_range(0..lot.bidders.len());
-        let bidder = lot.bidders[pick];
-        lot.price_minor += 100;
-        lot.bids += 1;
-        lot.leader = Some(bidder);
-        let buyer = show.audience[bidder];
-        let bid = BidPlaced {
-            bid_id: format!("b-{}", self.seq + 1),
-            listing_id: format!("l-{}", lot.listing_id),
-            show_id: format!("sh-{}", show.id),
-            seller_id: format!("s-{}", show.seller),
-            amount: Self::usd(lot.price_minor),
-        };
-        self.user_event(buyer, Payload::BidPlaced(bid))
-    }
-
-    fn bot_bid(&mut self) -> SimEvent {
-        let bot = self.rng.random_range(0..self.config.bid_bots.max(1));
-        let s = self.rng.random_range(0..self.shows.len());
-        let show = &mut self.shows[s];
-        show.lot.price_minor += 100;
-        show.lot.bids += 1;
-        let bid = BidPlaced {
-            bid_id: format!("b-{}", self.seq + 1),
-            listing_id: format!("l-{}", show.lot.listing_id),
-            show_id: format!("sh-{}", show.id),
-            seller_id: format!("s-{}", show.seller),
-            amount: Self::usd(show.lot.price_minor),
-        };
-        let event = self.envelope(format!("bot-{bot}"), format!("botdev-{bot}"), Payload::BidPlaced(bid));
-        SimEvent { event, scenario: Some(Scenario::BidBot) }
-    }
-
-    fn scam_chat(&mut self) -> SimEvent {
-        let s = self.rng.random_range(0..self.shows.len());
-        let scammer = self.rng.random_range(0..20);
-        let message = ChatMessageSent {
-            message_id: format!("m-{}", self.seq + 1),
-            show_id: format!("sh-{}", self.shows[s].id),
-            text: SCAM_CHAT[self.rng.random_range(0..SCAM_CHAT.len())].into(),
-        };
-        let event =
-            self.envelope(format!("scam-{scammer}"), format!("scamdev-{scammer}"), Payload::ChatMessageSent(message));
-        SimEvent { event, scenario: Some(Scenario::OffPlatformScam) }
-    }
-
-    /// A small attempt with a fresh card, mostly declined right after.
-    fn card_test(&mut self) -> SimEvent {
-        let tester = self.rng.random_range(0..CARD_TESTERS);
-        let n = self.id();
-        let card = Some(Card { fingerprint: format!("fp-test-{n}"), bin: "411111".into(), country: "BR".into() });
-        let amount = Self::usd(self.rng.random_range(50..400));
-        let (payment_id, order_id) = (format!("p-ct-{n}"), format!("o-ct-{n}"));
-        let attempt = PaymentAttempted {
-            payment_id: payment_id.clone(),
-            order_id: order_id.clone(),
-            amount: amount.clone(),
-            card: card.clone(),
-            seller_id: String::new(),
-        };
-        let user = format!("ct-{tester}-{}", n % 7);
-        let device = format!("ctdev-{tester}");
-        if self.rng.random_bool(0.85) {
-            let declined = PaymentDeclined { payment_id, order_id, amount, card, decline_code: "do_not_honor".into() };
-            let mut follow = SimEvent {
-                event: self.envelope(user.clone(), device.clone(), Payload::PaymentDeclined(declined)),
-                scenario: Some(Scenario::CardTesting),
-            };
-            follow.event.ip = Some(format!("203.0.113.{}", 10 + tester));
-            self.queued.push_back(follow);
-        }
-        let mut event = self.envelope(user, device, Payload::PaymentAttempted(attempt));
-        event.ip = Some(format!("203.0.113.{}", 10 + tester));
-        SimEvent { event, scenario: Some(Scenario::CardTesting) }
+        // Just pushed: the queue is not empty.
+        self.queued.pop_front().expect("queue holds the event just pushed")
     }
 
     fn generate(&mut self) -> SimEvent {
-        let roll: f64 = self.rng.random();
-        let bots = self.config.bid_bot_share.clamp(0.0, 1.0);
-        let scams = bots + self.config.scam_chat_share.clamp(0.0, 1.0);
-        let testers = scams + self.config.card_testing_share.clamp(0.0, 1.0);
-        if roll < bots {
-            return self.bot_bid();
-        }
-        if roll < scams {
-            return self.scam_chat();
-        }
-        if roll < testers {
-            return self.card_test();
-        }
-        let s = self.rng.random_range(0..self.shows.len());
-        let roll: f64 = self.rng.random();
-        match roll {
-            r if r < BID_SHARE => self.bid(s),
-            r if r < 0.87 => {
-                let show = &self.shows[s];
-                let viewer = show.audience[self.rng.random_range(0..show.audience.len())];
-                let message = ChatMessageSent {
-                    message_id: format!("m-{}", self.seq + 1),
-                    show_id: format!("sh-{}", show.id),
-                    text: CHAT[self.rng.random_range(0..CHAT.len())].into(),
-                };
-                self.user_event(viewer, Payload::ChatMessageSent(message))
-            }
-            r if r < 0.95 => {
-                let buyer = self.buyer();
-                self.user_event(
-                    buyer,
-                    Payload::LoginSucceeded(LoginSucceeded { method: "password".into(), mfa: false }),
-                )
-            }
-            r if r < 0.97 => {
-                let buyer = self.buyer();
-                self.user_event(buyer, Payload::LoginFailed(LoginFailed { reason: "bad_password".into() }))
-            }
-            r if r < 0.98 => {
-                let buyer = self.buyer();
-                let created = AccountCreated {
-                    email_domain: "example.com".into(),
-                    signup_country: "US".into(),
-                    referral_code: String::new(),
-                };
-                self.user_event(buyer, Payload::AccountCreated(created))
-            }
-            _ => {
-                // A show ends and another starts in its place.
-                let old = self.shows[s].clone();
-                let fresh = self.new_show();
-                let started = ShowStarted {
-                    show_id: format!("sh-{}", fresh.id),
-                    category: fresh.category.into(),
-                    title: "live now".into(),
-                };
-                let e = self.seller_event(fresh.seller, Payload::ShowStarted(started));
-                self.queued.push_back(e);
-                self.shows[s] = fresh;
-                let ended = ShowEnded { show_id: format!("sh-{}", old.id), peak_viewers: old.audience.len() as u32 };
-                self.seller_event(old.seller, Payload::ShowEnded(ended))
-            }
+        let roll: f64 = rand::Rng::random(&mut self.rng);
+        match self.edges.iter().position(|&edge| roll < edge) {
+            Some(i) => self.inject(Scenario::ALL[i]),
+            None => self.normal(),
         }
     }
 }
@@ -469,8 +343,7 @@ impl Iterator for Simulator {
     fn next(&mut self) -> Option<SimEvent> {
         self.now_ms += self.step_ms;
         let event = match self.queued.pop_front() {
-            Some(queued) => {
-                let mut queued = queued;
+            Some(mut queued) => {
                 // Queued follow-ups happen now, not when they were planned.
                 queued.event.occurred_at = Some(timestamp_from_ms(self.now_ms as i64));
                 queued
@@ -502,14 +375,15 @@ mod tests {
     fn mix_looks_like_a_marketplace() {
         let config = SimConfig::default();
         let mut kinds: HashMap<EventKind, usize> = HashMap::new();
-        let mut bots = 0;
+        let mut normal: HashMap<EventKind, usize> = HashMap::new();
         let mut scenarios: HashMap<&str, usize> = HashMap::new();
         let mut last = 0;
         for e in Simulator::new(config.clone()).take(100_000) {
-            *kinds.entry(e.event.kind().unwrap()).or_default() += 1;
-            bots += usize::from(e.scenario == Some(Scenario::BidBot));
-            if let Some(scenario) = e.scenario {
-                *scenarios.entry(scenario.as_str()).or_default() += 1;
+            let kind = e.event.kind().unwrap();
+            *kinds.entry(kind).or_default() += 1;
+            match e.scenario {
+                Some(scenario) => *scenarios.entry(scenario.as_str()).or_default() += 1,
+                None => *normal.entry(kind).or_default() += 1,
             }
             let t = gavel_model::event_time_ms(&e.event).unwrap();
             assert!(t >= last, "event time never goes back");
@@ -519,13 +393,30 @@ mod tests {
         assert!(bids > 50_000 && bids < 70_000, "bids: {bids}");
         assert!(kinds[&EventKind::ChatMessageSent] > 15_000);
         assert!(kinds[&EventKind::AuctionClosed] > 100);
-        assert!(kinds[&EventKind::PaymentDeclined] > 0);
-        assert!(kinds[&EventKind::PaymentAuthorized] > kinds[&EventKind::PaymentDeclined] * 5);
-        assert!((500..1_500).contains(&bots), "bot bids: {bots}");
+        assert!(normal[&EventKind::PaymentDeclined] > 0);
+        assert!(normal[&EventKind::PaymentAuthorized] > normal[&EventKind::PaymentDeclined] * 5, "{normal:?}");
+        assert!((500..1_500).contains(&scenarios["bid_bot"]), "{scenarios:?}");
         assert!((50..150).contains(&scenarios["off_platform_scam"]), "{scenarios:?}");
         // Attempts at 0.2 % plus their declines.
         assert!((250..500).contains(&scenarios["card_testing"]), "{scenarios:?}");
         // 100k events at 5k/s span 20 s of event time.
         assert!((last - config.start_ms - 20_000).abs() < 10);
+    }
+
+    #[test]
+    fn scale_fraud_scales_every_share() {
+        let mut config = SimConfig::default();
+        config.scale_fraud(2.0);
+        for scenario in Scenario::ALL {
+            assert_eq!(config.share(scenario), 2.0 * SimConfig::default().share(scenario), "{scenario}");
+        }
+        *config.share_mut(Scenario::ChatSpam) = 0.5;
+        assert_eq!(config.chat_spam_share, 0.5);
+    }
+
+    #[test]
+    fn without_abuse_is_unlabelled() {
+        let config = SimConfig::default().without_abuse();
+        assert!(Simulator::new(config).take(20_000).all(|e| e.scenario.is_none()));
     }
 }

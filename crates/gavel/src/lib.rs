@@ -11,7 +11,9 @@ pub mod demo;
 pub mod pack;
 pub mod processor;
 pub mod reload;
+pub mod replay;
 pub mod ruletools;
+pub mod simulate;
 pub mod telemetry;
 
 use std::future::Future;

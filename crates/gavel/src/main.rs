@@ -62,6 +62,13 @@ enum Command {
         #[arg(long)]
         rules: Option<PathBuf>,
     },
+    /// Backtest: replay recorded events through a pack and report what it
+    /// would have done (per rule, actions, decisions, scores), against a
+    /// baseline pack and ground truth if given.
+    Replay(gavel::replay::ReplayArgs),
+    /// Generate simulated marketplace traffic, with labelled fraud, to a file
+    /// (and a ground-truth file) or to Kafka.
+    Sim(gavel::simulate::SimArgs),
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -134,6 +141,8 @@ fn main() -> ExitCode {
             .with_context(|| format!("reading {}", event.display()))
             .and_then(|bytes| gavel::ruletools::eval(&expression, &bytes, features.as_deref(), rules.as_deref()))
             .map(|json| println!("{json}")),
+        Some(Command::Replay(args)) => gavel::replay::run(&args),
+        Some(Command::Sim(args)) => gavel::simulate::run(&args),
         Some(Command::Config(ConfigCommand::Defaults)) => {
             print!("{}", gavel::config::DEFAULTS);
             Ok(())

@@ -1,0 +1,267 @@
+//! gavel through a real broker, against the ceiling, in one run.
+//!
+//! 1. **Throughput, A/B/A/B.** M simulated events are preloaded into a
+//!    topic. Phase A is a *passthrough*: gavel's own Kafka pipeline (same
+//!    client settings, same shards, same offset handling) with a processor
+//!    that copies each message to the output unchanged. Phase B is gavel's
+//!    full pipeline with the shipped pack, publishing a verdict per event
+//!    (so it writes at least as many records as A). Each phase reads all M
+//!    events with a fresh consumer group; its rate is M / (time from
+//!    partitions assigned to the M-th message acknowledged), counting
+//!    acknowledged messages, not watermarks. Phases alternate, the best of
+//!    each is reported with their ratio (DESIGN.md's target: B ≥ 0.9 × A).
+//! 2. **Open-loop latency.** Events are sent on a fixed schedule at half
+//!    of B's best rate; each verdict read back is timed from its event's
+//!    *scheduled* send time, so a stall delays every event behind it rather
+//!    than pausing the clock (no coordinated omission). Reports p50, p99,
+//!    p99.9 and max, and separately the part inside gavel (message returned
+//!    by the consumer → outputs enqueued).
+//!
+//! Client settings that matter for latency: gavel's consumer
+//! `fetch.wait.max.ms=5`, gavel's producer `linger.ms=2`, acks=all and
+//! idempotence; the load generator `linger.ms=0`; the verdict reader
+//! `fetch.wait.max.ms=5`.
+//!
+//! Run: `cargo bench -p gavel-benches --bench kafka`. Broker:
+//! `GAVEL_BENCH_BROKERS`, or a Tansu on `PATH` started for the run. Knobs:
+//! `GAVEL_BENCH_EVENTS` (M, default 100,000), `GAVEL_BENCH_ROUNDS` (A/B
+//! pairs, default 2), `GAVEL_BENCH_LATENCY_SECS` (default 10),
+//! `GAVEL_BENCH_SHARDS` (default: cores), `GAVEL_BENCH_PARTITIONS` (default 4).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use gavel::processor::EngineProcessor;
+use gavel::reload::Rules;
+use gavel::telemetry::Stats;
+use gavel_benches::broker::BenchBroker;
+use gavel_benches::{preload, shipped_pack};
+use gavel_engine::Engine;
+use gavel_kafka::{
+    Hooks, Input, InputTopic, KafkaSettings, Output, OutputTopic, OutputTopics, Pipeline, PipelineObserver, Processed,
+    Processor, create_topics,
+};
+use gavel_model::pb::Verdict;
+use gavel_model::{Encoding, encode_protobuf};
+use gavel_sim::{SimConfig, Simulator};
+use hdrhistogram::Histogram;
+use prost::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Copies every message to the signals topic, untouched: the ceiling.
+struct Passthrough;
+
+impl Processor for Passthrough {
+    fn process(&mut self, input: &Input<'_>) -> Processed {
+        Processed::Outputs(vec![Output {
+            topic: OutputTopic::Signals,
+            key: input.key.unwrap_or_default().to_vec(),
+            payload: input.payload.to_vec(),
+        }])
+    }
+}
+
+/// Counts acknowledged messages.
+#[derive(Default)]
+struct Acks(AtomicU64);
+
+impl PipelineObserver for Acks {
+    fn acknowledged(&self, _: Option<i64>, _: Option<i64>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn outputs(prefix: &str) -> OutputTopics {
+    OutputTopics {
+        signals: format!("{prefix}-signals"),
+        actions: format!("{prefix}-actions"),
+        verdicts: format!("{prefix}-verdicts"),
+        dlq: format!("{prefix}-dlq"),
+    }
+}
+
+/// Runs one throughput phase over the preloaded topic; returns events/s.
+async fn phase(
+    brokers: &str,
+    topic: &str,
+    name: &str,
+    events: u64,
+    partitions: i32,
+    processors: Vec<Box<dyn Processor>>,
+) -> f64 {
+    let run = format!("{name}-{}", uuid_like());
+    let mut settings =
+        KafkaSettings::new(brokers, &run, vec![InputTopic { name: topic.into(), encoding: Encoding::Protobuf }]);
+    settings.outputs = outputs(&run);
+    let out_topics: Vec<&str> = settings.outputs.all().to_vec();
+    create_topics(&settings, &out_topics, partitions).await.expect("create output topics");
+    let acks = Arc::new(Acks::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let hooks =
+        Hooks { observer: Arc::clone(&acks) as Arc<dyn PipelineObserver>, warm: None, ready: Arc::clone(&ready) };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let pipeline = Pipeline::new(settings).expect("pipeline");
+    let running = tokio::spawn(pipeline.run(processors, hooks, async {
+        let _ = stopped.await;
+    }));
+    while !ready.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let started = Instant::now();
+    while acks.0.load(Ordering::Relaxed) < events {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    running.await.expect("pipeline task").expect("pipeline");
+    events as f64 / secs
+}
+
+fn uuid_like() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos())
+}
+
+fn engine_shards(shards: usize, stats: &Arc<Stats>) -> Vec<Box<dyn Processor>> {
+    let rules = Rules::new(Engine::new(shipped_pack()), None);
+    (0..shards)
+        .map(|_| Box::new(EngineProcessor::new(Arc::clone(&rules), Arc::clone(stats), true)) as Box<dyn Processor>)
+        .collect()
+}
+
+fn micros(ns: u64) -> String {
+    format!("{:.2} ms", ns as f64 / 1e6)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let events: u64 = env_or("GAVEL_BENCH_EVENTS", 100_000);
+    let rounds: usize = env_or("GAVEL_BENCH_ROUNDS", 2);
+    let latency_secs: f64 = env_or("GAVEL_BENCH_LATENCY_SECS", 10.0);
+    let shards: usize = env_or("GAVEL_BENCH_SHARDS", gavel::default_shards());
+    let partitions: i32 = env_or("GAVEL_BENCH_PARTITIONS", 4);
+    let broker = BenchBroker::start().expect("a broker: set GAVEL_BENCH_BROKERS or put tansu on PATH");
+    let topic = format!("bench-{}-in", uuid_like());
+    let admin = KafkaSettings::new(&broker.addr, "bench-admin", vec![]);
+    create_topics(&admin, &[&topic], partitions).await.expect("create input topic");
+    let started = Instant::now();
+    preload(&broker.addr, &topic, events as usize).await.expect("preload");
+    println!(
+        "kafka: {events} events preloaded in {:.1} s into {partitions} partitions on {}; {shards} shard(s)",
+        started.elapsed().as_secs_f64(),
+        broker.addr
+    );
+
+    let (mut best_a, mut best_b) = (0.0f64, 0.0f64);
+    for round in 1..=rounds {
+        let passthrough: Vec<Box<dyn Processor>> = (0..shards).map(|_| Box::new(Passthrough) as _).collect();
+        let a = phase(&broker.addr, &topic, "pass", events, partitions, passthrough).await;
+        let stats = Arc::new(Stats::default());
+        let b = phase(&broker.addr, &topic, "gavel", events, partitions, engine_shards(shards, &stats)).await;
+        println!("  round {round}: passthrough {a:>9.0} events/s   gavel {b:>9.0} events/s   ratio {:.2}", b / a);
+        best_a = best_a.max(a);
+        best_b = best_b.max(b);
+    }
+    println!(
+        "  best:    passthrough {best_a:>9.0} events/s   gavel {best_b:>9.0} events/s   ratio {:.2}  (target ≥ 0.90)",
+        best_b / best_a
+    );
+
+    // Open-loop latency at half of gavel's best rate.
+    let rate = (best_b / 2.0).max(1.0);
+    let total = (rate * latency_secs) as usize;
+    let run = format!("lat-{}", uuid_like());
+    let input = format!("{run}-in");
+    let mut settings =
+        KafkaSettings::new(&broker.addr, &run, vec![InputTopic { name: input.clone(), encoding: Encoding::Protobuf }]);
+    settings.outputs = outputs(&run);
+    let mut topics = vec![input.as_str()];
+    topics.extend(settings.outputs.all());
+    create_topics(&settings, &topics, partitions).await.expect("create latency topics");
+    let stats = Arc::new(Stats::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let hooks =
+        Hooks { observer: Arc::clone(&stats) as Arc<dyn PipelineObserver>, warm: None, ready: Arc::clone(&ready) };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let pipeline = Pipeline::new(settings.clone()).expect("pipeline");
+    let running = tokio::spawn(pipeline.run(engine_shards(shards, &stats), hooks, async {
+        let _ = stopped.await;
+    }));
+    while !ready.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+
+    // The reader: verdicts back, timed against each event's schedule.
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("group.id", format!("{run}-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "5")
+        .create()
+        .expect("reader");
+    reader.subscribe(&[&settings.outputs.verdicts]).expect("subscribe");
+    let origin = Instant::now() + Duration::from_millis(500);
+    let scheduled = move |i: usize| origin + Duration::from_secs_f64(i as f64 / rate);
+    let read = std::thread::spawn(move || {
+        // 1 µs … 60 s, 3 significant digits: constant, valid bounds.
+        let mut h = Histogram::<u64>::new_with_bounds(1_000, 60_000_000_000, 3).expect("bounds");
+        let deadline = Instant::now() + Duration::from_secs_f64(latency_secs + 60.0);
+        let mut seen = 0;
+        while seen < total && Instant::now() < deadline {
+            let Some(Ok(m)) = reader.poll(Duration::from_millis(50)) else { continue };
+            let arrived = Instant::now();
+            let Ok(verdict) = Verdict::decode(m.payload().unwrap_or_default()) else { continue };
+            let Some(i) = verdict.event_id.strip_prefix("lat-").and_then(|i| i.parse::<usize>().ok()) else { continue };
+            h.saturating_record(arrived.saturating_duration_since(scheduled(i)).as_nanos() as u64);
+            seen += 1;
+        }
+        (h, seen)
+    });
+
+    let generator: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", &broker.addr).set("linger.ms", "0").create().expect("generator");
+    let mut sim = Simulator::new(SimConfig::default());
+    let mut pending = Vec::with_capacity(total);
+    for i in 0..total {
+        let Some(mut sim_event) = sim.next() else { break };
+        sim_event.event.event_id = format!("lat-{i}");
+        // Event time now, so windows behave as live.
+        sim_event.event.occurred_at = Some(gavel_model::timestamp_from_ms(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64,
+        ));
+        let payload = encode_protobuf(&sim_event.event);
+        tokio::time::sleep_until(scheduled(i).into()).await;
+        let record = FutureRecord::to(&input).key(&sim_event.event.user_id).payload(&payload);
+        if let Ok(delivery) = generator.send_result(record) {
+            pending.push(delivery);
+        }
+    }
+    for delivery in pending {
+        let _ = delivery.await;
+    }
+    let (h, seen) = read.join().expect("reader thread");
+    let _ = stop.send(());
+    running.await.expect("pipeline task").expect("pipeline");
+    let inside = stats.totals().latency;
+    println!(
+        "  open loop at {rate:.0} events/s for {latency_secs:.0} s: {seen}/{total} verdicts; produce → verdict consumed \
+         p50 {} p99 {} p99.9 {} max {}",
+        micros(h.value_at_quantile(0.5)),
+        micros(h.value_at_quantile(0.99)),
+        micros(h.value_at_quantile(0.999)),
+        micros(h.max())
+    );
+    println!(
+        "  inside gavel (message polled → outputs enqueued): p50 {:.1} µs p99 {:.1} µs p99.9 {:.1} µs max {:.1} µs",
+        inside.p50_ns as f64 / 1e3,
+        inside.p99_ns as f64 / 1e3,
+        inside.p999_ns as f64 / 1e3,
+        inside.max_ns as f64 / 1e3
+    );
+}
