@@ -30,13 +30,13 @@ fn bounded_demo_shows_traffic_and_serves_metrics() {
         .spawn()
         .unwrap();
 
-    // Scrape until the engine has counted consumed events (group assignment
-    // on the mock cluster takes a few seconds).
+    // Scrape until the engine has processed events (group assignment on the
+    // mock cluster takes a few seconds; counters exist, at 0, from the start).
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut metrics = String::new();
     while Instant::now() < deadline {
         if let Some(body) = scrape(port)
-            && body.contains("gavel_events_consumed_total")
+            && body.contains("gavel_processing_duration_seconds_bucket")
         {
             metrics = body;
             break;
