@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the in-process pipeline: decode (protobuf and
 //! JSON), engine evaluation with the shipped pack, the whole decode →
-//! evaluate → encode path per event over a simulated mix, and rule-pack
-//! compilation.
+//! evaluate → encode path per event over a simulated mix, rule-pack
+//! compilation, then per event kind (decode in both encodings, evaluate)
+//! and encode per output type.
 //!
 //! Every timed pass starts from a fresh engine (built, and where stated
 //! warmed, outside the timing), so velocity windows hold what a live stream
@@ -121,5 +122,75 @@ fn rules(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, decoding, pipeline, rules);
+/// Per event kind: decode (both encodings) and evaluate on an engine warmed
+/// with the mix, then encode of each output type. Short measurements: one
+/// row per kind is the point, not the last percent.
+fn per_kind(c: &mut Criterion) {
+    let events: Vec<Event> = encoded_events(2 * EVENTS, Encoding::Protobuf)
+        .iter()
+        .map(|b| decode(Encoding::Protobuf, b).expect("simulated events decode"))
+        .collect();
+    let (warm, timed) = events.split_at(EVENTS);
+    let warm = &warm[EVENTS - 10_000..];
+    let pack = shipped_pack();
+    let mut kinds: Vec<gavel_model::EventKind> = timed.iter().filter_map(Event::kind).collect();
+    kinds.sort_by_key(|k| k.as_str());
+    kinds.dedup();
+    let mut group = c.benchmark_group("kind");
+    group
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_millis(300))
+        .measurement_time(std::time::Duration::from_secs(1));
+    for kind in kinds {
+        let mine: Vec<&Event> = timed.iter().filter(|e| e.kind() == Some(kind)).take(2_000).collect();
+        let protobuf: Vec<Vec<u8>> = mine.iter().map(|e| encode_protobuf(*e)).collect();
+        let json: Vec<Vec<u8>> = mine.iter().map(|e| gavel_model::encode_json(*e).expect("encodes")).collect();
+        group.throughput(Throughput::Elements(mine.len() as u64));
+        group.bench_function(format!("decode_protobuf/{}", kind.as_str()), |b| {
+            b.iter(|| protobuf.iter().for_each(|p| drop(black_box(decode(Encoding::Protobuf, p)))))
+        });
+        group.bench_function(format!("decode_json/{}", kind.as_str()), |b| {
+            b.iter(|| json.iter().for_each(|p| drop(black_box(decode(Encoding::Json, p)))))
+        });
+        group.bench_function(format!("evaluate/{}", kind.as_str()), |b| {
+            b.iter_batched(
+                || {
+                    let engine = Engine::new(pack.clone());
+                    warm.iter().for_each(|e| drop(engine.warm(e, None)));
+                    engine
+                },
+                |engine| {
+                    for event in &mine {
+                        black_box(engine.evaluate(event, None, 0).ok());
+                    }
+                    engine
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+
+    // Encode of each output type, over what the mix produces.
+    let engine = Engine::new(pack);
+    let outcomes: Vec<(Event, gavel_engine::Outcome)> =
+        events.iter().filter_map(|e| engine.evaluate(e, None, 0).ok().map(|o| (e.clone(), o))).collect();
+    let signals: Vec<_> = outcomes.iter().filter_map(|(_, o)| o.signal.clone()).collect();
+    let actions: Vec<_> = outcomes.iter().flat_map(|(_, o)| o.actions.clone()).collect();
+    let verdicts: Vec<_> = outcomes.iter().take(10_000).map(|(e, o)| engine.verdict(e, o, 0)).collect();
+    let mut group = c.benchmark_group("encode");
+    group
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_millis(300))
+        .measurement_time(std::time::Duration::from_secs(1));
+    group.throughput(Throughput::Elements(signals.len() as u64));
+    group.bench_function("signal", |b| b.iter(|| signals.iter().for_each(|s| drop(black_box(encode_protobuf(s))))));
+    group.throughput(Throughput::Elements(actions.len() as u64));
+    group.bench_function("action", |b| b.iter(|| actions.iter().for_each(|a| drop(black_box(encode_protobuf(a))))));
+    group.throughput(Throughput::Elements(verdicts.len() as u64));
+    group.bench_function("verdict", |b| b.iter(|| verdicts.iter().for_each(|v| drop(black_box(encode_protobuf(v))))));
+    group.finish();
+}
+
+criterion_group!(benches, decoding, pipeline, rules, per_kind);
 criterion_main!(benches);

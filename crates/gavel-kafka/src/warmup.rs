@@ -61,11 +61,11 @@ pub struct Replay {
 
 /// One partition to replay: `[start, end)`.
 #[derive(Debug)]
-struct Range {
-    topic: String,
-    partition: i32,
-    start: i64,
-    end: i64,
+pub(crate) struct Range {
+    pub topic: String,
+    pub partition: i32,
+    pub start: i64,
+    pub end: i64,
 }
 
 /// Replays every partition of every input topic from the first message at
@@ -233,7 +233,7 @@ fn next_message(consumer: &BaseConsumer, timeout: Duration) -> Result<Option<(i6
 }
 
 /// Reads every range to its end, in partition order.
-fn replay(
+pub(crate) fn replay(
     consumer: &BaseConsumer,
     settings: &KafkaSettings,
     ranges: &[Range],
