@@ -6,6 +6,8 @@
 //! velocity store. Kafka itself is left out: this is the ceiling the
 //! consumer feeds.
 //!
+//! A Prometheus recorder is installed, as in `gavel run`.
+//!
 //! Shard counts run alternately, several rounds, and the best round of each
 //! is reported with its ratio to one shard, so a noisy shared machine skews
 //! both sides alike.
@@ -86,6 +88,11 @@ fn main() {
         .filter(|&n| n > 0)
         .collect();
     let rounds: usize = std::env::var("GAVEL_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
+    // Metrics are recorded as in production: a Prometheus recorder is
+    // installed, so every counter the processor bumps costs what it costs live.
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let _handle = recorder.handle();
+    metrics::set_global_recorder(recorder).expect("first recorder");
     let partitions = Arc::new(partitioned());
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     println!(

@@ -209,8 +209,15 @@ impl Engine {
             let explanation = if features.is_empty() {
                 rule.description.clone()
             } else {
-                let facts: Vec<String> = features.iter().map(|f| format!("{} = {}", f.name, f.value)).collect();
-                format!("{} ({})", rule.description, facts.join(", "))
+                // One buffer: "description (a = 1, b = 2)".
+                use std::fmt::Write as _;
+                let mut text = String::with_capacity(rule.description.len() + 32 * features.len());
+                text.push_str(&rule.description);
+                for (i, f) in features.iter().enumerate() {
+                    let _ = write!(text, "{}{} = {}", if i == 0 { " (" } else { ", " }, f.name, f.value);
+                }
+                text.push(')');
+                text
             };
             hits.push(RuleHit {
                 rule_id: rule.id.clone(),

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use gavel_kafka::{Input, Output, OutputTopic, Processed, Processor};
 use gavel_model::encode_protobuf;
 use gavel_model::pb::{ActionType, Decision, RuleMode};
-use metrics::counter;
+use metrics::{Counter, counter};
 
 use crate::reload::Rules;
 use crate::telemetry::{Stats, names};
@@ -21,13 +21,63 @@ pub struct EngineProcessor {
     emit_verdicts: bool,
     /// Event time of the message last processed, for end-to-end latency.
     last_event_time_ms: Option<i64>,
+    /// Metric handles, registered on first use (after the recorder is installed).
+    counters: Option<Counters>,
 }
 
 impl EngineProcessor {
     /// A processor over `engine`, reporting to `stats`. With `emit_verdicts`
     /// every event also gets a verdict on the verdicts topic.
     pub fn new(rules: Arc<Rules>, stats: Arc<Stats>, emit_verdicts: bool) -> Self {
-        EngineProcessor { rules, stats, emit_verdicts, last_event_time_ms: None }
+        EngineProcessor { rules, stats, emit_verdicts, last_event_time_ms: None, counters: None }
+    }
+}
+
+/// The processor's metric handles, registered once: the event path neither
+/// builds label sets nor looks counters up in the recorder's registry.
+struct Counters {
+    evaluated: Vec<Counter>,
+    verdicts: [Counter; 5],
+    actions: [Counter; 9],
+    signals: Counter,
+    /// Per rule id: enforce hits, shadow hits, evaluation errors. Grows when
+    /// a reloaded pack brings new rules.
+    rules: std::collections::HashMap<String, [Counter; 3]>,
+}
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counters").field("rules", &self.rules.len()).finish_non_exhaustive()
+    }
+}
+
+impl Counters {
+    fn new() -> Counters {
+        let decision = |d: i32| Decision::try_from(d).unwrap_or(Decision::Unspecified);
+        Counters {
+            evaluated: gavel_model::EventKind::ALL
+                .iter()
+                .map(|k| counter!(names::EVENTS_EVALUATED, "kind" => k.as_str()))
+                .collect(),
+            verdicts: std::array::from_fn(
+                |d| counter!(names::VERDICTS, "decision" => decision_label(decision(d as i32))),
+            ),
+            actions: std::array::from_fn(|t| counter!(names::ACTIONS, "type" => action_label(t as i32))),
+            signals: counter!(names::SIGNALS),
+            rules: std::collections::HashMap::new(),
+        }
+    }
+
+    fn rule(&mut self, id: &str) -> &[Counter; 3] {
+        if !self.rules.contains_key(id) {
+            let handles = [
+                counter!(names::RULE_HITS, "rule" => id.to_string(), "mode" => "enforce"),
+                counter!(names::RULE_HITS, "rule" => id.to_string(), "mode" => "shadow"),
+                counter!(names::RULE_ERRORS, "rule" => id.to_string()),
+            ];
+            self.rules.insert(id.to_string(), handles);
+        }
+        &self.rules[id]
     }
 }
 
@@ -55,16 +105,16 @@ impl Processor for EngineProcessor {
             Err(e) => return Processed::DeadLetter(e.to_string()),
         };
         self.last_event_time_ms = Some(outcome.event_time_ms);
-        counter!(names::EVENTS_EVALUATED, "kind" => outcome.kind.as_str()).increment(1);
+        let counters = self.counters.get_or_insert_with(Counters::new);
+        counters.evaluated[outcome.kind.index()].increment(1);
         for hit in outcome.hits() {
             let shadow = hit.mode == RuleMode::Shadow as i32;
-            let mode = if shadow { "shadow" } else { "enforce" };
-            counter!(names::RULE_HITS, "rule" => hit.rule_id.clone(), "mode" => mode).increment(1);
+            counters.rule(&hit.rule_id)[usize::from(shadow)].increment(1);
             self.stats.tally.rule_hit(&hit.rule_id, shadow);
         }
         self.stats.tally.decision(outcome.decision as i32);
         for rule in &outcome.failed_rules {
-            counter!(names::RULE_ERRORS, "rule" => rule.clone()).increment(1);
+            counters.rule(rule)[2].increment(1);
         }
         let mut outputs = Vec::with_capacity(outcome.actions.len() + 2);
         // A rule with score 0 and no actions only keeps books (sets labels):
@@ -73,17 +123,19 @@ impl Processor for EngineProcessor {
             && (signal.hits.iter().any(|h| h.score != 0) || !outcome.actions.is_empty())
         {
             self.stats.signal();
-            counter!(names::SIGNALS).increment(1);
+            counters.signals.increment(1);
             let key = signal.entity.as_ref().map(|e| e.id.clone().into_bytes()).unwrap_or_default();
             outputs.push(Output { topic: OutputTopic::Signals, key, payload: encode_protobuf(signal) });
         }
         for action in &outcome.actions {
-            counter!(names::ACTIONS, "type" => action_label(action.r#type)).increment(1);
+            if let Some(c) = counters.actions.get(action.r#type as usize) {
+                c.increment(1);
+            }
             self.stats.tally.action(action.r#type);
             let key = action.target.as_ref().map(|t| t.id.clone().into_bytes()).unwrap_or_default();
             outputs.push(Output { topic: OutputTopic::Actions, key, payload: encode_protobuf(action) });
         }
-        counter!(names::VERDICTS, "decision" => decision_label(outcome.decision)).increment(1);
+        counters.verdicts[outcome.decision as usize].increment(1);
         if self.emit_verdicts {
             let verdict = engine.verdict(&event, &outcome, decided_at);
             outputs.push(Output {
