@@ -27,6 +27,7 @@ use gavel_engine::Engine;
 use gavel_kafka::{Input, Processor};
 use gavel_model::{Encoding, encode_protobuf};
 use gavel_sim::{SimConfig, Simulator};
+use hdrhistogram::Histogram;
 
 const EVENTS: usize = 400_000;
 const PARTITIONS: usize = 16;
@@ -41,16 +42,20 @@ fn partitioned() -> Vec<Vec<Vec<u8>>> {
     partitions
 }
 
-/// Processes every partition on `shards` threads; returns the wall time.
-fn run(partitions: &Arc<Vec<Vec<Vec<u8>>>>, shards: usize) -> Duration {
+/// Processes every partition on `shards` threads; returns the wall time
+/// and the per-event processing time (decode → outputs built) of them all.
+fn run(partitions: &Arc<Vec<Vec<Vec<u8>>>>, shards: usize) -> (Duration, Histogram<u64>) {
     let rules = Rules::new(Engine::new(shipped_pack()), None);
     let stats = Arc::new(Stats::default());
     let started = Instant::now();
-    std::thread::scope(|scope| {
+    let latencies = std::thread::scope(|scope| {
+        let mut threads = Vec::new();
         for shard in 0..shards {
             let mut processor = EngineProcessor::new(Arc::clone(&rules), Arc::clone(&stats), false);
             let partitions = Arc::clone(partitions);
-            scope.spawn(move || {
+            threads.push(scope.spawn(move || {
+                // 1 ns … 1 s, 3 significant digits: constant, valid bounds.
+                let mut latency = Histogram::<u64>::new_with_bounds(1, 1_000_000_000, 3).expect("bounds");
                 let mut outputs = 0usize;
                 // Interleave the shard's partitions, as a consumer's fetches do.
                 let owned: Vec<usize> = (0..PARTITIONS).filter(|p| p % shards == shard).collect();
@@ -67,16 +72,25 @@ fn run(partitions: &Arc<Vec<Vec<Vec<u8>>>>, shards: usize) -> Duration {
                             timestamp_ms: None,
                             encoding: Encoding::Protobuf,
                         };
+                        let began = Instant::now();
                         if let gavel_kafka::Processed::Outputs(o) = processor.process(&input) {
                             outputs += o.len();
                         }
+                        latency.saturating_record(began.elapsed().as_nanos() as u64);
                     }
                 }
                 std::hint::black_box(outputs);
-            });
+                latency
+            }));
         }
+        let mut all = Histogram::<u64>::new_with_bounds(1, 1_000_000_000, 3).expect("bounds");
+        for thread in threads {
+            // Same bounds: adding cannot fail.
+            let _ = all.add(thread.join().expect("shard thread"));
+        }
+        all
     });
-    started.elapsed()
+    (started.elapsed(), latencies)
 }
 
 fn main() {
@@ -99,21 +113,31 @@ fn main() {
         "shards: {EVENTS} simulated events in {PARTITIONS} partitions, shipped pack, {cores} cores, {rounds} rounds"
     );
     let mut best = vec![Duration::MAX; shard_counts.len()];
+    let mut latency = vec![None; shard_counts.len()];
     for _ in 0..rounds {
         for (i, &shards) in shard_counts.iter().enumerate() {
-            best[i] = best[i].min(run(&partitions, shards));
+            let (took, h) = run(&partitions, shards);
+            if took < best[i] {
+                best[i] = took;
+                latency[i] = Some(h);
+            }
         }
     }
     let rate = |d: Duration| EVENTS as f64 / d.as_secs_f64();
     let base = rate(best[0]);
     for (i, &shards) in shard_counts.iter().enumerate() {
         let r = rate(best[i]);
+        let us = |q: f64| latency[i].as_ref().map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1e3);
         println!(
-            "  {shards:>2} shard(s): {:>9.0} events/s  {:>7.0} /s per shard  {:.2}x of {} shard(s)",
+            "  {shards:>2} shard(s): {:>9.0} events/s  {:>7.0} /s per shard  {:.2}x of {} shard(s)   \
+             per event p50 {:.1} µs p99 {:.1} µs p99.9 {:.1} µs",
             r,
             r / shards as f64,
             r / base,
-            shard_counts[0]
+            shard_counts[0],
+            us(0.5),
+            us(0.99),
+            us(0.999)
         );
     }
 }
