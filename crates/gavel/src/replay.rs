@@ -24,8 +24,9 @@ use serde::Serialize;
 
 use crate::processor::{action_label, decision_label};
 
-/// The events of a replay, encoded once and ordered by event time (ties
-/// keep their input order).
+/// The events of a replay, encoded once and ordered by event time, then
+/// event id: the same events give the same order however they were read
+/// (a file, or a topic's partitions interleaved as they arrived).
 #[derive(Debug, Default)]
 pub struct Recording {
     events: Vec<(i64, Vec<u8>)>,
@@ -37,14 +38,16 @@ impl Recording {
     /// Collects `events` and sorts them by event time.
     pub fn new(events: impl IntoIterator<Item = Event>) -> Recording {
         let mut recording = Recording::default();
+        let mut keyed = Vec::new();
         for event in events {
             match event_time_ms(&event).filter(|_| event.kind().is_some()) {
-                Some(t) => recording.events.push((t, encode_protobuf(&event))),
+                Some(t) => keyed.push((t, event.event_id.clone(), encode_protobuf(&event))),
                 None => recording.skipped += 1,
             }
         }
-        // Stable: equal times keep their order in the input.
-        recording.events.sort_by_key(|(t, _)| *t);
+        // Stable: events with the same time and id keep their input order.
+        keyed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        recording.events = keyed.into_iter().map(|(t, _, bytes)| (t, bytes)).collect();
         recording
     }
 

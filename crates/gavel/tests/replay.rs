@@ -168,3 +168,41 @@ fn the_command_line_round_trip_is_byte_identical() {
     assert!(report["truth"]["scenarios"]["bid_bot"]["flagged"].as_u64().unwrap() > 0);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_topic_replays_like_a_file() {
+    let brokers = match std::env::var("GAVEL_TEST_BROKERS") {
+        Ok(b) if !b.is_empty() => b,
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("GAVEL_TEST_BROKERS is not set under CI"),
+        _ => return eprintln!("skipping: GAVEL_TEST_BROKERS not set"),
+    };
+    let topic = format!("replay-{}", std::process::id());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let events: Vec<gavel_model::Event> = Simulator::new(SimConfig::default()).take(3_000).map(|s| s.event).collect();
+    runtime.block_on(async {
+        let settings = gavel_kafka::KafkaSettings::new(&brokers, "replay-test", vec![]);
+        gavel_kafka::create_topics(&settings, &[&topic], 3).await.unwrap();
+        let producer: rdkafka::producer::FutureProducer =
+            rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+        for event in &events {
+            let payload = gavel_model::encode_protobuf(event);
+            let record = rdkafka::producer::FutureRecord::to(&topic).key(&event.user_id).payload(&payload);
+            producer.send(record, std::time::Duration::from_secs(10)).await.unwrap();
+        }
+        let garbage = rdkafka::producer::FutureRecord::<str, str>::to(&topic).payload("not an event");
+        producer.send(garbage, std::time::Duration::from_secs(10)).await.unwrap();
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .args(["replay", "--json", "--topic", &topic, "--brokers", &brokers, "--rules"])
+        .arg(shipped_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let from_topic: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(from_topic["events"], 3_000);
+    assert_eq!(from_topic["skipped"], 1, "the undecodable message is counted, not replayed");
+
+    // The same events from memory give the same decisions.
+    let from_memory = replay(&Recording::new(events), shipped(), None, None, &mut |_| {});
+    assert_eq!(from_topic["decisions"], serde_json::to_value(&from_memory.decisions).unwrap());
+}
