@@ -16,9 +16,8 @@ use std::collections::VecDeque;
 
 use gavel_model::Payload;
 use gavel_model::pb::{
-    AccountCreated, BidPlaced, Card, ChargebackFiled, ChatMessageSent, EmailChanged, ListingCreated, ListingFormat,
-    LoginFailed, LoginSucceeded, PasswordChanged, PaymentAttempted, PaymentAuthorized, PaymentDeclined, ShowEnded,
-    ShowStarted,
+    AccountCreated, Card, ChargebackFiled, ChatMessageSent, EmailChanged, ListingCreated, ListingFormat, LoginFailed,
+    LoginSucceeded, PasswordChanged, PaymentAttempted, PaymentAuthorized, PaymentDeclined, ShowEnded, ShowStarted,
 };
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -193,17 +192,7 @@ impl Simulator {
     fn bot_bid(&mut self) -> SimEvent {
         let bot = self.rng.random_range(0..self.config.bid_bots.max(1));
         let s = self.rng.random_range(0..self.shows.len());
-        let seq = self.next_seq();
-        let show = &mut self.shows[s];
-        show.lot.price_minor += 100;
-        show.lot.bids += 1;
-        let bid = BidPlaced {
-            bid_id: format!("b-{seq}"),
-            listing_id: format!("l-{}", show.lot.listing_id),
-            show_id: format!("sh-{}", show.id),
-            seller_id: format!("s-{}", show.seller),
-            amount: usd(show.lot.price_minor),
-        };
+        let bid = self.raise(s, 100);
         let actor = Actor {
             user: format!("bot-{bot}"),
             device: format!("botdev-{bot}"),
@@ -304,17 +293,7 @@ impl Simulator {
         if closed {
             self.close_lot(slot);
         }
-        let seq = self.next_seq();
-        let show = &mut self.shows[slot];
-        show.lot.price_minor += 100;
-        show.lot.bids += 1;
-        let bid = BidPlaced {
-            bid_id: format!("b-{seq}"),
-            listing_id: format!("l-{}", show.lot.listing_id),
-            show_id: format!("sh-{}", show.id),
-            seller_id: format!("s-{}", show.seller),
-            amount: usd(show.lot.price_minor),
-        };
+        let bid = self.raise(slot, 100);
         let actor = Actor { user, ..actors::seller(seller) };
         let event = self.emit(&actor, Payload::BidPlaced(bid), Some(Scenario::ShillRing));
         if closed { self.after_queued(event) } else { event }
@@ -378,19 +357,10 @@ impl Simulator {
         }
         let k = self.rng.random_range(0..self.config.non_paying_bidders.max(1));
         let jump = 100 * self.rng.random_range(25..=100);
-        let seq = self.next_seq();
-        let show = &mut self.shows[s];
-        show.lot.price_minor += jump;
-        show.lot.bids += 1;
-        show.lot.leader = Some(Leader::NonPayer(k));
-        show.lot.frozen = true;
-        let bid = BidPlaced {
-            bid_id: format!("b-{seq}"),
-            listing_id: format!("l-{}", show.lot.listing_id),
-            show_id: format!("sh-{}", show.id),
-            seller_id: format!("s-{}", show.seller),
-            amount: usd(show.lot.price_minor),
-        };
+        let bid = self.raise(s, jump);
+        let lot = &mut self.shows[s].lot;
+        lot.leader = Some(Leader::NonPayer(k));
+        lot.frozen = true;
         let event = self.emit(&non_payer(k), Payload::BidPlaced(bid), Some(Scenario::NonPayingBidder));
         if closed { self.after_queued(event) } else { event }
     }

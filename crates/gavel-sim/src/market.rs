@@ -193,27 +193,32 @@ impl Simulator {
         if self.shows[s].lot.frozen {
             return self.chat(s);
         }
-        let seq = self.next_seq();
-        let show = &mut self.shows[s];
-        let lot = &mut show.lot;
+        let lot = &self.shows[s].lot;
         let mut pick = self.rng.random_range(0..lot.bidders.len());
         if lot.leader == Some(Leader::Viewer(lot.bidders[pick])) {
             // The leader waits; the next one in the war outbids them.
             pick = (pick + 1) % lot.bidders.len();
         }
         let bidder = lot.bidders[pick];
-        lot.price_minor += 100;
-        lot.bids += 1;
-        lot.leader = Some(Leader::Viewer(bidder));
-        let buyer = show.audience[bidder];
-        let bid = BidPlaced {
+        let buyer = self.shows[s].audience[bidder];
+        let bid = self.raise(s, 100);
+        self.shows[s].lot.leader = Some(Leader::Viewer(bidder));
+        self.emit(&actors::buyer(buyer), Payload::BidPlaced(bid), None)
+    }
+
+    /// Raises show `s`'s lot by `by` (minor units): the bid that does it.
+    pub(crate) fn raise(&mut self, s: usize, by: i64) -> BidPlaced {
+        let seq = self.next_seq();
+        let show = &mut self.shows[s];
+        show.lot.price_minor += by;
+        show.lot.bids += 1;
+        BidPlaced {
             bid_id: format!("b-{seq}"),
-            listing_id: format!("l-{}", lot.listing_id),
+            listing_id: format!("l-{}", show.lot.listing_id),
             show_id: format!("sh-{}", show.id),
             seller_id: format!("s-{}", show.seller),
-            amount: usd(lot.price_minor),
-        };
-        self.emit(&actors::buyer(buyer), Payload::BidPlaced(bid), None)
+            amount: usd(show.lot.price_minor),
+        }
     }
 
     /// Closes show `s`'s lot: queues the close, the winner's charge and the

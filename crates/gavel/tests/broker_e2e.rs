@@ -7,6 +7,8 @@
 //! Without `GAVEL_TEST_BROKERS` the test is skipped, except under CI, where
 //! a missing broker is a failure.
 
+mod support;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,18 +44,6 @@ rules:
     score: 70
 "#;
 
-fn brokers() -> Option<String> {
-    match std::env::var("GAVEL_TEST_BROKERS") {
-        Ok(b) if !b.is_empty() => Some(b),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("GAVEL_TEST_BROKERS is not set under CI: run the tests through scripts/test")
-        }
-        _ => {
-            eprintln!("skipping: GAVEL_TEST_BROKERS not set (scripts/test starts a broker and sets it)");
-            None
-        }
-    }
-}
 
 fn bid(user: &str, n: i64) -> Event {
     Event {
@@ -96,7 +86,7 @@ fn reader(brokers: &str, topic: &str) -> StreamConsumer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_and_protobuf_events_become_signals_and_garbage_is_dead_lettered() {
-    let Some(brokers) = brokers() else { return };
+    let Some(brokers) = support::shared_brokers() else { return };
     let run = uuid::Uuid::new_v4().simple().to_string();
     let json_topic = format!("e2e-{run}-chat-json");
     let proto_topic = format!("e2e-{run}-bids-proto");
@@ -216,7 +206,7 @@ rules:
 /// emitted for them); events older than the window are not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_up_rebuilds_features_from_the_log_without_emitting() {
-    let Some(brokers) = brokers() else { return };
+    let Some(brokers) = support::shared_brokers() else { return };
     let run = uuid::Uuid::new_v4().simple().to_string();
     let input = format!("warm-{run}-bids");
     let outputs = outputs_for(&format!("warm-{run}"));
