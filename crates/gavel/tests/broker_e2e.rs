@@ -44,7 +44,6 @@ rules:
     score: 70
 "#;
 
-
 fn bid(user: &str, n: i64) -> Event {
     Event {
         event_id: format!("{user}-bid-{n}"),
