@@ -59,6 +59,9 @@ async fn killed_at_random_points_it_loses_nothing_and_repeats_no_action_id() {
         seen.lock().unwrap().verdicts.len() as u64 >= events
     })
     .await;
+    // The graceful path is what is under test: a SIGTERM before the signal
+    // handlers exist (the first milliseconds of start-up) just ends the process.
+    assert!(gavel.until_ready(Duration::from_secs(60)).await.is_some(), "not ready\n{}", gavel.log_tail());
     let (status, took) = gavel.terminate(Duration::from_secs(20)).expect("exits within its shutdown bound");
 
     let seen = seen.lock().unwrap();
