@@ -21,7 +21,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
 use crate::processor::{action_label, decision_label};
-use crate::telemetry::{self, Stats, TallySnapshot, short};
+use crate::telemetry::{self, Stats, Tally, TallySnapshot, short};
 use gavel_model::pb::Decision;
 use std::io::IsTerminal;
 
@@ -79,7 +79,7 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
     let rules = Rules::new(engine, dir);
     rules.watch()?;
     let ready = Arc::new(AtomicBool::new(false));
-    let stats = Arc::new(Stats::default());
+    let stats = Arc::new(Stats::with_tally());
     let admin = Admin { metrics, rules: Arc::clone(&rules), ready: Arc::clone(&ready), stats: Arc::clone(&stats) };
     let admin_addr = crate::admin::serve(options.metrics_addr, admin).await?;
     let inputs =
@@ -111,7 +111,7 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.tick().await;
     let mut totals = (0u64, 0u64, 0u64);
-    let mut previous = stats.tally.snapshot();
+    let mut previous = stats.tally.as_ref().map(Tally::snapshot).unwrap_or_default();
     let terminal = std::io::stdout().is_terminal();
     let interrupted = crate::termination_signal();
     tokio::pin!(interrupted);
@@ -122,7 +122,7 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
         }
         let i = stats.take();
         totals = (totals.0 + i.events, totals.1 + i.signals, totals.2 + i.dead_lettered);
-        let now = stats.tally.snapshot();
+        let now = stats.tally.as_ref().map(Tally::snapshot).unwrap_or_default();
         let line = format!(
             "{:>4}s  events/s {:>7}  signals/s {:>5}  dlq {:>3}  p50 {:>8}  p99 {:>8}",
             started.elapsed().as_secs(),

@@ -110,9 +110,13 @@ impl Processor for EngineProcessor {
         for hit in outcome.hits() {
             let shadow = hit.mode == RuleMode::Shadow as i32;
             counters.rule(&hit.rule_id)[usize::from(shadow)].increment(1);
-            self.stats.tally.rule_hit(&hit.rule_id, shadow);
+            if let Some(tally) = &self.stats.tally {
+                tally.rule_hit(&hit.rule_id, shadow);
+            }
         }
-        self.stats.tally.decision(outcome.decision as i32);
+        if let Some(tally) = &self.stats.tally {
+            tally.decision(outcome.decision as i32);
+        }
         for rule in &outcome.failed_rules {
             counters.rule(rule)[2].increment(1);
         }
@@ -131,7 +135,9 @@ impl Processor for EngineProcessor {
             if let Some(c) = counters.actions.get(action.r#type as usize) {
                 c.increment(1);
             }
-            self.stats.tally.action(action.r#type);
+            if let Some(tally) = &self.stats.tally {
+                tally.action(action.r#type);
+            }
             let key = action.target.as_ref().map(|t| t.id.clone().into_bytes()).unwrap_or_default();
             outputs.push(Output { topic: OutputTopic::Actions, key, payload: encode_protobuf(action) });
         }

@@ -198,8 +198,9 @@ pub struct Stats {
     dead_lettered_total: AtomicU64,
     /// End-to-end histograms, registered on first use (after the recorder).
     end_to_end: std::sync::OnceLock<EndToEnd>,
-    /// Decisions, actions and rule hits since start, for the demo's view.
-    pub tally: Tally,
+    /// Decisions, actions and rule hits since start, for the demo's view;
+    /// `None` (nothing counted) unless made with [`Stats::with_tally`].
+    pub tally: Option<Tally>,
     /// Metric handles per input topic, registered once: the event path
     /// neither formats label values nor looks metrics up by name.
     per_topic: std::sync::RwLock<std::collections::HashMap<String, TopicMetrics>>,
@@ -241,7 +242,7 @@ impl Default for Stats {
             signals_total: AtomicU64::new(0),
             dead_lettered_total: AtomicU64::new(0),
             end_to_end: std::sync::OnceLock::new(),
-            tally: Tally::default(),
+            tally: None,
             per_topic: Default::default(),
         }
     }
@@ -249,6 +250,11 @@ impl Default for Stats {
 
 impl Stats {
     /// Counts one produced signal.
+    /// Stats that also keep a [`Tally`] (the demo's live view).
+    pub fn with_tally() -> Stats {
+        Stats { tally: Some(Tally::default()), ..Stats::default() }
+    }
+
     pub fn signal(&self) {
         self.signals.fetch_add(1, Ordering::Relaxed);
         self.signals_total.fetch_add(1, Ordering::Relaxed);
@@ -434,17 +440,24 @@ impl PipelineObserver for Stats {
             stripe.total.saturating_record(ns);
         }
         self.events_total.fetch_add(1, Ordering::Relaxed);
-        let known = self.per_topic.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(topic).cloned();
-        let handles = known.unwrap_or_else(|| {
-            let handles = TopicMetrics {
-                consumed: counter!(names::EVENTS_CONSUMED, "topic" => topic.to_string()),
-                latency: histogram!(names::PROCESSING_DURATION, "topic" => topic.to_string()),
-            };
-            let mut map = self.per_topic.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-            map.entry(topic.to_string()).or_insert(handles).clone()
-        });
+        let seconds = latency.as_secs_f64();
+        {
+            let known = self.per_topic.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(handles) = known.get(topic) {
+                handles.consumed.increment(1);
+                handles.latency.record(seconds);
+                return;
+            }
+        }
+        // First message from this topic: register its handles once.
+        let handles = TopicMetrics {
+            consumed: counter!(names::EVENTS_CONSUMED, "topic" => topic.to_string()),
+            latency: histogram!(names::PROCESSING_DURATION, "topic" => topic.to_string()),
+        };
         handles.consumed.increment(1);
-        handles.latency.record(latency.as_secs_f64());
+        handles.latency.record(seconds);
+        let mut map = self.per_topic.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.entry(topic.to_string()).or_insert(handles);
     }
 
     fn dead_lettered(&self, topic: &str) {
