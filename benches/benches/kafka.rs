@@ -36,8 +36,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use gavel::processor::EngineProcessor;
-use gavel::reload::Rules;
+use gavel::runtime::processor::EngineProcessor;
+use gavel::runtime::reload::Rules;
 use gavel::telemetry::Stats;
 use gavel_benches::broker::BenchBroker;
 use gavel_benches::{preload, shipped_pack};
@@ -148,7 +148,7 @@ async fn main() {
     let events: u64 = env_or("GAVEL_BENCH_EVENTS", 100_000);
     let rounds: usize = env_or("GAVEL_BENCH_ROUNDS", 2);
     let latency_secs: f64 = env_or("GAVEL_BENCH_LATENCY_SECS", 10.0);
-    let shards: usize = env_or("GAVEL_BENCH_SHARDS", gavel::default_shards());
+    let shards: usize = env_or("GAVEL_BENCH_SHARDS", gavel::runtime::default_shards());
     let partitions: i32 = env_or("GAVEL_BENCH_PARTITIONS", 4);
     let broker = BenchBroker::start().expect("a broker: set GAVEL_BENCH_BROKERS or put tansu on PATH");
     let topic = format!("bench-{}-in", uuid_like());

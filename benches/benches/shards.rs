@@ -19,8 +19,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gavel::processor::EngineProcessor;
-use gavel::reload::Rules;
+use gavel::runtime::processor::EngineProcessor;
+use gavel::runtime::reload::Rules;
 use gavel::telemetry::Stats;
 use gavel_benches::shipped_pack;
 use gavel_engine::Engine;

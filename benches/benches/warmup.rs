@@ -1,5 +1,5 @@
 //! Warm-up replay against live processing, through a real broker, in one
-//! run: the same preloaded events are first processed live by `gavel::serve`
+//! run: the same preloaded events are first processed live by `gavel::runtime::serve`
 //! (consume → evaluate → produce → commit) and then replayed by warm-up
 //! (consume → evaluate for state), each from a fresh engine with the shipped
 //! pack. Prints both rates and their ratio (DESIGN.md's target: warm-up at
@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use gavel::reload::Rules;
+use gavel::runtime::reload::Rules;
 use gavel::telemetry::Stats;
-use gavel::{ServeOptions, serve, warm_up};
+use gavel::runtime::{ServeOptions, serve, warm_up};
 use gavel_benches::broker::BenchBroker;
 use gavel_benches::{preload, shipped_pack};
 use gavel_engine::Engine;

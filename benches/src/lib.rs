@@ -11,7 +11,7 @@ use gavel_sim::{SimConfig, Simulator};
 /// The shipped pack, `rules/`.
 pub fn shipped_pack() -> Pack {
     // The shipped pack is checked by the test suite; failing here is a bug.
-    gavel::pack::shipped().expect("shipped pack compiles")
+    gavel::tools::pack::shipped().expect("shipped pack compiles")
 }
 
 /// A pack of `n` rules in the style of the shipped ones (velocity

@@ -1,179 +1,19 @@
-//! The `gavel` binary's library: CLI commands, configuration, the tokio
-//! wiring between the Kafka adapter and the engine, telemetry and the demo.
+//! The `gavel` binary's library, one room per concern:
 //!
-//! Start reading at [`serve`]: it is the whole runtime in one function. The
-//! commands in `main.rs` set up its inputs (config, pack, shutdown signal)
-//! and call it.
+//! - [`runtime`]: `gavel run` — config, the tokio wiring between the Kafka
+//!   adapter and the engine, hot reload, the admin endpoint;
+//! - [`telemetry`]: every metric's name, description and handle, the
+//!   Prometheus recorder and the in-process latency statistics;
+//! - [`tools`]: the rule author's commands (`check`, `test`, `eval`), pack
+//!   directories and diagnostics rendering, and `gavel sim`;
+//! - [`backtest`]: `gavel replay`;
+//! - [`demo`]: the embedded demo (mock cluster, simulator, live view).
+//!
+//! Start reading at [`runtime::serve`]: it is the whole runtime in one
+//! function. `main.rs` only parses the command line and dispatches here.
 
-pub mod admin;
-pub mod config;
+pub mod backtest;
 pub mod demo;
-pub mod pack;
-pub mod processor;
-pub mod reload;
-pub mod replay;
-pub mod ruletools;
-pub mod simulate;
+pub mod runtime;
 pub mod telemetry;
-
-use std::future::Future;
-use std::sync::Arc;
-
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use gavel_kafka::{Hooks, KafkaSettings, Pipeline};
-
-use crate::processor::EngineProcessor;
-use crate::reload::Rules;
-use crate::telemetry::Stats;
-
-/// How [`serve`] runs, besides the Kafka settings.
-#[derive(Debug, Clone, Copy)]
-pub struct ServeOptions {
-    /// Shard workers (threads); each owns a share of the input partitions.
-    pub shards: usize,
-    /// Publish a verdict for every event.
-    pub emit_verdicts: bool,
-}
-
-impl Default for ServeOptions {
-    fn default() -> Self {
-        ServeOptions { shards: default_shards(), emit_verdicts: false }
-    }
-}
-
-/// One shard per core.
-pub fn default_shards() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
-}
-
-/// Runs the engine against Kafka until `shutdown` resolves: join the group,
-/// warm up each assigned partition's history, then consume, evaluate and
-/// produce on `options.shards` shards, storing offsets after acknowledgement
-/// and committing on revoke and exit. `ready` is true while partitions are
-/// assigned and warmed up.
-pub async fn serve(
-    settings: KafkaSettings,
-    rules: Arc<Rules>,
-    stats: Arc<Stats>,
-    options: ServeOptions,
-    ready: Arc<AtomicBool>,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    telemetry::describe(&settings);
-    let pipeline = Pipeline::new(settings)?;
-    let maintenance = tokio::spawn(maintain(Arc::clone(&rules)));
-    let processors: Vec<Box<dyn gavel_kafka::Processor>> = (0..options.shards.max(1))
-        .map(|_| {
-            Box::new(EngineProcessor::new(Arc::clone(&rules), Arc::clone(&stats), options.emit_verdicts))
-                as Box<dyn gavel_kafka::Processor>
-        })
-        .collect();
-    let hooks = Hooks {
-        observer: stats,
-        warm: Some(Box::new(WarmEngine { rules: Arc::clone(&rules) })),
-        ready: Arc::clone(&ready),
-    };
-    let result = pipeline.run(processors, hooks, shutdown).await;
-    maintenance.abort();
-    ready.store(false, Ordering::Relaxed);
-    Ok(result?)
-}
-
-/// Rebuilds velocity state from the input topics: every partition is
-/// replayed from (now − the pack's longest window) up to the group's
-/// committed offset, updating features only. [`serve`] does this itself for
-/// each partition it is assigned; this is the same replay over all of them.
-pub async fn warm_up(settings: &KafkaSettings, rules: &Arc<Rules>) -> anyhow::Result<gavel_kafka::WarmupReport> {
-    let mut sink = WarmEngine { rules: Arc::clone(rules) };
-    let Some(since_ms) = gavel_kafka::WarmSink::since_ms(&sink) else {
-        return Ok(gavel_kafka::WarmupReport::default());
-    };
-    let settings = settings.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        let timeout = settings.warmup_timeout;
-        gavel_kafka::warm_up(&settings, since_ms, &mut sink, timeout)
-    })
-    .await??;
-    Ok(report)
-}
-
-/// Feeds replayed messages to the engine's warm path; undecodable ones were
-/// dead-lettered when first seen and are skipped.
-struct WarmEngine {
-    rules: Arc<Rules>,
-}
-
-impl gavel_kafka::WarmSink for WarmEngine {
-    fn warm(&mut self, input: &gavel_kafka::Input<'_>) {
-        if let Ok(event) = gavel_model::decode(input.encoding, input.payload) {
-            let _ = self.rules.current().warm(&event, input.timestamp_ms);
-        }
-        metrics::counter!(telemetry::names::WARMUP_MESSAGES).increment(1);
-    }
-
-    fn since_ms(&self) -> Option<i64> {
-        let longest = self.rules.current().pack().longest_window_ms() as i64;
-        if longest == 0 {
-            return None;
-        }
-        // History older than the longest window cannot change any feature.
-        let now_ms =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        Some(now_ms - longest)
-    }
-}
-
-/// Every few seconds: evicts idle velocity keys, lapsed cooldowns and
-/// expired labels, and publishes the store's size per feature. Runs until
-/// the process ends.
-pub async fn maintain(rules: Arc<Rules>) {
-    use metrics::{counter, gauge};
-    use telemetry::names;
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
-    loop {
-        every.tick().await;
-        let engine = rules.current();
-        // Live events carry times close to the wall clock; eviction is the
-        // one place gavel reads it, and only to forget what has expired.
-        let now_ms =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let evicted = engine.maintain(now_ms);
-        counter!(names::VELOCITY_EVICTED).increment(evicted as u64);
-        for (feature, window) in engine.pack().features.iter().zip(engine.windows()) {
-            gauge!(names::VELOCITY_KEYS, "feature" => feature.name.clone()).set(window.len() as f64);
-            gauge!(names::VELOCITY_BYTES, "feature" => feature.name.clone()).set(window.bytes() as f64);
-            counter!(names::VELOCITY_CAP_EVICTIONS, "feature" => feature.name.clone())
-                .absolute(window.evicted_by_cap_total());
-            counter!(names::VELOCITY_TOO_LATE, "feature" => feature.name.clone()).absolute(window.too_late_total());
-        }
-        gauge!(names::LABELS).set(engine.labels().len() as f64);
-        if let Some(bytes) = telemetry::resident_memory_bytes() {
-            gauge!(names::PROCESS_RESIDENT_MEMORY).set(bytes as f64);
-        }
-    }
-}
-
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn termination_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-}
+pub mod tools;

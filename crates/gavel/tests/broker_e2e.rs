@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gavel::ServeOptions;
-use gavel::reload::Rules;
+use gavel::runtime::ServeOptions;
+use gavel::runtime::reload::Rules;
 use gavel::telemetry::Stats;
 use gavel_engine::Engine;
 use gavel_kafka::{InputTopic, KafkaSettings, OutputTopics, create_topics};
@@ -121,7 +121,7 @@ async fn json_and_protobuf_events_become_signals_and_garbage_is_dead_lettered() 
     let rules = Rules::new(Engine::new(Pack::compile([("e2e.yaml", PACK)]).unwrap()), None);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let ready = Arc::new(AtomicBool::new(false));
-    let gavel = tokio::spawn(gavel::serve(
+    let gavel = tokio::spawn(gavel::runtime::serve(
         settings,
         rules,
         Arc::new(Stats::default()),
@@ -245,7 +245,7 @@ async fn warm_up_rebuilds_features_from_the_log_without_emitting() {
     for by_time in [true, false] {
         let mut settings = settings.clone();
         settings.offsets_for_times = by_time;
-        let report = gavel::warm_up(&settings, &Rules::new(engine(), None)).await.expect("warm-up");
+        let report = gavel::runtime::warm_up(&settings, &Rules::new(engine(), None)).await.expect("warm-up");
         assert_eq!(report.partitions, 1);
         assert_eq!(report.messages, 5, "only the events inside the window are replayed: {report:?}");
         if !by_time {
@@ -258,7 +258,7 @@ async fn warm_up_rebuilds_features_from_the_log_without_emitting() {
     let rules = Rules::new(engine(), None);
     let ready = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let gavel = tokio::spawn(gavel::serve(
+    let gavel = tokio::spawn(gavel::runtime::serve(
         settings,
         rules,
         Arc::new(Stats::default()),

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gavel::replay::{Recording, Report, Truth, replay};
+use gavel::backtest::{Recording, Report, Truth, replay};
 use gavel_rules::Pack;
 use gavel_sim::{SimConfig, Simulator, output};
 
@@ -19,7 +19,7 @@ fn shipped_dir() -> PathBuf {
 }
 
 fn shipped() -> Pack {
-    gavel::pack::load(&shipped_dir()).unwrap()
+    gavel::tools::pack::load(&shipped_dir()).unwrap()
 }
 
 /// `n` simulated events with the README's settings, and their ground truth.
@@ -101,7 +101,7 @@ fn copy(from: &Path, to: &Path) {
     }
 }
 
-fn diff_of(report: &Report) -> &gavel::replay::Diff {
+fn diff_of(report: &Report) -> &gavel::backtest::Diff {
     report.baseline.as_ref().expect("baseline given")
 }
 
@@ -120,7 +120,7 @@ fn a_threshold_change_shows_in_the_diff_and_an_identical_pack_shows_nothing() {
     let dir = edited_pack("threshold", "chat.yaml", |t| {
         t.replace("features.chat_messages_per_user_1m > 30", "features.chat_messages_per_user_1m > 10")
     });
-    let looser = gavel::pack::load(&dir).unwrap();
+    let looser = gavel::tools::pack::load(&dir).unwrap();
     let report = replay(&recording, looser, Some(shipped()), None, &mut |_| {});
     let diff = diff_of(&report);
     let (before, after) = diff.rules_changed.get("chat_flood").copied().expect("chat_flood changed");

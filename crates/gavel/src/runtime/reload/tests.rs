@@ -46,7 +46,7 @@ fn swaps_are_atomic_under_load_and_bad_packs_are_rejected() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("pack.yaml");
     std::fs::write(&file, pack("A", "rule_a")).unwrap();
-    let rules = Rules::new(Engine::new(crate::pack::load(&dir).unwrap()), Some(dir.clone()));
+    let rules = Rules::new(Engine::new(crate::tools::pack::load(&dir).unwrap()), Some(dir.clone()));
     let hash_a = rules.current().pack().hash.clone();
 
     const PER_THREAD: u64 = 20_000;
@@ -114,6 +114,6 @@ fn swaps_are_atomic_under_load_and_bad_packs_are_rejected() {
 
 #[test]
 fn reload_without_a_directory_is_an_error() {
-    let rules = Rules::new(Engine::new(crate::pack::shipped().unwrap()), None);
+    let rules = Rules::new(Engine::new(crate::tools::pack::shipped().unwrap()), None);
     assert!(matches!(rules.reload(), Err(ReloadError::NoDirectory)));
 }

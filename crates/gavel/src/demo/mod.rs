@@ -10,8 +10,8 @@ use anyhow::Context;
 use gavel_engine::Engine;
 use std::sync::atomic::AtomicBool;
 
-use crate::admin::Admin;
-use crate::reload::Rules;
+use crate::runtime::admin::Admin;
+use crate::runtime::reload::Rules;
 use gavel_kafka::{InputTopic, KafkaSettings, OutputTopics};
 use gavel_model::{Encoding, encode_json, encode_protobuf};
 use gavel_sim::{MARKETPLACE_TOPICS, SimConfig, Simulator, topic_for};
@@ -20,7 +20,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
-use crate::processor::{action_label, decision_label};
+use crate::runtime::processor::{action_label, decision_label};
 use crate::telemetry::{self, Stats, Tally, TallySnapshot, short};
 use gavel_model::pb::Decision;
 use std::io::IsTerminal;
@@ -28,21 +28,41 @@ use std::io::IsTerminal;
 /// The default metrics address of the demo.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9477";
 
-/// What the demo runs.
-#[derive(Debug, Clone)]
+/// What the demo runs (the `gavel demo` flags).
+#[derive(Debug, Clone, clap::Args)]
 pub struct DemoOptions {
-    /// Stop after this long; `None` runs until Ctrl-C.
+    /// Stop after this long (e.g. `10s`, `2m`); runs until Ctrl-C if absent.
+    #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
     /// Simulated events per second.
+    #[arg(long, default_value_t = 5_000.0)]
     pub rate: f64,
-    /// Where `/metrics` listens.
+    /// Address of the Prometheus metrics endpoint.
+    #[arg(long, default_value = DEFAULT_METRICS_ADDR)]
     pub metrics_addr: SocketAddr,
     /// Partitions per topic.
+    #[arg(long, default_value_t = 4)]
     pub partitions: i32,
     /// Simulator seed.
+    #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// A pack directory to run (and watch) instead of the embedded pack.
+    /// Run (and watch) this pack directory instead of the embedded pack.
+    #[arg(long)]
     pub rules: Option<std::path::PathBuf>,
+}
+
+impl Default for DemoOptions {
+    /// The flags' defaults: what `cargo run --release` runs.
+    fn default() -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Flags {
+            #[command(flatten)]
+            options: DemoOptions,
+        }
+        // No arguments: every field takes its declared default, which parses.
+        Flags::parse_from(["gavel-demo"]).options
+    }
 }
 
 /// Chat and account events travel as JSON, the rest as protobuf, so the
@@ -73,15 +93,15 @@ pub fn run(options: DemoOptions) -> anyhow::Result<()> {
 async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> {
     let metrics = telemetry::install_recorder()?;
     let (engine, dir) = match &options.rules {
-        Some(dir) => (Engine::new(crate::pack::load(dir)?), Some(dir.clone())),
-        None => (Engine::new(crate::pack::shipped()?), None),
+        Some(dir) => (Engine::new(crate::tools::pack::load(dir)?), Some(dir.clone())),
+        None => (Engine::new(crate::tools::pack::shipped()?), None),
     };
     let rules = Rules::new(engine, dir);
     rules.watch()?;
     let ready = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(Stats::with_tally());
     let admin = Admin { metrics, rules: Arc::clone(&rules), ready: Arc::clone(&ready), stats: Arc::clone(&stats) };
-    let admin_addr = crate::admin::serve(options.metrics_addr, admin).await?;
+    let admin_addr = crate::runtime::admin::serve(options.metrics_addr, admin).await?;
     let inputs =
         MARKETPLACE_TOPICS.iter().map(|t| InputTopic { name: t.to_string(), encoding: encoding_of(t) }).collect();
     let settings = KafkaSettings::new(&brokers, "gavel-demo", inputs);
@@ -98,11 +118,11 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let producer = tokio::spawn(produce(brokers.clone(), options.clone(), stopped(stop_rx.clone())));
-    let pipeline = tokio::spawn(crate::serve(
+    let pipeline = tokio::spawn(crate::runtime::serve(
         settings,
         Arc::clone(&rules),
         Arc::clone(&stats),
-        crate::ServeOptions { emit_verdicts: true, ..Default::default() },
+        crate::runtime::ServeOptions { emit_verdicts: true, ..Default::default() },
         ready,
         stopped(stop_rx.clone()),
     ));
@@ -113,7 +133,7 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
     let mut totals = (0u64, 0u64, 0u64);
     let mut previous = stats.tally.as_ref().map(Tally::snapshot).unwrap_or_default();
     let terminal = std::io::stdout().is_terminal();
-    let interrupted = crate::termination_signal();
+    let interrupted = crate::runtime::termination_signal();
     tokio::pin!(interrupted);
     loop {
         tokio::select! {

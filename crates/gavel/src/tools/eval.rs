@@ -1,41 +1,12 @@
-//! `gavel test` and `gavel eval`: running a pack's rule tests, and
-//! evaluating one expression against one event, for T&S ops.
+//! `gavel eval`: evaluates one expression against one event (and given
+//! feature values and a pack's lists), for T&S ops trying a condition out.
 
 use std::path::Path;
 
 use anyhow::Context;
-use gavel_engine::testing::{TestReport, run_tests};
 use gavel_model::{Event, EventKind};
 use gavel_rules::expr::{Activation, Type, Value};
-use gavel_rules::{RulesError, compile_expression, event_slot, event_slot_is_set};
-
-use crate::pack::PackFiles;
-
-/// Runs the rule tests of the pack in `dir`; returns the printed table and
-/// whether every test passed. A pack that does not compile fails with its
-/// diagnostics.
-pub fn test_pack(dir: &Path) -> anyhow::Result<(String, bool)> {
-    let files = PackFiles::read(dir)?;
-    let pack = files.compile().map_err(|RulesError::Invalid(d)| anyhow::anyhow!("{}", files.render(&d)))?;
-    let reports = run_tests(&pack);
-    Ok((table(&reports), reports.iter().all(TestReport::passed)))
-}
-
-fn table(reports: &[TestReport]) -> String {
-    let mut out = String::new();
-    let width = reports.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-    out.push_str(&format!("{:<6} {:<width$}  {:>6}  place\n", "result", "test", "events"));
-    for r in reports {
-        let result = if r.passed() { "ok" } else { "FAIL" };
-        out.push_str(&format!("{result:<6} {:<width$}  {:>6}  {}\n", r.name, r.events, r.place));
-        for failure in &r.failures {
-            out.push_str(&format!("         - {failure}\n"));
-        }
-    }
-    let failed = reports.iter().filter(|r| !r.passed()).count();
-    out.push_str(&format!("\n{} passed, {failed} failed\n", reports.len() - failed));
-    out
-}
+use gavel_rules::{compile_expression, event_slot, event_slot_is_set};
 
 /// Evaluates `expression` against the event in `event_json` (proto3 JSON),
 /// with feature values from `features_json` (`{"name": number}`) and the
@@ -62,7 +33,7 @@ pub fn eval(
         None => Vec::new(),
     };
     let lists = match pack {
-        Some(dir) => crate::pack::load(dir)?.lists,
+        Some(dir) => crate::tools::pack::load(dir)?.lists,
         None => Vec::new(),
     };
     let typed: Vec<(String, Type)> = features
@@ -108,17 +79,21 @@ impl<'a> Activation<'a> for EvalActivation<'a> {
     }
 }
 
+/// `gavel eval` as the command line gives it: reads the event file and
+/// evaluates.
+pub fn eval_file(
+    expression: &str,
+    event_path: &Path,
+    features_json: Option<&str>,
+    pack: Option<&Path>,
+) -> anyhow::Result<String> {
+    let bytes = std::fs::read(event_path).with_context(|| format!("reading {}", event_path.display()))?;
+    eval(expression, &bytes, features_json, pack)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shipped_pack_tests_pass() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
-        let (table, ok) = test_pack(&dir).unwrap();
-        assert!(ok, "{table}");
-        assert!(table.contains(" passed, 0 failed"), "{table}");
-    }
 
     #[test]
     fn eval_reads_event_fields_features_and_lists() {

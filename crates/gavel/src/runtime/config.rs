@@ -226,7 +226,7 @@ impl GavelConfig {
 
     /// Shards to run: `kafka.shards`, or one per core when 0.
     pub fn shards(&self) -> usize {
-        if self.kafka.shards == 0 { crate::default_shards() } else { self.kafka.shards }
+        if self.kafka.shards == 0 { crate::runtime::default_shards() } else { self.kafka.shards }
     }
 
     /// The adapter's view of this config.

@@ -10,7 +10,7 @@ use gavel_model::encode_protobuf;
 use gavel_model::pb::{ActionType, Decision, RuleMode};
 use metrics::{Counter, counter};
 
-use crate::reload::Rules;
+use crate::runtime::reload::Rules;
 use crate::telemetry::{Stats, names};
 
 /// Decodes with the topic's encoding, runs the engine, encodes the signal.

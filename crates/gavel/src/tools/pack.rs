@@ -10,18 +10,18 @@ use gavel_rules::{Diagnostic, Pack, RulesError};
 /// The shipped pack (`rules/`), compiled into the binary so the demo runs
 /// from anywhere. A test checks it matches the directory byte for byte.
 pub const SHIPPED: &[(&str, &str)] = &[
-    ("rules/accounts.yaml", include_str!("../../../rules/accounts.yaml")),
-    ("rules/bidding.yaml", include_str!("../../../rules/bidding.yaml")),
-    ("rules/chat.yaml", include_str!("../../../rules/chat.yaml")),
-    ("rules/lists/off_platform_keywords.txt", include_str!("../../../rules/lists/off_platform_keywords.txt")),
-    ("rules/pack.yaml", include_str!("../../../rules/pack.yaml")),
-    ("rules/payments.yaml", include_str!("../../../rules/payments.yaml")),
-    ("rules/sellers.yaml", include_str!("../../../rules/sellers.yaml")),
-    ("rules/tests/accounts.yaml", include_str!("../../../rules/tests/accounts.yaml")),
-    ("rules/tests/bidding.yaml", include_str!("../../../rules/tests/bidding.yaml")),
-    ("rules/tests/chat.yaml", include_str!("../../../rules/tests/chat.yaml")),
-    ("rules/tests/payments.yaml", include_str!("../../../rules/tests/payments.yaml")),
-    ("rules/tests/sellers.yaml", include_str!("../../../rules/tests/sellers.yaml")),
+    ("rules/accounts.yaml", include_str!("../../../../rules/accounts.yaml")),
+    ("rules/bidding.yaml", include_str!("../../../../rules/bidding.yaml")),
+    ("rules/chat.yaml", include_str!("../../../../rules/chat.yaml")),
+    ("rules/lists/off_platform_keywords.txt", include_str!("../../../../rules/lists/off_platform_keywords.txt")),
+    ("rules/pack.yaml", include_str!("../../../../rules/pack.yaml")),
+    ("rules/payments.yaml", include_str!("../../../../rules/payments.yaml")),
+    ("rules/sellers.yaml", include_str!("../../../../rules/sellers.yaml")),
+    ("rules/tests/accounts.yaml", include_str!("../../../../rules/tests/accounts.yaml")),
+    ("rules/tests/bidding.yaml", include_str!("../../../../rules/tests/bidding.yaml")),
+    ("rules/tests/chat.yaml", include_str!("../../../../rules/tests/chat.yaml")),
+    ("rules/tests/payments.yaml", include_str!("../../../../rules/tests/payments.yaml")),
+    ("rules/tests/sellers.yaml", include_str!("../../../../rules/tests/sellers.yaml")),
 ];
 
 /// Compiles the shipped pack.

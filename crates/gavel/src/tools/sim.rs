@@ -10,7 +10,7 @@ use anyhow::Context;
 use gavel_model::{encode_json, encode_protobuf};
 use gavel_sim::{SimConfig, Simulator, output, topic_for};
 
-use crate::replay::FileFormat;
+use crate::backtest::FileFormat;
 
 /// `gavel sim`.
 #[derive(Debug, clap::Args)]
@@ -111,7 +111,7 @@ async fn to_kafka(
         .create()?;
     let mut sim = Simulator::new(config);
     let started = Instant::now();
-    let interrupted = crate::termination_signal();
+    let interrupted = crate::runtime::termination_signal();
     tokio::pin!(interrupted);
     let mut sent = 0u64;
     let mut pending = Vec::new();

@@ -22,7 +22,7 @@ use gavel_model::{Encoding, Event, decode, encode_protobuf, event_time_ms};
 use gavel_rules::Pack;
 use serde::Serialize;
 
-use crate::processor::{action_label, decision_label};
+use crate::runtime::processor::{action_label, decision_label};
 
 /// The events of a replay, encoded once and ordered by event time, then
 /// event id: the same events give the same order however they were read
@@ -690,8 +690,8 @@ pub struct ReplayArgs {
 /// Runs `gavel replay`: prints the report on stdout, progress and the
 /// replay rate on stderr.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
-    let pack = crate::pack::load(&args.rules)?;
-    let baseline = args.baseline.as_deref().map(crate::pack::load).transpose()?;
+    let pack = crate::tools::pack::load(&args.rules)?;
+    let baseline = args.baseline.as_deref().map(crate::tools::pack::load).transpose()?;
     let truth = match &args.truth {
         Some(path) => {
             Some(Truth::parse(&std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?)?)

@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
-use crate::reload::{ReloadError, Rules};
+use crate::runtime::reload::{ReloadError, Rules};
 use crate::telemetry::{Stats, names};
 
 /// What the admin endpoint serves from.

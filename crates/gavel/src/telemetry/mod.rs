@@ -15,6 +15,19 @@ use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Metric names.
+/// Installs the `tracing` subscriber on stderr: filter from `GAVEL_LOG`
+/// (default `info,rdkafka=warn`), JSON lines when `GAVEL_LOG_FORMAT=json`.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GAVEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("GAVEL_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 pub mod names {
     /// Counter, label `topic`: messages consumed.
     pub const EVENTS_CONSUMED: &str = "gavel_events_consumed_total";

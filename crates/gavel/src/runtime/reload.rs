@@ -22,8 +22,8 @@ use metrics::{counter, gauge};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::pack::PackFiles;
 use crate::telemetry::names;
+use crate::tools::pack::PackFiles;
 
 /// The engine in force, swappable.
 #[derive(Debug)]

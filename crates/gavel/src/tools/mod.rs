@@ -1,0 +1,11 @@
+//! The rule author's and operator's offline commands: `gavel check`,
+//! `gavel test` and `gavel eval` ([`check`], [`test`], [`eval`]), reading pack directories
+//! and rendering diagnostics ([`pack`]), and `gavel sim` ([`sim`]).
+//!
+//! Nothing here touches the running engine; these are one-shot commands.
+
+pub mod check;
+pub mod eval;
+pub mod pack;
+pub mod sim;
+pub mod test;
