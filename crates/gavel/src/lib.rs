@@ -7,12 +7,14 @@
 //! - [`tools`]: the rule author's commands (`check`, `test`, `eval`), pack
 //!   directories and diagnostics rendering, and `gavel sim`;
 //! - [`backtest`]: `gavel replay`;
-//! - [`demo`]: the embedded demo (mock cluster, simulator, live view).
+//! - [`demo`]: the embedded demo (mock cluster, simulator, live view);
+//! - [`clock`]: the one place the wall clock is read.
 //!
 //! Start reading at [`runtime::serve`]: it is the whole runtime in one
 //! function. `main.rs` only parses the command line and dispatches here.
 
 pub mod backtest;
+pub mod clock;
 pub mod demo;
 pub mod runtime;
 pub mod telemetry;

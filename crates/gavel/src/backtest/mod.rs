@@ -22,7 +22,7 @@ use gavel_model::{Encoding, Event, decode, encode_protobuf, event_time_ms};
 use gavel_rules::Pack;
 use serde::Serialize;
 
-use crate::runtime::processor::{action_label, decision_label};
+use crate::telemetry::engine::{action_label, decision_label};
 
 /// The events of a replay, encoded once and ordered by event time, then
 /// event id: the same events give the same order however they were read

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use gavel_engine::Engine;
@@ -20,7 +20,7 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
-use crate::runtime::processor::{action_label, decision_label};
+use crate::telemetry::engine::{action_label, decision_label};
 use crate::telemetry::{self, Stats, Tally, TallySnapshot, short};
 use gavel_model::pb::Decision;
 use std::io::IsTerminal;
@@ -224,7 +224,7 @@ fn live_view(line: &str, now: &TallySnapshot, before: &TallySnapshot, admin: Soc
 async fn produce(brokers: String, options: DemoOptions, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
     let producer: FutureProducer =
         ClientConfig::new().set("bootstrap.servers", &brokers).set("linger.ms", "5").create()?;
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+    let now_ms = crate::clock::now_ms();
     let config = SimConfig {
         seed: options.seed,
         rate_per_sec: options.rate,

@@ -19,7 +19,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
 use crate::runtime::reload::{ReloadError, Rules};
-use crate::telemetry::{Stats, names};
+use crate::telemetry::{self, Stats};
 
 /// What the admin endpoint serves from.
 #[derive(Debug, Clone)]
@@ -56,8 +56,7 @@ pub async fn serve(addr: SocketAddr, admin: Admin) -> anyhow::Result<SocketAddr>
 }
 
 async fn metrics(State(admin): State<Admin>) -> Response {
-    let ready = if admin.ready.load(Ordering::Relaxed) { 1.0 } else { 0.0 };
-    metrics::gauge!(names::READY).set(ready);
+    telemetry::engine::ready(admin.ready.load(Ordering::Relaxed));
     ([("content-type", "text/plain; version=0.0.4")], admin.metrics.render()).into_response()
 }
 

@@ -137,7 +137,7 @@ impl gavel_kafka::WarmSink for WarmEngine {
         if let Ok(event) = gavel_model::decode(input.encoding, input.payload) {
             let _ = self.rules.current().warm(&event, input.timestamp_ms);
         }
-        metrics::counter!(telemetry::names::WARMUP_MESSAGES).increment(1);
+        telemetry::engine::warmup_message();
     }
 
     fn since_ms(&self) -> Option<i64> {
@@ -146,9 +146,7 @@ impl gavel_kafka::WarmSink for WarmEngine {
             return None;
         }
         // History older than the longest window cannot change any feature.
-        let now_ms =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        Some(now_ms - longest)
+        Some(crate::clock::now_ms() - longest)
     }
 }
 
@@ -156,29 +154,14 @@ impl gavel_kafka::WarmSink for WarmEngine {
 /// expired labels, and publishes the store's size per feature. Runs until
 /// the process ends.
 pub async fn maintain(rules: Arc<Rules>) {
-    use metrics::{counter, gauge};
-    use telemetry::names;
     let mut every = tokio::time::interval(Duration::from_secs(5));
     loop {
         every.tick().await;
         let engine = rules.current();
-        // Live events carry times close to the wall clock; eviction is the
-        // one place gavel reads it, and only to forget what has expired.
-        let now_ms =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let evicted = engine.maintain(now_ms);
-        counter!(names::VELOCITY_EVICTED).increment(evicted as u64);
-        for (feature, window) in engine.pack().features.iter().zip(engine.windows()) {
-            gauge!(names::VELOCITY_KEYS, "feature" => feature.name.clone()).set(window.len() as f64);
-            gauge!(names::VELOCITY_BYTES, "feature" => feature.name.clone()).set(window.bytes() as f64);
-            counter!(names::VELOCITY_CAP_EVICTIONS, "feature" => feature.name.clone())
-                .absolute(window.evicted_by_cap_total());
-            counter!(names::VELOCITY_TOO_LATE, "feature" => feature.name.clone()).absolute(window.too_late_total());
-        }
-        gauge!(names::LABELS).set(engine.labels().len() as f64);
-        if let Some(bytes) = telemetry::resident_memory_bytes() {
-            gauge!(names::PROCESS_RESIDENT_MEMORY).set(bytes as f64);
-        }
+        // Live events carry times close to the wall clock: eviction reads
+        // it (see `crate::clock`) only to forget what has expired.
+        let evicted = engine.maintain(crate::clock::now_ms());
+        telemetry::engine::store_swept(&engine, evicted);
     }
 }
 

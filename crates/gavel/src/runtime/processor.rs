@@ -3,15 +3,14 @@
 //! dead-letter reason; nothing here panics on bad input.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use gavel_kafka::{Input, Output, OutputTopic, Processed, Processor};
 use gavel_model::encode_protobuf;
-use gavel_model::pb::{ActionType, Decision, RuleMode};
-use metrics::{Counter, counter};
+use gavel_model::pb::RuleMode;
 
 use crate::runtime::reload::Rules;
-use crate::telemetry::{Stats, names};
+use crate::telemetry::Stats;
+use crate::telemetry::engine::EventMetrics;
 
 /// Decodes with the topic's encoding, runs the engine, encodes the signal.
 #[derive(Debug)]
@@ -22,7 +21,7 @@ pub struct EngineProcessor {
     /// Event time of the message last processed, for end-to-end latency.
     last_event_time_ms: Option<i64>,
     /// Metric handles, registered on first use (after the recorder is installed).
-    counters: Option<Counters>,
+    counters: Option<EventMetrics>,
 }
 
 impl EngineProcessor {
@@ -31,59 +30,6 @@ impl EngineProcessor {
     pub fn new(rules: Arc<Rules>, stats: Arc<Stats>, emit_verdicts: bool) -> Self {
         EngineProcessor { rules, stats, emit_verdicts, last_event_time_ms: None, counters: None }
     }
-}
-
-/// The processor's metric handles, registered once: the event path neither
-/// builds label sets nor looks counters up in the recorder's registry.
-struct Counters {
-    evaluated: Vec<Counter>,
-    verdicts: [Counter; 5],
-    actions: [Counter; 9],
-    signals: Counter,
-    /// Per rule id: enforce hits, shadow hits, evaluation errors. Grows when
-    /// a reloaded pack brings new rules.
-    rules: std::collections::HashMap<String, [Counter; 3]>,
-}
-
-impl std::fmt::Debug for Counters {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Counters").field("rules", &self.rules.len()).finish_non_exhaustive()
-    }
-}
-
-impl Counters {
-    fn new() -> Counters {
-        let decision = |d: i32| Decision::try_from(d).unwrap_or(Decision::Unspecified);
-        Counters {
-            evaluated: gavel_model::EventKind::ALL
-                .iter()
-                .map(|k| counter!(names::EVENTS_EVALUATED, "kind" => k.as_str()))
-                .collect(),
-            verdicts: std::array::from_fn(
-                |d| counter!(names::VERDICTS, "decision" => decision_label(decision(d as i32))),
-            ),
-            actions: std::array::from_fn(|t| counter!(names::ACTIONS, "type" => action_label(t as i32))),
-            signals: counter!(names::SIGNALS),
-            rules: std::collections::HashMap::new(),
-        }
-    }
-
-    fn rule(&mut self, id: &str) -> &[Counter; 3] {
-        if !self.rules.contains_key(id) {
-            let handles = [
-                counter!(names::RULE_HITS, "rule" => id.to_string(), "mode" => "enforce"),
-                counter!(names::RULE_HITS, "rule" => id.to_string(), "mode" => "shadow"),
-                counter!(names::RULE_ERRORS, "rule" => id.to_string()),
-            ];
-            self.rules.insert(id.to_string(), handles);
-        }
-        &self.rules[id]
-    }
-}
-
-/// Wall-clock milliseconds, for `decided_at` only: windows run on event time.
-fn wall_clock_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Processor for EngineProcessor {
@@ -99,17 +45,18 @@ impl Processor for EngineProcessor {
         };
         // One snapshot per event: a reload never splits an evaluation.
         let engine = self.rules.current();
-        let decided_at = wall_clock_ms();
+        // Wall clock for `decided_at` only: windows run on event time.
+        let decided_at = crate::clock::now_ms();
         let outcome = match engine.evaluate(&event, input.timestamp_ms, decided_at) {
             Ok(outcome) => outcome,
             Err(e) => return Processed::DeadLetter(e.to_string()),
         };
         self.last_event_time_ms = Some(outcome.event_time_ms);
-        let counters = self.counters.get_or_insert_with(Counters::new);
-        counters.evaluated[outcome.kind.index()].increment(1);
+        let counters = self.counters.get_or_insert_with(EventMetrics::default);
+        counters.evaluated(outcome.kind, outcome.decision);
         for hit in outcome.hits() {
             let shadow = hit.mode == RuleMode::Shadow as i32;
-            counters.rule(&hit.rule_id)[usize::from(shadow)].increment(1);
+            counters.rule_hit(&hit.rule_id, shadow);
             if let Some(tally) = &self.stats.tally {
                 tally.rule_hit(&hit.rule_id, shadow);
             }
@@ -118,7 +65,7 @@ impl Processor for EngineProcessor {
             tally.decision(outcome.decision as i32);
         }
         for rule in &outcome.failed_rules {
-            counters.rule(rule)[2].increment(1);
+            counters.rule_failed(rule);
         }
         let mut outputs = Vec::with_capacity(outcome.actions.len() + 2);
         // A rule with score 0 and no actions only keeps books (sets labels):
@@ -127,21 +74,18 @@ impl Processor for EngineProcessor {
             && (signal.hits.iter().any(|h| h.score != 0) || !outcome.actions.is_empty())
         {
             self.stats.signal();
-            counters.signals.increment(1);
+            counters.signal();
             let key = signal.entity.as_ref().map(|e| e.id.clone().into_bytes()).unwrap_or_default();
             outputs.push(Output { topic: OutputTopic::Signals, key, payload: encode_protobuf(signal) });
         }
         for action in &outcome.actions {
-            if let Some(c) = counters.actions.get(action.r#type as usize) {
-                c.increment(1);
-            }
+            counters.action(action.r#type);
             if let Some(tally) = &self.stats.tally {
                 tally.action(action.r#type);
             }
             let key = action.target.as_ref().map(|t| t.id.clone().into_bytes()).unwrap_or_default();
             outputs.push(Output { topic: OutputTopic::Actions, key, payload: encode_protobuf(action) });
         }
-        counters.verdicts[outcome.decision as usize].increment(1);
         if self.emit_verdicts {
             let verdict = engine.verdict(&event, &outcome, decided_at);
             outputs.push(Output {
@@ -151,32 +95,6 @@ impl Processor for EngineProcessor {
             });
         }
         Processed::Outputs(outputs)
-    }
-}
-
-/// Metric label for an action type.
-pub fn action_label(action_type: i32) -> &'static str {
-    match ActionType::try_from(action_type).unwrap_or(ActionType::Unspecified) {
-        ActionType::BlockBid => "block_bid",
-        ActionType::CancelBid => "cancel_bid",
-        ActionType::HoldOrder => "hold_order",
-        ActionType::HoldPayout => "hold_payout",
-        ActionType::RequireStepUp => "require_step_up",
-        ActionType::MuteChat => "mute_chat",
-        ActionType::SuspendAccount => "suspend_account",
-        ActionType::SendToReview => "send_to_review",
-        ActionType::Unspecified => "unspecified",
-    }
-}
-
-/// Metric label for a decision.
-pub fn decision_label(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Allow => "allow",
-        Decision::Review => "review",
-        Decision::Challenge => "challenge",
-        Decision::Block => "block",
-        Decision::Unspecified => "unspecified",
     }
 }
 

@@ -18,11 +18,10 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use gavel_engine::Engine;
 use gavel_rules::RulesError;
-use metrics::{counter, gauge};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::telemetry::names;
+use crate::telemetry::engine as telemetry;
 use crate::tools::pack::PackFiles;
 
 /// The engine in force, swappable.
@@ -71,7 +70,7 @@ pub enum ReloadError {
 impl Rules {
     /// Starts serving `engine`; `dir` is where reloads read from.
     pub fn new(engine: Engine, dir: Option<PathBuf>) -> Arc<Rules> {
-        publish_pack_info(&engine);
+        telemetry::pack_loaded(&engine, None);
         Arc::new(Rules { dir, current: ArcSwap::from_pointee(engine), reloading: Mutex::new(()) })
     }
 
@@ -100,7 +99,7 @@ impl Rules {
         let pack = match result {
             Ok(pack) => pack,
             Err(e) => {
-                counter!(names::RULES_RELOADS, "result" => "failure").increment(1);
+                telemetry::reloaded(false);
                 warn!(pack = %dir.display(), error = %e, "rule pack rejected");
                 return Err(e);
             }
@@ -110,12 +109,10 @@ impl Rules {
         let (version, hash, rules) = (pack.version.clone(), pack.hash.clone(), pack.rules.len());
         if changed {
             let next = Engine::succeed(&old, pack);
-            let was = old.pack();
-            gauge!(names::RULES_PACK_INFO, "version" => was.version.clone(), "hash" => was.hash.clone()).set(0.0);
-            publish_pack_info(&next);
+            telemetry::pack_loaded(&next, Some(&old));
             self.current.store(Arc::new(next));
         }
-        counter!(names::RULES_RELOADS, "result" => "success").increment(1);
+        telemetry::reloaded(true);
         let millis = started.elapsed().as_secs_f64() * 1e3;
         info!(version, hash, rules, changed, millis, "rule pack reloaded");
         Ok(Reloaded { version, hash, rules, changed, millis })
@@ -153,19 +150,6 @@ impl Rules {
             }
         });
         Ok(())
-    }
-}
-
-fn publish_pack_info(engine: &Engine) {
-    let pack = engine.pack();
-    gauge!(names::RULES_PACK_INFO, "version" => pack.version.clone(), "hash" => pack.hash.clone()).set(1.0);
-    gauge!(names::RULES_ACTIVE).set(pack.rules.len() as f64);
-    // A series per rule from the start: a rule that never fires or fails
-    // shows as 0, not as missing.
-    for rule in &pack.rules {
-        let mode = if rule.mode == gavel_rules::RuleMode::Shadow { "shadow" } else { "enforce" };
-        counter!(names::RULE_HITS, "rule" => rule.id.clone(), "mode" => mode).increment(0);
-        counter!(names::RULE_ERRORS, "rule" => rule.id.clone()).increment(0);
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use gavel_model::{encode_json, encode_protobuf};
@@ -83,7 +83,7 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
         }
         (None, Some(brokers)) => {
             // Live traffic carries live times.
-            config.start_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+            config.start_ms = crate::clock::now_ms();
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(to_kafka(brokers, config, args, truth.as_mut()))?
         }

@@ -1,0 +1,172 @@
+//! The engine's metrics: per-event handles for the processor
+//! ([`EventMetrics`]), what a pack load or reload publishes
+//! ([`pack_loaded`], [`reloaded`]), the velocity and label store's
+//! size after each maintenance sweep ([`store_swept`]), warm-up and
+//! readiness.
+//!
+//! Handles are registered once and kept, so the event path neither formats
+//! label values nor looks a metric up by name.
+
+use std::collections::HashMap;
+
+use gavel_engine::Engine;
+use gavel_model::EventKind;
+use gavel_model::pb::{ActionType, Decision};
+use metrics::{Counter, counter, gauge};
+
+use crate::telemetry::names;
+
+/// Metric label for an action type.
+pub fn action_label(action_type: i32) -> &'static str {
+    match ActionType::try_from(action_type).unwrap_or(ActionType::Unspecified) {
+        ActionType::BlockBid => "block_bid",
+        ActionType::CancelBid => "cancel_bid",
+        ActionType::HoldOrder => "hold_order",
+        ActionType::HoldPayout => "hold_payout",
+        ActionType::RequireStepUp => "require_step_up",
+        ActionType::MuteChat => "mute_chat",
+        ActionType::SuspendAccount => "suspend_account",
+        ActionType::SendToReview => "send_to_review",
+        ActionType::Unspecified => "unspecified",
+    }
+}
+
+/// Metric label for a decision.
+pub fn decision_label(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Allow => "allow",
+        Decision::Review => "review",
+        Decision::Challenge => "challenge",
+        Decision::Block => "block",
+        Decision::Unspecified => "unspecified",
+    }
+}
+
+/// One processor's metric handles, registered on first use (after the
+/// recorder is installed).
+pub struct EventMetrics {
+    evaluated: Vec<Counter>,
+    verdicts: [Counter; 5],
+    actions: [Counter; 9],
+    signals: Counter,
+    /// Per rule id: enforce hits, shadow hits, evaluation errors. Grows when
+    /// a reloaded pack brings new rules.
+    rules: HashMap<String, [Counter; 3]>,
+}
+
+impl std::fmt::Debug for EventMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventMetrics").field("rules", &self.rules.len()).finish_non_exhaustive()
+    }
+}
+
+impl Default for EventMetrics {
+    fn default() -> Self {
+        let decision = |d: i32| Decision::try_from(d).unwrap_or(Decision::Unspecified);
+        EventMetrics {
+            evaluated: EventKind::ALL.iter().map(|k| counter!(names::EVENTS_EVALUATED, "kind" => k.as_str())).collect(),
+            verdicts: std::array::from_fn(
+                |d| counter!(names::VERDICTS, "decision" => decision_label(decision(d as i32))),
+            ),
+            actions: std::array::from_fn(|t| counter!(names::ACTIONS, "type" => action_label(t as i32))),
+            signals: counter!(names::SIGNALS),
+            rules: HashMap::new(),
+        }
+    }
+}
+
+impl EventMetrics {
+    fn rule(&mut self, id: &str) -> &[Counter; 3] {
+        if !self.rules.contains_key(id) {
+            let handles = [
+                counter!(names::RULE_HITS, "rule" => id.to_string(), "mode" => "enforce"),
+                counter!(names::RULE_HITS, "rule" => id.to_string(), "mode" => "shadow"),
+                counter!(names::RULE_ERRORS, "rule" => id.to_string()),
+            ];
+            self.rules.insert(id.to_string(), handles);
+        }
+        &self.rules[id]
+    }
+
+    /// Counts an evaluated event of `kind` and its decision.
+    pub fn evaluated(&mut self, kind: EventKind, decision: Decision) {
+        self.evaluated[kind.index()].increment(1);
+        if let Some(c) = self.verdicts.get(decision as usize) {
+            c.increment(1);
+        }
+    }
+
+    /// Counts a rule hit.
+    pub fn rule_hit(&mut self, rule: &str, shadow: bool) {
+        self.rule(rule)[usize::from(shadow)].increment(1);
+    }
+
+    /// Counts a rule whose condition failed to evaluate.
+    pub fn rule_failed(&mut self, rule: &str) {
+        self.rule(rule)[2].increment(1);
+    }
+
+    /// Counts a published signal.
+    pub fn signal(&self) {
+        self.signals.increment(1);
+    }
+
+    /// Counts a published action.
+    pub fn action(&self, action_type: i32) {
+        if let Some(c) = self.actions.get(action_type as usize) {
+            c.increment(1);
+        }
+    }
+}
+
+/// Publishes the pack `engine` runs as the one in force: its info series
+/// at 1 (and `previous`'s at 0), its rule count, and a series per rule at
+/// zero, so a rule that never fires or fails shows as 0, not as missing.
+/// Counts a successful reload when `previous` is given.
+pub fn pack_loaded(engine: &Engine, previous: Option<&Engine>) {
+    if let Some(was) = previous.map(Engine::pack) {
+        gauge!(names::RULES_PACK_INFO, "version" => was.version.clone(), "hash" => was.hash.clone()).set(0.0);
+    }
+    let pack = engine.pack();
+    gauge!(names::RULES_PACK_INFO, "version" => pack.version.clone(), "hash" => pack.hash.clone()).set(1.0);
+    gauge!(names::RULES_ACTIVE).set(pack.rules.len() as f64);
+    for rule in &pack.rules {
+        let mode = if rule.mode == gavel_rules::RuleMode::Shadow { "shadow" } else { "enforce" };
+        counter!(names::RULE_HITS, "rule" => rule.id.clone(), "mode" => mode).increment(0);
+        counter!(names::RULE_ERRORS, "rule" => rule.id.clone()).increment(0);
+    }
+}
+
+/// Counts a reload attempt: `success` (whether or not the pack changed)
+/// or `failure` (the pack was rejected and the old one kept serving).
+pub fn reloaded(ok: bool) {
+    counter!(names::RULES_RELOADS, "result" => if ok { "success" } else { "failure" }).increment(1);
+}
+
+/// After a maintenance sweep that evicted `evicted` keys: the store's size
+/// per feature, its cap evictions and too-late events, labelled entities,
+/// and the process's resident memory.
+pub fn store_swept(engine: &Engine, evicted: usize) {
+    counter!(names::VELOCITY_EVICTED).increment(evicted as u64);
+    for (feature, window) in engine.pack().features.iter().zip(engine.windows()) {
+        gauge!(names::VELOCITY_KEYS, "feature" => feature.name.clone()).set(window.len() as f64);
+        gauge!(names::VELOCITY_BYTES, "feature" => feature.name.clone()).set(window.bytes() as f64);
+        counter!(names::VELOCITY_CAP_EVICTIONS, "feature" => feature.name.clone())
+            .absolute(window.evicted_by_cap_total());
+        counter!(names::VELOCITY_TOO_LATE, "feature" => feature.name.clone()).absolute(window.too_late_total());
+    }
+    gauge!(names::LABELS).set(engine.labels().len() as f64);
+    if let Some(bytes) = super::resident_memory_bytes() {
+        gauge!(names::PROCESS_RESIDENT_MEMORY).set(bytes as f64);
+    }
+}
+
+/// Counts one message replayed by warm-up.
+pub fn warmup_message() {
+    counter!(names::WARMUP_MESSAGES).increment(1);
+}
+
+/// Sets the readiness gauge.
+pub fn ready(ready: bool) {
+    gauge!(names::READY).set(if ready { 1.0 } else { 0.0 });
+}
