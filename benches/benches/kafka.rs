@@ -27,7 +27,7 @@
 //! them back.
 //!
 //! Run: `cargo bench -p gavel-benches --bench kafka`. Broker:
-//! `GAVEL_BENCH_BROKERS`, or a Tansu on `PATH` started for the run. Knobs:
+//! `GAVEL_BENCH_BROKERS`, or an Apache Kafka started for the run. Knobs:
 //! `GAVEL_BENCH_EVENTS` (M, default 100,000), `GAVEL_BENCH_ROUNDS` (A/B
 //! pairs, default 2), `GAVEL_BENCH_LATENCY_SECS` (default 10),
 //! `GAVEL_BENCH_SHARDS` (default: cores), `GAVEL_BENCH_PARTITIONS` (default 4).
@@ -150,7 +150,8 @@ async fn main() {
     let latency_secs: f64 = env_or("GAVEL_BENCH_LATENCY_SECS", 10.0);
     let shards: usize = env_or("GAVEL_BENCH_SHARDS", gavel::runtime::default_shards());
     let partitions: i32 = env_or("GAVEL_BENCH_PARTITIONS", 4);
-    let broker = BenchBroker::start().expect("a broker: set GAVEL_BENCH_BROKERS or put tansu on PATH");
+    let broker = BenchBroker::start()
+        .expect("a broker: set GAVEL_BENCH_BROKERS, or install java and mvn for scripts/kafka/broker");
     let topic = format!("bench-{}-in", uuid_like());
     let admin = KafkaSettings::new(&broker.addr, "bench-admin", vec![]);
     create_topics(&admin, &[&topic], partitions).await.expect("create input topic");

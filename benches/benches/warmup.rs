@@ -6,7 +6,7 @@
 //! ≥ 5× the live rate).
 //!
 //! Run: `cargo bench -p gavel-benches --bench warmup`. The broker is
-//! `GAVEL_BENCH_BROKERS`, or a Tansu on `PATH` started for the run; the
+//! `GAVEL_BENCH_BROKERS`, or an Apache Kafka started for the run; the
 //! event count is `GAVEL_BENCH_EVENTS` (default 100,000).
 
 use std::sync::Arc;
@@ -14,8 +14,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use gavel::runtime::reload::Rules;
-use gavel::telemetry::Stats;
 use gavel::runtime::{ServeOptions, serve, warm_up};
+use gavel::telemetry::Stats;
 use gavel_benches::broker::BenchBroker;
 use gavel_benches::{preload, shipped_pack};
 use gavel_engine::Engine;
@@ -43,7 +43,8 @@ fn committed_total(settings: &KafkaSettings, topic: &str) -> i64 {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let events: usize = std::env::var("GAVEL_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let broker = BenchBroker::start().expect("a broker: set GAVEL_BENCH_BROKERS or put tansu on PATH");
+    let broker = BenchBroker::start()
+        .expect("a broker: set GAVEL_BENCH_BROKERS, or install java and mvn for scripts/kafka/broker");
     let run = std::process::id();
     let topic = format!("bench-{run}-events");
     let outputs = OutputTopics {

@@ -8,7 +8,8 @@
 //!   directories and diagnostics rendering, and `gavel sim`;
 //! - [`backtest`]: `gavel replay`;
 //! - [`demo`]: the embedded demo (mock cluster, simulator, live view);
-//! - [`clock`]: the one place the wall clock is read.
+//! - [`clock`]: the one place the wall clock is read;
+//! - [`error`]: errors classified by who must act and whether a retry helps.
 //!
 //! Start reading at [`runtime::serve`]: it is the whole runtime in one
 //! function. `main.rs` only parses the command line and dispatches here.
@@ -16,6 +17,7 @@
 pub mod backtest;
 pub mod clock;
 pub mod demo;
+pub mod error;
 pub mod runtime;
 pub mod telemetry;
 pub mod tools;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gavel::demo::DemoOptions;
-use gavel::runtime::config::{DEFAULTS, GavelConfig};
+use gavel::runtime::config::{GavelConfig, defaults};
 use gavel::tools::check::Checked;
 
 #[derive(Debug, Parser)]
@@ -109,7 +109,7 @@ fn main() -> ExitCode {
         Some(Command::Replay(args)) => gavel::backtest::run(&args),
         Some(Command::Sim(args)) => gavel::tools::sim::run(&args),
         Some(Command::Config(ConfigCommand::Defaults)) => {
-            print!("{DEFAULTS}");
+            print!("{}", defaults());
             Ok(())
         }
         Some(Command::Config(ConfigCommand::Print { config })) => {
@@ -119,8 +119,9 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            let class = gavel::error::classify(&e);
+            eprintln!("error: {e:#}\n({class})");
+            ExitCode::from(class.exit_code())
         }
     }
 }

@@ -1,4 +1,4 @@
-//! End to end against a real broker: the test script starts Tansu and sets
+//! End to end against a real broker: the test script starts Apache Kafka and sets
 //! `GAVEL_TEST_BROKERS`. An ordinary Kafka client produces JSON and protobuf
 //! events; gavel must publish the expected `RiskSignal`s to the signals
 //! topic, dead-letter a garbage message with its provenance, and commit the

@@ -1,5 +1,5 @@
 //! The runtime's promises, proved the way an SRE would see them: the
-//! `gavel` binary run as a child process against a real Tansu broker.
+//! `gavel` binary run as a child process against a real Apache Kafka broker.
 //!
 //! - killed with SIGKILL at random points and restarted, it loses no event,
 //!   and a replayed event's action carries the same id;
@@ -93,7 +93,7 @@ async fn killed_at_random_points_it_loses_nothing_and_repeats_no_action_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_is_ridden_out_and_lag_returns_to_zero() {
     let _one_at_a_time = exclusive().await;
-    let Some(mut broker) = Broker::start() else { return };
+    let Some(mut broker) = Broker::start("broker_restart") else { return };
     let brokers = broker.addr();
     let events = if long() { 20_000 } else { 4_000 };
     let setup = Setup::new(&brokers, "restart", 4).await;

@@ -25,8 +25,7 @@ use crate::telemetry::{self, Stats, Tally, TallySnapshot, short};
 use gavel_model::pb::Decision;
 use std::io::IsTerminal;
 
-/// The default metrics address of the demo.
-pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9477";
+use crate::runtime::config::DEFAULT_ADMIN_ADDR;
 
 /// What the demo runs (the `gavel demo` flags).
 #[derive(Debug, Clone, clap::Args)]
@@ -38,7 +37,7 @@ pub struct DemoOptions {
     #[arg(long, default_value_t = 5_000.0)]
     pub rate: f64,
     /// Address of the Prometheus metrics endpoint.
-    #[arg(long, default_value = DEFAULT_METRICS_ADDR)]
+    #[arg(long, default_value = DEFAULT_ADMIN_ADDR)]
     pub metrics_addr: SocketAddr,
     /// Partitions per topic.
     #[arg(long, default_value_t = 4)]

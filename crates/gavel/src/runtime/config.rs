@@ -13,28 +13,51 @@ use gavel_kafka::{InputTopic, KafkaSettings, OutputTopics};
 use gavel_model::Encoding;
 use serde::Deserialize;
 
-/// The defaults every config starts from.
-pub const DEFAULTS: &str = r#"
-pack = "rules"
-admin_addr = "127.0.0.1:9477"
+/// Where `/metrics` and the admin API listen unless configured: the same
+/// for `gavel run` and the demo.
+pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9477";
+
+/// The defaults every config starts from, as the TOML `gavel config
+/// defaults` prints. The Kafka adapter's tunables and output topic names
+/// come from the adapter itself (`KafkaSettings::new`,
+/// `OutputTopics::default`), so the two can never disagree.
+pub fn defaults() -> String {
+    let kafka = KafkaSettings::new("127.0.0.1:9092", "gavel", Vec::new());
+    let outputs = &kafka.outputs;
+    format!(
+        r#"pack = "rules"
+admin_addr = "{DEFAULT_ADMIN_ADDR}"
 
 [kafka]
-brokers = "127.0.0.1:9092"
-group_id = "gavel"
+brokers = "{brokers}"
+group_id = "{group}"
 shards = 0
-shard_queue = 4096
-max_in_flight = 10000
-offsets_for_times = true
-shutdown_timeout = "30s"
-warmup_timeout = "30s"
+shard_queue = {shard_queue}
+max_in_flight = {max_in_flight}
+offsets_for_times = {offsets_for_times}
+shutdown_timeout = "{shutdown}"
+warmup_timeout = "{warmup}"
 
 [outputs]
-signals = "risk.signals"
-actions = "risk.actions"
-verdicts = "risk.verdicts"
-dlq = "risk.dlq"
+signals = "{signals}"
+actions = "{actions}"
+verdicts = "{verdicts}"
+dlq = "{dlq}"
 emit_verdicts = false
-"#;
+"#,
+        brokers = kafka.brokers,
+        group = kafka.group_id,
+        shard_queue = kafka.shard_queue,
+        max_in_flight = kafka.max_in_flight,
+        offsets_for_times = kafka.offsets_for_times,
+        shutdown = humantime::format_duration(kafka.shutdown_timeout),
+        warmup = humantime::format_duration(kafka.warmup_timeout),
+        signals = outputs.signals,
+        actions = outputs.actions,
+        verdicts = outputs.verdicts,
+        dlq = outputs.dlq,
+    )
+}
 
 /// A string that never shows in `Debug` output.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -167,7 +190,7 @@ impl GavelConfig {
         let config = Self::read(file)?;
         let problems = config.problems();
         if !problems.is_empty() {
-            anyhow::bail!("invalid configuration:\n  {}", problems.join("\n  "));
+            return Err(crate::error::bad_input(format!("invalid configuration:\n  {}", problems.join("\n  "))));
         }
         Ok(config)
     }
@@ -175,7 +198,7 @@ impl GavelConfig {
     /// Merges the sources and checks types and names, without the semantic checks.
     pub fn read(file: Option<&Path>) -> anyhow::Result<GavelConfig> {
         let mut builder =
-            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+            config::Config::builder().add_source(config::File::from_str(&defaults(), config::FileFormat::Toml));
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
         }
@@ -295,6 +318,25 @@ max_in_flight = 10
         let config = GavelConfig::read(Some(&example)).unwrap();
         assert_eq!(config.inputs.len(), 5);
         assert_eq!(config.kafka.shutdown_timeout, std::time::Duration::from_secs(30));
+    }
+
+    /// deploy/gavel.toml restates the defaults as documentation: every
+    /// value it shares with them must be the default.
+    #[test]
+    fn the_example_config_restates_the_defaults_exactly() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/gavel.toml");
+        let example: toml::Table = std::fs::read_to_string(example).unwrap().parse().unwrap();
+        let defaults: toml::Table = defaults().parse().unwrap();
+        fn same(path: &str, default: &toml::Table, example: &toml::Table) {
+            for (key, value) in default {
+                let Some(theirs) = example.get(key) else { continue };
+                match (value, theirs) {
+                    (toml::Value::Table(d), toml::Value::Table(e)) => same(&format!("{path}{key}."), d, e),
+                    _ => assert_eq!(value, theirs, "deploy/gavel.toml {path}{key} differs from the default"),
+                }
+            }
+        }
+        same("", &defaults, &example);
     }
 
     #[test]

@@ -64,7 +64,7 @@ impl PackFiles {
         }
         files.sort();
         if !files.iter().any(|(n, _)| n.ends_with(".yaml") || n.ends_with(".yml")) {
-            anyhow::bail!("pack directory {} holds no .yaml files", dir.display());
+            return Err(crate::error::bad_input(format!("pack directory {} holds no .yaml files", dir.display())));
         }
         Ok(PackFiles { files })
     }
@@ -84,7 +84,7 @@ impl PackFiles {
 /// Reads and compiles the pack in `dir`, failing with rendered diagnostics.
 pub fn load(dir: &Path) -> anyhow::Result<Pack> {
     let files = PackFiles::read(dir)?;
-    files.compile().map_err(|RulesError::Invalid(diags)| anyhow::anyhow!("{}", files.render(&diags)))
+    files.compile().map_err(|RulesError::Invalid(diags)| crate::error::bad_input(files.render(&diags)))
 }
 
 /// One diagnostic as miette sees it.

@@ -87,7 +87,7 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(to_kafka(brokers, config, args, truth.as_mut()))?
         }
-        (None, None) => anyhow::bail!("give --out FILE or --brokers HOSTS"),
+        (None, None) => return Err(crate::error::bad_input("give --out FILE or --brokers HOSTS")),
     };
     if let Some(truth) = &mut truth {
         truth.flush()?;

@@ -13,7 +13,7 @@ use crate::tools::pack::PackFiles;
 /// diagnostics.
 pub fn test_pack(dir: &Path) -> anyhow::Result<(String, bool)> {
     let files = PackFiles::read(dir)?;
-    let pack = files.compile().map_err(|RulesError::Invalid(d)| anyhow::anyhow!("{}", files.render(&d)))?;
+    let pack = files.compile().map_err(|RulesError::Invalid(d)| crate::error::bad_input(files.render(&d)))?;
     let reports = run_tests(&pack);
     Ok((table(&reports), reports.iter().all(TestReport::passed)))
 }

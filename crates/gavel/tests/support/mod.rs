@@ -1,12 +1,12 @@
 //! Helpers for tests that run gavel as a user would: the `gavel` binary as a
-//! child process with a config file, against a real Tansu broker, killed
-//! and restarted at will.
+//! child process with a config file, against a real Apache Kafka broker,
+//! killed and restarted at will. Brokers come from `gavel_testkit`.
 
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -20,20 +20,13 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-/// The broker the test script started, or `None` to skip (a failure under CI).
-pub fn shared_brokers() -> Option<String> {
-    match std::env::var("GAVEL_TEST_BROKERS") {
-        Ok(b) if !b.is_empty() => Some(b),
-        _ if under_ci() => panic!("GAVEL_TEST_BROKERS is not set under CI: run the tests through scripts/test"),
-        _ => {
-            eprintln!("skipping: GAVEL_TEST_BROKERS not set (scripts/test starts a broker and sets it)");
-            None
-        }
-    }
-}
+#[allow(unused_imports)] // Each test binary uses its own share of these.
+pub use gavel_testkit::{Broker, free_port};
 
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
+/// The broker the test script started, or `None` to skip (see
+/// `gavel_testkit`: a failure unless skipping was asked for outside CI).
+pub fn shared_brokers() -> Option<String> {
+    gavel_testkit::shared_brokers(std::thread::current().name().unwrap_or("a broker test"))
 }
 
 /// Whether the long variants run (`GAVEL_LONG_TESTS=1`).
@@ -46,91 +39,6 @@ pub fn long() -> bool {
 pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     LOCK.lock().await
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for_port(port: u16, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-/// A Tansu broker of the test's own, on sqlite storage in a temporary
-/// directory, so that it keeps its data across a restart.
-pub struct Broker {
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Broker {
-    /// Starts one, or returns `None` (skip) where `tansu` is not installed
-    /// and this is not CI.
-    pub fn start() -> Option<Broker> {
-        let found = Command::new("tansu").arg("--version").output().is_ok_and(|o| o.status.success());
-        if !found {
-            assert!(!under_ci(), "tansu is not on PATH under CI: run the tests through scripts/test");
-            eprintln!("skipping: tansu is not on PATH (scripts/test installs it)");
-            return None;
-        }
-        let dir = std::env::temp_dir().join(format!("gavel-broker-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut broker = Broker { dir, port: free_port(), child: None };
-        broker.launch();
-        Some(broker)
-    }
-
-    fn launch(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("tansu.log")).unwrap();
-        let child = Command::new("tansu")
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .current_dir(&self.dir)
-            .env_remove("CLUSTER_ID")
-            .env_remove("LISTENER_URL")
-            .env_remove("ADVERTISED_LISTENER_URL")
-            .env_remove("STORAGE_ENGINE")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start tansu");
-        self.child = Some(child);
-        assert!(wait_for_port(self.port, Duration::from_secs(20)), "tansu did not listen");
-    }
-
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Stops the broker (SIGKILL: no chance to tidy up).
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Starts it again on the same port and storage.
-    pub fn restart(&mut self) {
-        self.kill();
-        self.launch();
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// The pack every process test runs: three bids within ten minutes by one
