@@ -8,7 +8,10 @@
 //! - two processes in one group split the partitions, and stopping one
 //!   hands its partitions to the other with nothing lost;
 //! - after a restart a velocity feature has its pre-restart value, so a rule
-//!   needing that history still fires.
+//!   needing that history still fires;
+//! - a static member (`kafka.instance_id`) killed and restarted with the
+//!   same id takes its partitions straight back, without a rebalance of
+//!   the others.
 //!
 //! The default run is sized to take about a minute; `GAVEL_LONG_TESTS=1`
 //! runs the long variants (50,000 events, 10 kills). Every test prints its
@@ -29,9 +32,9 @@ async fn killed_at_random_points_it_loses_nothing_and_repeats_no_action_id() {
     let (events, kills, rate) = if long() { (50_000u64, 10, 2_000) } else { (6_000, 3, 1_500) };
     let setup = Setup::new(&brokers, "kill", 4).await;
     let seen = collect(&setup);
-    // Dynamic membership: Tansu 0.6 keeps re-balancing a static member (its
-    // heartbeat answers "rebalance in progress" right after every sync), so
-    // a restarted process waits out the killed one's 6 s session instead.
+    // Dynamic membership: a restarted process joins as a new member and
+    // the killed one's partitions move after its 6 s session times out
+    // (static membership has its own test below).
     let (config, admin) = setup.config("gavel", None, 2);
     let log = setup.dir.join("gavel.log");
 
@@ -209,4 +212,49 @@ async fn after_a_restart_a_rule_needing_earlier_history_still_fires() {
     let actions = &seen.lock().unwrap().actions;
     assert_eq!(actions.len(), 1);
     assert_eq!(actions[0].1, "ev-2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_killed_and_restarted_takes_its_partitions_straight_back() {
+    let _one_at_a_time = exclusive().await;
+    let Some(brokers) = shared_brokers() else { return };
+    let events = 2_000;
+    let setup = Setup::new(&brokers, "static", 4).await;
+    let seen = collect(&setup);
+    let (config_a, admin_a) = setup.config("a", Some("gavel-a"), 1);
+    let (config_b, admin_b) = setup.config("b", Some("gavel-b"), 1);
+    let mut a = Gavel::start(&config_a, admin_a, &setup.dir.join("a.log"));
+    let mut b = Gavel::start(&config_b, admin_b, &setup.dir.join("b.log"));
+    let owned = |g: &Gavel| g.metric("gavel_kafka_partitions_assigned").unwrap_or(0.0);
+    let rebalances = |g: &Gavel| g.metric("gavel_kafka_rebalances_total").unwrap_or(-1.0);
+    let split = eventually(Duration::from_secs(60), || owned(&a) > 0.0 && owned(&b) > 0.0).await;
+    assert!(split, "partitions not split: a {} b {}\n{}\n{}", owned(&a), owned(&b), a.log_tail(), b.log_tail());
+    // Let the group settle: both members stable, no rebalance pending.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (owned_a, owned_b) = (owned(&a), owned(&b));
+    let a_rebalances = rebalances(&a);
+
+    b.kill();
+    let killed = Instant::now();
+    let mut b = Gavel::start(&config_b, admin_b, &setup.dir.join("b.log"));
+    let back = eventually(Duration::from_secs(20), || owned(&b) == owned_b).await;
+    let took = killed.elapsed();
+    assert!(back, "b did not get its {owned_b} partitions back\n{}", b.log_tail());
+
+    let writer = producer(&brokers);
+    produce(&writer, &setup.input, 0, events, 1_000, 200).await;
+    let all_in = eventually(Duration::from_secs(60), || seen.lock().unwrap().verdicts.len() as u64 >= events).await;
+    let (a_after, b_rebalances) = (rebalances(&a), rebalances(&b));
+    eprintln!(
+        "static membership: a {owned_a} + b {owned_b} partitions; b SIGKILLed and restarted with its instance id: \
+         its partitions back in {} ms; a's rebalances {a_rebalances} before, {a_after} after; b's {b_rebalances}",
+        took.as_millis()
+    );
+    assert_eq!(a_after, a_rebalances, "the restart of a static member must not rebalance the others\n{}", a.log_tail());
+    assert_eq!(owned(&a), owned_a, "a's assignment changed");
+    assert!(all_in, "{} of {events} events got a verdict", seen.lock().unwrap().verdicts.len());
+    for g in [&mut a, &mut b] {
+        let (status, _) = g.terminate(Duration::from_secs(20)).expect("exits within its shutdown bound");
+        assert!(status.success());
+    }
 }
