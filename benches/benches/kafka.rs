@@ -64,11 +64,12 @@ struct Passthrough;
 
 impl Processor for Passthrough {
     fn process(&mut self, input: &Input<'_>) -> Processed {
-        Processed::Outputs(vec![Output {
+        let copy = Output {
             topic: OutputTopic::Signals,
             key: input.key.unwrap_or_default().to_vec(),
             payload: input.payload.to_vec(),
-        }])
+        };
+        Processed::Outputs(vec![copy].into())
     }
 }
 

@@ -15,8 +15,12 @@
 //!   warm-up mode from the start of the pack's longest window (or from just
 //!   after the last offset this process already fed into its state) up to the
 //!   group's committed offset. `/readyz` is false meanwhile.
+//!
+//! Which shard a partition goes to, and when it is paused and resumed, is
+//! decided by the pure [`Router`] (`routing.rs`); this module carries the
+//! decisions out on the consumer. It processes nothing itself.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -28,42 +32,62 @@ use rdkafka::{ClientContext, Message, TopicPartitionList};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tracing::{error, info, warn};
 
-use crate::pipeline::PipelineObserver;
+use crate::contract::{PipelineObserver, WarmSink};
+use crate::error::{KafkaError, Result};
+use crate::routing::{Lane, Offer, Partition, Routed, Router};
+use crate::settings::KafkaSettings;
 use crate::shard::{Consumed, Drained, Work};
-use crate::warmup::{Replay, WarmSink, warm_partitions};
-use crate::{KafkaError, KafkaSettings};
+use crate::warmup::{Replay, warm_partitions};
 
-/// Input partition, by index into the settings' inputs.
-type Partition = (usize, i32);
+/// A shard's queue, as a lane of the router.
+impl Lane for mpsc::Sender<Work> {
+    type Item = Consumed;
 
-/// Where messages go.
-#[derive(Default)]
-struct Router {
-    /// One queue per shard; empty once shutting down.
-    shards: Vec<mpsc::Sender<Work>>,
-    /// Messages of paused partitions, in order, waiting for room in their shard.
-    held: HashMap<Partition, VecDeque<Consumed>>,
+    fn offer(&self, consumed: Consumed) -> Offer<Consumed> {
+        match self.try_send(Work::Message(consumed)) {
+            Ok(()) => Offer::Taken,
+            Err(TrySendError::Full(Work::Message(consumed))) => Offer::Full(consumed),
+            Err(_) => Offer::Closed,
+        }
+    }
+
+    fn free(&self) -> usize {
+        mpsc::Sender::capacity(self)
+    }
+
+    fn capacity(&self) -> usize {
+        self.max_capacity()
+    }
 }
 
 /// The consumer's context: librdkafka calls it on rebalances and errors.
 pub(crate) struct GroupContext {
+    /// The pipeline's settings.
     settings: Arc<KafkaSettings>,
+    /// Telemetry.
     observer: Arc<dyn PipelineObserver>,
-    router: Mutex<Router>,
+    /// The shard queues and the messages of paused partitions.
+    router: Mutex<Router<mpsc::Sender<Work>>>,
     /// Last offset per partition whose message this process fed into state.
     fed: Mutex<HashMap<Partition, i64>>,
+    /// Where assigned partitions are warmed up, if anywhere.
     warm: Option<Mutex<Box<dyn WarmSink>>>,
+    /// True while partitions are assigned and warmed up.
     ready: Arc<AtomicBool>,
     /// Set when the group cannot go on (warm-up failed for good); the
     /// consumer loop stops with it.
     fatal: Mutex<Option<KafkaError>>,
 }
 
+/// Locks `mutex`, recovering it if a panic poisoned it, so that shutdown
+/// can still drain and commit.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl GroupContext {
+    /// A context reporting to `observer`, warming assigned partitions up
+    /// into `warm` if given, and keeping `ready` up to date.
     pub fn new(
         settings: Arc<KafkaSettings>,
         observer: Arc<dyn PipelineObserver>,
@@ -83,31 +107,25 @@ impl GroupContext {
 
     /// Installs the shard queues.
     pub fn set_shards(&self, shards: Vec<mpsc::Sender<Work>>) {
-        lock(&self.router).shards = shards;
+        lock(&self.router).set_lanes(shards);
     }
 
     /// Closes the shard queues: each shard finishes and exits.
     pub fn close_shards(&self) {
-        let mut router = lock(&self.router);
-        router.shards.clear();
-        router.held.clear();
+        lock(&self.router).close();
     }
 
+    /// Counts an error returned by polling.
     pub fn observe_consumer_error(&self) {
         self.observer.consumer_error();
     }
 
+    /// Why the group cannot go on, if it cannot.
     pub fn take_fatal(&self) -> Option<KafkaError> {
         lock(&self.fatal).take()
     }
 
-    fn shard_of(&self, (topic, partition): Partition, shards: usize) -> usize {
-        // Partition numbers spread one topic over the shards; the topic
-        // index staggers topics so partition 0 of each does not pile up on
-        // shard 0.
-        (partition as usize).wrapping_add(topic) % shards.max(1)
-    }
-
+    /// `partition` as a one-element list, for pause and resume.
     fn topic_partition(&self, (topic, partition): Partition) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(&self.settings.inputs[topic].name, partition);
@@ -129,76 +147,43 @@ impl GroupContext {
         let key = (topic, message.partition());
         let consumed = Consumed::of(message, topic);
         let mut router = lock(&self.router);
-        if router.shards.is_empty() {
-            return false;
-        }
-        if let Some(queue) = router.held.get_mut(&key) {
-            queue.push_back(consumed);
-            return true;
-        }
-        let shard = self.shard_of(key, router.shards.len());
-        match router.shards[shard].try_send(Work::Message(consumed)) {
-            Ok(()) => true,
-            Err(TrySendError::Full(Work::Message(consumed))) => {
+        match router.route(key, consumed) {
+            Routed::Sent | Routed::Held => true,
+            Routed::Pause => {
                 if let Err(e) = consumer.pause(&self.topic_partition(key)) {
                     warn!(topic = message.topic(), partition = key.1, error = %e, "pause failed");
                 }
-                router.held.insert(key, VecDeque::from([consumed]));
-                self.observer.paused(router.held.len());
+                self.observer.paused(router.paused());
                 true
             }
-            Err(_) => false,
+            Routed::Closed => false,
         }
     }
 
     /// Whether some partition is paused, waiting for its shard.
     pub fn holding(&self) -> bool {
-        !lock(&self.router).held.is_empty()
+        lock(&self.router).holding()
     }
 
     /// Moves held messages into shards that have room again, and resumes a
     /// partition once nothing of it is held.
     pub fn release(&self, consumer: &BaseConsumer<GroupContext>) {
         let mut router = lock(&self.router);
-        if router.held.is_empty() || router.shards.is_empty() {
+        if !router.holding() || router.lanes().is_empty() {
             return;
         }
-        let Router { shards, held } = &mut *router;
-        let mut resumed = Vec::new();
-        for (&key, queue) in held.iter_mut() {
-            let shard = &shards[self.shard_of(key, shards.len())];
-            // Hysteresis: hand over only once the shard has worked off half
-            // its queue, so a partition is not paused and resumed per message.
-            if shard.capacity() < shard.max_capacity().div_ceil(2) {
-                continue;
-            }
-            while let Some(consumed) = queue.pop_front() {
-                match shard.try_send(Work::Message(consumed)) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(Work::Message(consumed))) => {
-                        queue.push_front(consumed);
-                        break;
-                    }
-                    Err(_) => return,
-                }
-            }
-            if queue.is_empty() {
-                resumed.push(key);
-            }
-        }
-        for key in resumed {
-            held.remove(&key);
+        for key in router.release() {
             if let Err(e) = consumer.resume(&self.topic_partition(key)) {
                 warn!(partition = key.1, error = %e, "resume failed");
             }
         }
-        self.observer.paused(held.len());
+        self.observer.paused(router.paused());
     }
 
     /// Asks every shard to drain and waits, at most `timeout`, for them all.
     /// Returns false if some shard did not answer in time.
     pub fn drain(&self, timeout: Duration) -> bool {
-        let shards = lock(&self.router).shards.clone();
+        let shards = lock(&self.router).lanes().to_vec();
         let (reply, answers) = std::sync::mpsc::channel::<Drained>();
         let deadline = Instant::now() + timeout;
         let mut asked = 0;
@@ -236,6 +221,7 @@ impl GroupContext {
         }
     }
 
+    /// The input partitions in `tpl` (others are ignored).
     fn partitions(&self, tpl: &TopicPartitionList) -> Vec<Partition> {
         tpl.elements()
             .iter()
@@ -243,16 +229,18 @@ impl GroupContext {
             .collect()
     }
 
+    /// Before giving partitions up: drop what is held of them, drain every
+    /// shard, commit.
     fn revoked(&self, consumer: &BaseConsumer<GroupContext>, tpl: &TopicPartitionList) {
         let partitions = self.partitions(tpl);
         {
             let mut router = lock(&self.router);
-            for key in &partitions {
-                if router.held.remove(key).is_some() {
-                    let _ = consumer.resume(&self.topic_partition(*key));
+            for &key in &partitions {
+                if router.forget(key) {
+                    let _ = consumer.resume(&self.topic_partition(key));
                 }
             }
-            self.observer.paused(router.held.len());
+            self.observer.paused(router.paused());
         }
         for &(topic, partition) in &partitions {
             self.observer.partition_lag(&self.settings.inputs[topic].name, partition, None);
@@ -270,50 +258,62 @@ impl GroupContext {
         );
     }
 
+    /// After partitions are assigned: warm them up (if there is a sink),
+    /// then declare the pipeline ready; or, if warm-up fails for good, stop
+    /// the group rather than score with no history.
     fn assigned(&self, tpl: &TopicPartitionList) {
         let partitions = self.partitions(tpl);
         self.observer.rebalanced("assign", partitions.len());
         if let Some(warm) = &self.warm {
             self.ready.store(false, Ordering::Relaxed);
-            let mut sink = lock(warm);
-            if let Some(since_ms) = sink.since_ms() {
-                let fed = lock(&self.fed).clone();
-                let replays: Vec<Replay> = partitions
-                    .iter()
-                    .map(|&(topic, partition)| Replay {
-                        topic: self.settings.inputs[topic].name.clone(),
-                        partition,
-                        after: fed.get(&(topic, partition)).copied(),
-                    })
-                    .collect();
-                let mut attempt = 0;
-                loop {
-                    match warm_partitions(&self.settings, &replays, since_ms, &mut **sink) {
-                        Ok(report) => {
-                            for (topic, partition, last) in &report.fed {
-                                if let Some((topic, _)) = self.settings.encoding_of(topic) {
-                                    lock(&self.fed).insert((topic, *partition), *last);
-                                }
-                            }
-                            self.observer.warmed(&report);
-                            break;
-                        }
-                        Err(e) if attempt < 3 => {
-                            attempt += 1;
-                            warn!(error = %e, attempt, "warm-up failed; trying again");
-                            std::thread::sleep(Duration::from_secs(1));
-                        }
-                        Err(e) => {
-                            error!(error = %e, "warm-up failed; stopping rather than scoring with no history");
-                            *lock(&self.fatal) = Some(e);
-                            return;
-                        }
-                    }
-                }
+            if let Err(e) = self.warm_up(&partitions, &mut **lock(warm)) {
+                error!(error = %e, "warm-up failed; stopping rather than scoring with no history");
+                *lock(&self.fatal) = Some(e);
+                return;
             }
         }
         self.ready.store(true, Ordering::Relaxed);
         info!(partitions = partitions.len(), "partitions assigned");
+    }
+
+    /// Replays `partitions` into `sink`, each from just after what this
+    /// process already fed into its state, trying three more times, a
+    /// second apart, before giving up.
+    fn warm_up(&self, partitions: &[Partition], sink: &mut dyn WarmSink) -> Result<()> {
+        let Some(since_ms) = sink.since_ms() else { return Ok(()) };
+        let replays: Vec<Replay> = {
+            let fed = lock(&self.fed);
+            partitions
+                .iter()
+                .map(|&(topic, partition)| Replay {
+                    topic: self.settings.inputs[topic].name.clone(),
+                    partition,
+                    after: fed.get(&(topic, partition)).copied(),
+                })
+                .collect()
+        };
+        let mut attempt = 0;
+        let report = loop {
+            match warm_partitions(&self.settings, &replays, since_ms, sink) {
+                Ok(report) => break report,
+                Err(e) if attempt < 3 => {
+                    attempt += 1;
+                    warn!(error = %e, attempt, "warm-up failed; trying again");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        {
+            let mut fed = lock(&self.fed);
+            for (topic, partition, last) in &report.fed {
+                if let Some((topic, _)) = self.settings.encoding_of(topic) {
+                    fed.insert((topic, *partition), *last);
+                }
+            }
+        }
+        self.observer.warmed(&report);
+        Ok(())
     }
 }
 

@@ -30,63 +30,55 @@
 //! offsets. Decoding and scoring happen in the [`Processor`] the binary
 //! supplies.
 
+//!
+//! # Where to start reading
+//!
+//! `contract.rs` (re-exported here: [`Processor`], [`Input`], [`Processed`],
+//! …) is what the binary implements and receives; [`Pipeline::run`] is the
+//! entry point; `shard.rs` keeps the delivery guarantee above and
+//! `context.rs` the rebalance protocol.
+//!
+//! # Module dependency order
+//!
+//! Each module imports only modules listed before it (no cycles):
+//!
+//! 1. `error`: [`KafkaError`] and [`Result`].
+//! 2. `contract`: the public types and traits ([`Input`], [`Processor`],
+//!    [`Processed`], [`OutputTopic`], [`OutputTopics`], [`PipelineObserver`],
+//!    [`WarmSink`], [`Hooks`], …); imports no other module.
+//! 3. `settings`: [`KafkaSettings`] and the client configurations (contract).
+//! 4. `backoff`, `routing`, `search`: pure logic (retry delays, partition →
+//!    shard and pause/resume, the timestamp search); no crate imports.
+//! 5. `admin`: topic creation (error, settings).
+//! 6. `warmup`: replay of history into a [`WarmSink`] (error, contract,
+//!    settings, search).
+//! 7. `read`: reading a whole topic (error, contract, settings, warmup).
+//! 8. `shard`: the shard workers (contract, settings, backoff).
+//! 9. `context`: the consumer's context, routing and rebalances (error,
+//!    contract, settings, routing, shard, warmup).
+//! 10. `pipeline`: [`Pipeline`], the threads and the poll loop (error,
+//!     contract, settings, shard, context).
+
 mod admin;
+mod backoff;
 mod context;
+mod contract;
+mod error;
 mod pipeline;
 mod read;
+mod routing;
+mod search;
 mod settings;
 mod shard;
 mod warmup;
 
 pub use admin::create_topics;
-pub use pipeline::{Hooks, Input, Output, OutputTopic, Pipeline, PipelineObserver, Processed, Processor, dlq_headers};
+pub use contract::{
+    Hooks, Input, InputTopic, Output, OutputTopic, OutputTopics, Outputs, PipelineObserver, Processed, Processor,
+    WarmSink, WarmupReport, dlq_headers,
+};
+pub use error::{KafkaError, Result};
+pub use pipeline::Pipeline;
 pub use read::read_topic;
-pub use settings::{InputTopic, KafkaSettings, OutputTopics};
-pub use warmup::{Replay, WarmSink, WarmupReport, warm_partitions, warm_up};
-
-/// Errors from the Kafka adapter.
-#[derive(Debug, thiserror::Error)]
-pub enum KafkaError {
-    /// A client could not be created or configured.
-    #[error("kafka client: {0}")]
-    Client(#[source] rdkafka::error::KafkaError),
-    /// Subscribing to the input topics failed.
-    #[error("subscribe to {topics:?}: {source}")]
-    Subscribe {
-        /// The topics.
-        topics: Vec<String>,
-        /// Why.
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
-    /// An output could not be delivered after librdkafka's retries; the input
-    /// offset was not stored, so the message will be processed again.
-    #[error("delivery to {topic} failed: {source}")]
-    Delivery {
-        /// The output topic.
-        topic: String,
-        /// Why.
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
-    /// Consuming failed in a way that cannot be retried.
-    #[error("consume: {0}")]
-    Consume(#[source] rdkafka::error::KafkaError),
-    /// Committing offsets at shutdown failed.
-    #[error("commit: {0}")]
-    Commit(#[source] rdkafka::error::KafkaError),
-    /// A pipeline thread could not start or stopped unexpectedly.
-    #[error("pipeline thread: {0}")]
-    Thread(String),
-    /// Creating topics failed.
-    #[error("create topic {topic}: {message}")]
-    CreateTopic {
-        /// The topic.
-        topic: String,
-        /// Why.
-        message: String,
-    },
-}
-
-/// Result alias for this crate.
-pub type Result<T, E = KafkaError> = std::result::Result<T, E>;
+pub use settings::KafkaSettings;
+pub use warmup::{Replay, warm_partitions, warm_up};

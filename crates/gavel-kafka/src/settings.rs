@@ -1,5 +1,10 @@
 //! What the adapter needs to know: brokers, group, topics and their
-//! encodings, and librdkafka options passed through untouched.
+//! encodings, and librdkafka options passed through untouched; and the
+//! librdkafka client configurations built from them.
+//!
+//! Option values are taken as given: secrets are resolved by the caller
+//! (the binary's config layer) before they get here. This module only keeps
+//! them out of `Debug` output; it does not read files or the environment.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -7,48 +12,11 @@ use std::time::Duration;
 use gavel_model::Encoding;
 use rdkafka::ClientConfig;
 
-/// An input topic and how its messages are encoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputTopic {
-    /// Topic name.
-    pub name: String,
-    /// Encoding of every message on it.
-    pub encoding: Encoding,
-}
+use crate::contract::{InputTopic, OutputTopics};
 
-/// Names of the topics gavel writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputTopics {
-    /// Risk signals: a rule fired.
-    pub signals: String,
-    /// Auto-actions.
-    pub actions: String,
-    /// One verdict per event, when enabled.
-    pub verdicts: String,
-    /// Undecodable input, with the reason in headers.
-    pub dlq: String,
-}
-
-impl Default for OutputTopics {
-    fn default() -> Self {
-        OutputTopics {
-            signals: "risk.signals".into(),
-            actions: "risk.actions".into(),
-            verdicts: "risk.verdicts".into(),
-            dlq: "risk.dlq".into(),
-        }
-    }
-}
-
-impl OutputTopics {
-    /// All four names.
-    pub fn all(&self) -> [&str; 4] {
-        [&self.signals, &self.actions, &self.verdicts, &self.dlq]
-    }
-}
-
-/// Everything the pipeline needs to talk to Kafka.
-#[derive(Debug, Clone)]
+/// Everything the pipeline needs to talk to Kafka. `Debug` shows option
+/// keys but redacts values that may be secrets (see [`is_secret`]).
+#[derive(Clone)]
 pub struct KafkaSettings {
     /// `bootstrap.servers`.
     pub brokers: String,
@@ -137,6 +105,7 @@ impl KafkaSettings {
         config
     }
 
+    /// The idempotent producer every shard shares.
     pub(crate) fn producer_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
@@ -149,6 +118,7 @@ impl KafkaSettings {
         config
     }
 
+    /// A client for the admin API (topic creation).
     pub(crate) fn admin_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
@@ -156,13 +126,104 @@ impl KafkaSettings {
         config
     }
 
+    /// Applies the options for every client, then `specific` ones, over
+    /// what `config` already has.
     fn apply_options(&self, config: &mut ClientConfig, specific: &BTreeMap<String, String>) {
         for (key, value) in self.client_options.iter().chain(specific) {
             config.set(key, value);
         }
     }
 
+    /// The index into [`Self::inputs`] and the encoding of input `topic`.
     pub(crate) fn encoding_of(&self, topic: &str) -> Option<(usize, Encoding)> {
         self.inputs.iter().position(|t| t.name == topic).map(|i| (i, self.inputs[i].encoding))
+    }
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so that a new field cannot be forgotten here.
+        let KafkaSettings {
+            brokers,
+            group_id,
+            inputs,
+            outputs,
+            max_in_flight,
+            shard_queue,
+            shutdown_timeout,
+            warmup_timeout,
+            offsets_for_times,
+            client_options,
+            consumer_options,
+            producer_options,
+            instance_id,
+        } = self;
+        f.debug_struct("KafkaSettings")
+            .field("brokers", brokers)
+            .field("group_id", group_id)
+            .field("inputs", inputs)
+            .field("outputs", outputs)
+            .field("max_in_flight", max_in_flight)
+            .field("shard_queue", shard_queue)
+            .field("shutdown_timeout", shutdown_timeout)
+            .field("warmup_timeout", warmup_timeout)
+            .field("offsets_for_times", offsets_for_times)
+            .field("client_options", &Redacted(client_options))
+            .field("consumer_options", &Redacted(consumer_options))
+            .field("producer_options", &Redacted(producer_options))
+            .field("instance_id", instance_id)
+            .finish()
+    }
+}
+
+/// librdkafka options with their values hidden: any of them may be a
+/// secret (`sasl.password`, `ssl.key.pem`, `sasl.oauthbearer.client.secret`,
+/// …), and a list of which are would go stale, so none is shown.
+struct Redacted<'a>(&'a BTreeMap<String, String>);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.0.keys().map(|key| (key, format_args!("<redacted>")))).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_redacts_option_values() {
+        let mut settings = KafkaSettings::new("broker:9092", "group", vec![]);
+        settings.client_options.insert("sasl.password".into(), "hunter2".into());
+        settings.consumer_options.insert("sasl.oauthbearer.client.secret".into(), "s3cr3t-consumer".into());
+        settings.producer_options.insert("ssl.key.pem".into(), "-----BEGIN PRIVATE KEY-----".into());
+        let shown = format!("{settings:?}");
+        for secret in ["hunter2", "s3cr3t-consumer", "BEGIN PRIVATE KEY"] {
+            assert!(!shown.contains(secret), "{secret} leaked into {shown}");
+        }
+        assert!(shown.contains("sasl.password") && shown.contains("<redacted>"), "keys stay visible: {shown}");
+        assert!(shown.contains("broker:9092") && shown.contains("group"));
+        let pretty = format!("{settings:#?}");
+        assert!(!pretty.contains("hunter2"));
+    }
+
+    #[test]
+    fn only_the_group_consumer_carries_the_static_membership_id() {
+        let mut settings = KafkaSettings::new("b", "g", vec![]);
+        settings.instance_id = Some("gavel-0".into());
+        settings.consumer_options.insert("group.instance.id".into(), "sneaked-in".into());
+        assert_eq!(settings.group_consumer_config().get("group.instance.id"), Some("gavel-0"));
+        assert_eq!(settings.consumer_config().get("group.instance.id"), None);
+    }
+
+    #[test]
+    fn user_options_win_over_gavels_own() {
+        let mut settings = KafkaSettings::new("b", "g", vec![]);
+        settings.client_options.insert("linger.ms".into(), "50".into());
+        settings.producer_options.insert("compression.type".into(), "zstd".into());
+        let producer = settings.producer_config();
+        assert_eq!(producer.get("linger.ms"), Some("50"));
+        assert_eq!(producer.get("compression.type"), Some("zstd"));
+        assert_eq!(producer.get("enable.idempotence"), Some("true"));
     }
 }

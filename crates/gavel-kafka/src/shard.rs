@@ -5,6 +5,10 @@
 //! Each shard is an OS thread with its own single-threaded tokio runtime, so
 //! a busy shard never starves another, and the consumer thread can block on
 //! a shard (to drain it before a rebalance) without stalling a runtime.
+//!
+//! A shard neither routes nor pauses (`context.rs` does, on the consumer
+//! thread) and knows nothing of the group consumer beyond storing offsets
+//! through [`OffsetStore`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,31 +16,35 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError as RdError;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError as RdError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use crate::KafkaSettings;
-use crate::context::GroupContext;
-use crate::pipeline::{Input, OutputTopic, PipelineObserver, Processed, Processor, dlq_headers};
-
-/// Index of each output topic in [`crate::OutputTopics::all`].
-const DLQ: usize = 3;
+use crate::backoff::Backoff;
+use crate::contract::{Input, OutputTopic, Outputs, PipelineObserver, Processed, Processor, dlq_headers};
+use crate::settings::KafkaSettings;
 
 /// A consumed message, detached from the consumer so it can cross threads.
 /// Key and payload share one buffer: one allocation per message.
 #[derive(Debug)]
 pub(crate) struct Consumed {
+    /// Input topic, by index into the settings' inputs.
     pub topic: usize,
+    /// Partition.
     pub partition: i32,
+    /// Offset.
     pub offset: i64,
+    /// The Kafka timestamp, if any.
     timestamp_ms: Option<i64>,
+    /// Length of the key at the start of `data`; `None` for no key.
     key_len: Option<usize>,
+    /// Key, then payload.
     data: Vec<u8>,
+    /// When the consumer took it, for processing latency.
     received: Instant,
 }
 
@@ -61,6 +69,7 @@ impl Consumed {
         }
     }
 
+    /// The processor's view of the message.
     fn input<'a>(&'a self, settings: &'a KafkaSettings) -> Input<'a> {
         let topic = &settings.inputs[self.topic];
         let split = self.key_len.unwrap_or(0);
@@ -97,33 +106,62 @@ pub(crate) struct Drained {
 
 /// One record to produce, kept until acknowledged so that it can be sent again.
 struct Record {
-    output: usize,
+    /// Destination.
+    topic: OutputTopic,
+    /// Partitioning key.
     key: Option<Vec<u8>>,
+    /// Value.
     payload: Vec<u8>,
+    /// Headers (dead-letter records only).
     headers: Option<OwnedHeaders>,
 }
 
 /// A message whose outputs are on their way.
 struct InFlight {
+    /// What to store and report once every delivery succeeded.
     acked: Acked,
+    /// Each output with its pending delivery.
     deliveries: Vec<(Record, DeliveryFuture)>,
 }
 
 /// A message all of whose outputs are safe.
 #[derive(Debug, Clone, Copy)]
 struct Acked {
+    /// Input topic, by index into the settings' inputs.
     topic: usize,
+    /// Partition.
     partition: i32,
+    /// Offset.
     offset: i64,
+    /// The input's Kafka timestamp, if any.
     kafka_timestamp_ms: Option<i64>,
+    /// The event's own time, if the processor gave it.
     event_time_ms: Option<i64>,
+}
+
+/// Where a shard stores the offsets of acknowledged messages: the group
+/// consumer, whose auto-commit (and the commits on revoke and shutdown)
+/// then commits them.
+pub(crate) trait OffsetStore: Send + Sync {
+    /// Marks `offset` of `topic`/`partition` as processed.
+    fn store(&self, topic: &str, partition: i32, offset: i64) -> KafkaResult<()>;
+}
+
+impl<C: ConsumerContext + 'static> OffsetStore for BaseConsumer<C> {
+    fn store(&self, topic: &str, partition: i32, offset: i64) -> KafkaResult<()> {
+        self.store_offset(topic, partition, offset)
+    }
 }
 
 /// What every shard shares.
 pub(crate) struct ShardEnv {
+    /// The pipeline's settings.
     pub settings: Arc<KafkaSettings>,
-    pub consumer: Arc<BaseConsumer<GroupContext>>,
+    /// The group consumer, for storing offsets.
+    pub offsets: Arc<dyn OffsetStore>,
+    /// The shared idempotent producer.
     pub producer: FutureProducer,
+    /// Telemetry.
     pub observer: Arc<dyn PipelineObserver>,
 }
 
@@ -146,6 +184,8 @@ pub(crate) fn spawn(
     })
 }
 
+/// The shard's loop: take work while fewer than `max_in_flight` messages
+/// await acknowledgement, acknowledging (in order) as deliveries complete.
 async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: mpsc::Receiver<Work>) {
     let mut in_flight = FuturesOrdered::new();
     let mut fed: Vec<(usize, i32, i64)> = Vec::new();
@@ -176,6 +216,7 @@ async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: mpsc::
     }
 }
 
+/// Remembers `message` as the last one of its partition fed into state.
 fn note_fed(fed: &mut Vec<(usize, i32, i64)>, message: &Consumed) {
     // A shard owns a handful of partitions: a scan beats hashing.
     match fed.iter_mut().find(|(t, p, _)| *t == message.topic && *p == message.partition) {
@@ -184,61 +225,66 @@ fn note_fed(fed: &mut Vec<(usize, i32, i64)>, message: &Consumed) {
     }
 }
 
+/// Processes one message and enqueues its outputs (or its dead-letter record).
 async fn handle(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processor) -> InFlight {
     let input = message.input(&env.settings);
     let mut deliveries = Vec::new();
-    match processor.process(&input) {
-        Processed::Outputs(outputs) => {
-            let count = outputs.len();
-            for output in outputs {
-                let index = match output.topic {
-                    OutputTopic::Signals => 0,
-                    OutputTopic::Actions => 1,
-                    OutputTopic::Verdicts => 2,
-                };
-                let record = Record { output: index, key: Some(output.key), payload: output.payload, headers: None };
+    let event_time_ms = match processor.process(&input) {
+        Processed::Outputs(Outputs { records, event_time_ms }) => {
+            let count = records.len();
+            for output in records {
+                let record =
+                    Record { topic: output.topic, key: Some(output.key), payload: output.payload, headers: None };
                 let delivery = enqueue(env, &record).await;
                 deliveries.push((record, delivery));
             }
             env.observer.processed(input.topic, message.received.elapsed(), count);
+            event_time_ms
         }
         Processed::DeadLetter(reason) => {
-            // Per message at debug: a burst of bad input must not flood the
-            // logs. The count is in `gavel_events_dead_lettered_total` and the
-            // periodic stats line; the reason is in the record's headers.
-            tracing::debug!(
-                topic = input.topic,
-                partition = input.partition,
-                offset = input.offset,
-                error = %reason,
-                "event sent to dead-letter topic"
-            );
-            let record = Record {
-                output: DLQ,
-                key: input.key.map(<[u8]>::to_vec),
-                payload: input.payload.to_vec(),
-                headers: Some(dlq_headers(&input, &reason)),
-            };
+            let record = dead_letter(&input, &reason);
             let delivery = enqueue(env, &record).await;
             deliveries.push((record, delivery));
             env.observer.dead_lettered(input.topic);
             env.observer.processed(input.topic, message.received.elapsed(), 0);
+            None
         }
-    }
+    };
     let acked = Acked {
         topic: message.topic,
         partition: message.partition,
         offset: message.offset,
         kafka_timestamp_ms: message.timestamp_ms,
-        event_time_ms: processor.event_time_ms(),
+        event_time_ms,
     };
     InFlight { acked, deliveries }
+}
+
+/// The dead-letter record of `input`: its original key and bytes, with its
+/// provenance and `reason` in headers.
+fn dead_letter(input: &Input<'_>, reason: &str) -> Record {
+    // Per message at debug: a burst of bad input must not flood the logs.
+    // The count is in `gavel_events_dead_lettered_total` and the periodic
+    // stats line; the reason is in the record's headers.
+    tracing::debug!(
+        topic = input.topic,
+        partition = input.partition,
+        offset = input.offset,
+        error = %reason,
+        "event sent to dead-letter topic"
+    );
+    Record {
+        topic: OutputTopic::DeadLetter,
+        key: input.key.map(<[u8]>::to_vec),
+        payload: input.payload.to_vec(),
+        headers: Some(dlq_headers(input, reason)),
+    }
 }
 
 /// Enqueues a record on the producer, waiting while its queue is full and
 /// retrying anything else: an output is never dropped.
 async fn enqueue(env: &ShardEnv, record: &Record) -> DeliveryFuture {
-    let topic = env.settings.outputs.all()[record.output];
+    let topic = env.settings.outputs.name(record.topic);
     let mut backoff = Backoff::default();
     loop {
         let mut future = FutureRecord::to(topic).payload(record.payload.as_slice());
@@ -275,7 +321,7 @@ async fn settle(env: &ShardEnv, pending: InFlight) -> Acked {
                 Ok(Err((error, _))) => error,
                 Err(_canceled) => RdError::Canceled,
             };
-            let topic = env.settings.outputs.all()[record.output];
+            let topic = env.settings.outputs.name(record.topic);
             warn!(topic, error = %error, "delivery failed; sending again");
             env.observer.delivery_retried(topic);
             backoff.wait().await;
@@ -285,25 +331,12 @@ async fn settle(env: &ShardEnv, pending: InFlight) -> Acked {
     pending.acked
 }
 
+/// Stores the offset of a message all of whose outputs are safe.
 fn acknowledge(env: &ShardEnv, done: Acked) {
     let name = &env.settings.inputs[done.topic].name;
-    if let Err(e) = env.consumer.store_offset(name, done.partition, done.offset) {
+    if let Err(e) = env.offsets.store(name, done.partition, done.offset) {
         // The partition was revoked meanwhile; its new owner reprocesses.
         warn!(topic = %name, partition = done.partition, offset = done.offset, error = %e, "offset not stored");
     }
     env.observer.acknowledged(done.kafka_timestamp_ms, done.event_time_ms);
-}
-
-/// Exponential backoff from 50 ms to 5 s.
-#[derive(Debug, Default)]
-struct Backoff {
-    attempts: u32,
-}
-
-impl Backoff {
-    async fn wait(&mut self) {
-        let delay = Duration::from_millis(50u64.saturating_mul(1 << self.attempts.min(7)).min(5_000));
-        self.attempts += 1;
-        tokio::time::sleep(delay).await;
-    }
 }

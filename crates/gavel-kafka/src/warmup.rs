@@ -6,8 +6,13 @@
 //! The start offset comes from offsets-for-times where the broker answers
 //! it; where it does not (some Kafka-compatible brokers, including the test
 //! broker), from a binary search over message timestamps, one fetch per
-//! probe. Partitions the group never committed are skipped: the live
-//! consumer reads them from the beginning anyway.
+//! probe (`search.rs`). Partitions the group never committed are skipped:
+//! the live consumer reads them from the beginning anyway.
+//!
+//! Warm-up never emits, never commits and never joins the group: its
+//! consumer only reads the group's committed offsets. When to warm up (on
+//! assignment) and what was already fed is the caller's business
+//! (`context.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -15,37 +20,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tracing::{debug, info};
 
-use crate::pipeline::Input;
-use crate::{KafkaError, KafkaSettings, Result};
-
-/// Receives replayed messages.
-pub trait WarmSink: Send {
-    /// One replayed message, in partition order.
-    fn warm(&mut self, input: &Input<'_>);
-
-    /// The earliest Kafka timestamp still worth replaying (now − the longest
-    /// window the rules read), or `None` when the rules keep no history and
-    /// warm-up has nothing to do. Asked at every partition assignment, so a
-    /// reloaded pack with a longer window is honoured.
-    fn since_ms(&self) -> Option<i64> {
-        None
-    }
-}
-
-/// What a warm-up did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WarmupReport {
-    /// Partitions replayed.
-    pub partitions: usize,
-    /// Messages replayed.
-    pub messages: u64,
-    /// Partitions whose start was found by binary search over timestamps.
-    pub searched: usize,
-    /// How long it took.
-    pub elapsed: Duration,
-    /// `(topic, partition, last offset replayed)` for each replayed partition.
-    pub fed: Vec<(String, i32, i64)>,
-}
+use crate::contract::{Input, WarmSink, WarmupReport};
+use crate::error::{KafkaError, Result};
+use crate::search::first_at_or_after;
+use crate::settings::KafkaSettings;
 
 /// A partition to warm up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,9 +40,13 @@ pub struct Replay {
 /// One partition to replay: `[start, end)`.
 #[derive(Debug)]
 pub(crate) struct Range {
+    /// Topic.
     pub topic: String,
+    /// Partition.
     pub partition: i32,
+    /// First offset to read.
     pub start: i64,
+    /// First offset not to read.
     pub end: i64,
 }
 
@@ -79,10 +61,10 @@ pub fn warm_up(
 ) -> Result<WarmupReport> {
     let mut settings = settings.clone();
     settings.warmup_timeout = timeout;
-    let consumer: BaseConsumer = settings.consumer_config().create().map_err(KafkaError::Client)?;
+    let consumer: BaseConsumer = settings.consumer_config().create()?;
     let mut replays = Vec::new();
     for input in &settings.inputs {
-        let metadata = consumer.fetch_metadata(Some(&input.name), timeout).map_err(KafkaError::Client)?;
+        let metadata = consumer.fetch_metadata(Some(&input.name), timeout)?;
         for topic in metadata.topics().iter().filter(|t| t.name() == input.name) {
             replays.extend(topic.partitions().iter().map(|p| Replay {
                 topic: input.name.clone(),
@@ -106,53 +88,12 @@ pub fn warm_partitions(
     sink: &mut dyn WarmSink,
 ) -> Result<WarmupReport> {
     let started = Instant::now();
-    let timeout = settings.warmup_timeout;
-    let mut config = settings.consumer_config();
-    // Replaying must never move the group's offsets.
-    config.set("enable.auto.commit", "false");
-    // Replay reads history in bulk: larger fetches, unless the user chose.
-    for (key, value) in [("max.partition.fetch.bytes", "8388608"), ("fetch.max.bytes", "67108864")] {
-        if config.get(key).is_none() {
-            config.set(key, value);
-        }
-    }
-    let consumer: BaseConsumer = config.create().map_err(KafkaError::Client)?;
-    let mut ranges = Vec::new();
-    let mut searched = 0;
+    let consumer = replay_consumer(settings)?;
     if replays.is_empty() {
         return Ok(WarmupReport::default());
     }
-    let mut tpl = TopicPartitionList::new();
-    for r in replays {
-        tpl.add_partition(&r.topic, r.partition);
-    }
-    let committed = consumer.committed_offsets(tpl, timeout).map_err(KafkaError::Client)?;
-    for r in replays {
-        let Some(Offset::Offset(end)) = committed.find_partition(&r.topic, r.partition).map(|e| e.offset()) else {
-            continue;
-        };
-        let (low, _high) = consumer.fetch_watermarks(&r.topic, r.partition, timeout).map_err(KafkaError::Client)?;
-        let floor = low.max(r.after.map_or(i64::MIN, |after| after + 1));
-        if floor >= end {
-            continue;
-        }
-        let answer = settings
-            .offsets_for_times
-            .then(|| offset_for_time(&consumer, &r.topic, r.partition, since_ms, timeout))
-            .flatten();
-        let start = match answer {
-            Some(start) => start,
-            None => {
-                searched += 1;
-                search_by_timestamp(&consumer, &r.topic, r.partition, floor, end, since_ms, timeout)?
-            }
-        };
-        let start = start.max(floor);
-        if start < end {
-            ranges.push(Range { topic: r.topic.clone(), partition: r.partition, start, end });
-        }
-    }
-    let messages = replay(&consumer, settings, &ranges, sink, timeout)?;
+    let (ranges, searched) = plan(&consumer, settings, replays, since_ms)?;
+    let messages = replay(&consumer, settings, &ranges, sink, settings.warmup_timeout)?;
     let fed = ranges.iter().map(|r| (r.topic.clone(), r.partition, r.end - 1)).collect();
     let report = WarmupReport { partitions: ranges.len(), messages, searched, elapsed: started.elapsed(), fed };
     info!(
@@ -163,6 +104,66 @@ pub fn warm_partitions(
         "warm-up done"
     );
     Ok(report)
+}
+
+/// A consumer of the group's offsets for replaying history: it never
+/// commits, and fetches in bulk unless the user chose fetch sizes.
+fn replay_consumer(settings: &KafkaSettings) -> Result<BaseConsumer> {
+    let mut config = settings.consumer_config();
+    // Replaying must never move the group's offsets.
+    config.set("enable.auto.commit", "false");
+    // Replay reads history in bulk: larger fetches, unless the user chose.
+    for (key, value) in [("max.partition.fetch.bytes", "8388608"), ("fetch.max.bytes", "67108864")] {
+        if config.get(key).is_none() {
+            config.set(key, value);
+        }
+    }
+    Ok(config.create()?)
+}
+
+/// The range to replay of each partition, from its start (found by the
+/// broker or by search) to the group's committed offset, and how many
+/// starts were searched for.
+fn plan(
+    consumer: &BaseConsumer,
+    settings: &KafkaSettings,
+    replays: &[Replay],
+    since_ms: i64,
+) -> Result<(Vec<Range>, usize)> {
+    let timeout = settings.warmup_timeout;
+    let mut tpl = TopicPartitionList::new();
+    for r in replays {
+        tpl.add_partition(&r.topic, r.partition);
+    }
+    let committed = consumer.committed_offsets(tpl, timeout)?;
+    let mut ranges = Vec::new();
+    let mut searched = 0;
+    for r in replays {
+        let Some(Offset::Offset(end)) = committed.find_partition(&r.topic, r.partition).map(|e| e.offset()) else {
+            continue;
+        };
+        let (low, _high) = consumer.fetch_watermarks(&r.topic, r.partition, timeout)?;
+        let floor = low.max(r.after.map_or(i64::MIN, |after| after + 1));
+        if floor >= end {
+            continue;
+        }
+        let answer = settings
+            .offsets_for_times
+            .then(|| offset_for_time(consumer, &r.topic, r.partition, since_ms, timeout))
+            .flatten();
+        let start = match answer {
+            Some(start) => start,
+            None => {
+                searched += 1;
+                search_by_timestamp(consumer, &r.topic, r.partition, floor, end, since_ms, timeout)?
+            }
+        };
+        let start = start.max(floor);
+        if start < end {
+            ranges.push(Range { topic: r.topic.clone(), partition: r.partition, start, end });
+        }
+    }
+    Ok((ranges, searched))
 }
 
 /// The broker's answer to offsets-for-times, when it gives one.
@@ -187,36 +188,26 @@ fn offset_for_time(
 }
 
 /// The first offset in `[low, high)` whose message timestamp is at or after
-/// `since_ms` (`high` if none), by binary search: timestamps are taken to
-/// grow with offsets, as with broker log-append time or producers that
-/// stamp event time in order.
+/// `since_ms` (`high` if none), by binary search with one fetch per probe.
 fn search_by_timestamp(
     consumer: &BaseConsumer,
     topic: &str,
     partition: i32,
-    mut low: i64,
-    mut high: i64,
+    low: i64,
+    high: i64,
     since_ms: i64,
     timeout: Duration,
 ) -> Result<i64> {
-    while low < high {
-        let mid = low + (high - low) / 2;
+    first_at_or_after(low, high, since_ms, |mid| {
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, partition, Offset::Offset(mid)).map_err(KafkaError::Client)?;
-        consumer.assign(&tpl).map_err(KafkaError::Client)?;
-        let Some((offset, timestamp)) = next_message(consumer, timeout)? else {
-            // Nothing readable at or after mid: the range ends before it.
-            high = mid;
-            continue;
-        };
-        debug!(topic, partition, mid, offset, timestamp, "warm-up probe");
-        if timestamp < since_ms {
-            low = offset + 1;
-        } else {
-            high = mid;
+        tpl.add_partition_offset(topic, partition, Offset::Offset(mid))?;
+        consumer.assign(&tpl)?;
+        let next = next_message(consumer, timeout)?;
+        if let Some((offset, timestamp)) = next {
+            debug!(topic, partition, mid, offset, timestamp, "warm-up probe");
         }
-    }
-    Ok(low)
+        Ok(next)
+    })
 }
 
 /// The next message's offset and timestamp, waiting up to `timeout`.
@@ -245,18 +236,16 @@ pub(crate) fn replay(
     }
     let mut tpl = TopicPartitionList::new();
     for r in ranges {
-        tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.start)).map_err(KafkaError::Client)?;
+        tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.start))?;
     }
-    consumer.assign(&tpl).map_err(KafkaError::Client)?;
+    consumer.assign(&tpl)?;
     let mut remaining: Vec<bool> = vec![true; ranges.len()];
     let mut messages = 0;
     let mut last_progress = Instant::now();
     while remaining.iter().any(|r| *r) {
         let Some(polled) = consumer.poll(Duration::from_millis(100)) else {
             if last_progress.elapsed() > timeout {
-                return Err(KafkaError::Consume(rdkafka::error::KafkaError::MessageConsumption(
-                    rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
-                )));
+                return Err(KafkaError::consume(rdkafka::types::RDKafkaErrorCode::OperationTimedOut));
             }
             continue;
         };

@@ -34,7 +34,7 @@ impl Processor for Slow {
     fn process(&mut self, input: &Input<'_>) -> Processed {
         std::thread::sleep(Duration::from_micros(300));
         self.seen.lock().unwrap().push((input.partition, input.offset));
-        Processed::Outputs(vec![])
+        Processed::Outputs(vec![].into())
     }
 }
 

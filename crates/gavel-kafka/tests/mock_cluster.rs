@@ -7,12 +7,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use gavel_kafka::{Hooks, Input, InputTopic, KafkaSettings, Output, OutputTopic, Pipeline, Processed, Processor};
+use std::sync::{Arc, Mutex};
+
+use gavel_kafka::{
+    Hooks, Input, InputTopic, KafkaSettings, Output, OutputTopic, Outputs, Pipeline, PipelineObserver, Processed,
+    Processor,
+};
 use gavel_model::Encoding;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DefaultProducerContext, FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 /// Upper-cases payloads into the signals topic; rejects payloads starting with `bad`.
@@ -23,11 +28,12 @@ impl Processor for Shout {
         if input.payload.starts_with(b"bad") {
             return Processed::DeadLetter(format!("cannot shout at offset {}", input.offset));
         }
-        Processed::Outputs(vec![Output {
+        let shouted = Output {
             topic: OutputTopic::Signals,
             key: input.key.unwrap_or_default().to_vec(),
             payload: input.payload.to_ascii_uppercase(),
-        }])
+        };
+        Processed::Outputs(vec![shouted].into())
     }
 }
 
@@ -42,24 +48,33 @@ fn consumer(brokers: &str, topic: &str) -> StreamConsumer {
     consumer
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn processes_dead_letters_and_commits() {
+/// A mock cluster with the input topic `in` and the output topics, two
+/// partitions each, holding `payloads` on `in` (keyed `k0`, `k1`, …), and
+/// settings for group `gavel-test` reading it.
+async fn cluster_with(payloads: &[&str]) -> (MockCluster<'static, DefaultProducerContext>, KafkaSettings) {
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let input = "in";
-    let mut settings =
+    let settings =
         KafkaSettings::new(&brokers, "gavel-test", vec![InputTopic { name: input.into(), encoding: Encoding::Json }]);
     for topic in [input].iter().chain(settings.outputs.all().iter()) {
         cluster.create_topic(topic, 2, 1).unwrap();
     }
-    settings.max_in_flight = 4;
-
     let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
-    let payloads = ["hello", "bad news", "world", "again"];
     for (i, payload) in payloads.iter().enumerate() {
         let key = format!("k{i}");
         producer.send(FutureRecord::to(input).key(&key).payload(*payload), Duration::from_secs(5)).await.unwrap();
     }
+    (cluster, settings)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_dead_letters_and_commits() {
+    let payloads = ["hello", "bad news", "world", "again"];
+    let (cluster, mut settings) = cluster_with(&payloads).await;
+    let brokers = cluster.bootstrap_servers();
+    let input = "in";
+    settings.max_in_flight = 4;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let pipeline = Pipeline::new(settings.clone()).unwrap();
@@ -115,4 +130,48 @@ async fn processes_dead_letters_and_commits() {
         })
         .sum();
     assert_eq!(total, payloads.len() as i64);
+}
+
+/// Takes each payload as the event's time in ms; dead-letters any other.
+struct Stamp;
+
+impl Processor for Stamp {
+    fn process(&mut self, input: &Input<'_>) -> Processed {
+        match std::str::from_utf8(input.payload).ok().and_then(|s| s.parse().ok()) {
+            Some(time) => Processed::Outputs(Outputs::new(vec![], Some(time))),
+            None => Processed::DeadLetter("not a time".into()),
+        }
+    }
+}
+
+/// Records the event time reported with each acknowledgement.
+#[derive(Default)]
+struct EventTimes(Mutex<Vec<Option<i64>>>);
+
+impl PipelineObserver for EventTimes {
+    fn acknowledged(&self, _kafka_timestamp_ms: Option<i64>, event_time_ms: Option<i64>) {
+        self.0.lock().unwrap().push(event_time_ms);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_time_a_processor_returns_is_reported_with_its_acknowledgement() {
+    let (_cluster, settings) = cluster_with(&["1000", "not a time", "2000", "3000"]).await;
+    let times = Arc::new(EventTimes::default());
+    let hooks = Hooks { observer: Arc::clone(&times) as Arc<dyn PipelineObserver>, ..Hooks::default() };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let shards: Vec<Box<dyn Processor>> = vec![Box::new(Stamp)];
+    let run = tokio::spawn(Pipeline::new(settings).unwrap().run(shards, hooks, async {
+        let _ = stop_rx.await;
+    }));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while times.0.lock().unwrap().len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "acknowledgements in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop_tx.send(()).unwrap();
+    run.await.unwrap().unwrap();
+    let mut seen = times.0.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, [None, Some(1000), Some(2000), Some(3000)], "a dead-lettered message has no event time");
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use gavel_kafka::{Input, Output, OutputTopic, Processed, Processor};
+use gavel_kafka::{Input, Output, OutputTopic, Outputs, Processed, Processor};
 use gavel_model::encode_protobuf;
 use gavel_model::pb::RuleMode;
 
@@ -18,8 +18,6 @@ pub struct EngineProcessor {
     rules: Arc<Rules>,
     stats: Arc<Stats>,
     emit_verdicts: bool,
-    /// Event time of the message last processed, for end-to-end latency.
-    last_event_time_ms: Option<i64>,
     /// Metric handles, registered on first use (after the recorder is installed).
     counters: Option<EventMetrics>,
 }
@@ -28,17 +26,12 @@ impl EngineProcessor {
     /// A processor over `engine`, reporting to `stats`. With `emit_verdicts`
     /// every event also gets a verdict on the verdicts topic.
     pub fn new(rules: Arc<Rules>, stats: Arc<Stats>, emit_verdicts: bool) -> Self {
-        EngineProcessor { rules, stats, emit_verdicts, last_event_time_ms: None, counters: None }
+        EngineProcessor { rules, stats, emit_verdicts, counters: None }
     }
 }
 
 impl Processor for EngineProcessor {
-    fn event_time_ms(&self) -> Option<i64> {
-        self.last_event_time_ms
-    }
-
     fn process(&mut self, input: &Input<'_>) -> Processed {
-        self.last_event_time_ms = None;
         let event = match gavel_model::decode(input.encoding, input.payload) {
             Ok(event) => event,
             Err(e) => return Processed::DeadLetter(e.to_string()),
@@ -51,7 +44,6 @@ impl Processor for EngineProcessor {
             Ok(outcome) => outcome,
             Err(e) => return Processed::DeadLetter(e.to_string()),
         };
-        self.last_event_time_ms = Some(outcome.event_time_ms);
         let counters = self.counters.get_or_insert_with(EventMetrics::default);
         counters.evaluated(outcome.kind, outcome.decision);
         for hit in outcome.hits() {
@@ -94,7 +86,7 @@ impl Processor for EngineProcessor {
                 payload: encode_protobuf(&verdict),
             });
         }
-        Processed::Outputs(outputs)
+        Processed::Outputs(Outputs::new(outputs, Some(outcome.event_time_ms)))
     }
 }
 

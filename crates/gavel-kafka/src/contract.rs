@@ -1,0 +1,335 @@
+//! The public contract between the adapter and its owner: what a processor
+//! is handed ([`Input`]) and returns ([`Processed`]), where its records go
+//! ([`OutputTopic`], named by [`OutputTopics::name`]), and the hooks the
+//! pipeline calls back ([`PipelineObserver`], [`WarmSink`], [`Hooks`]).
+//!
+//! Plain types and traits only: nothing here consumes, produces or spawns,
+//! and no other module of the crate is imported, so every other module can
+//! depend on this one without a cycle.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use gavel_model::Encoding;
+use rdkafka::Message;
+use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
+
+/// An input topic and how its messages are encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputTopic {
+    /// Topic name.
+    pub name: String,
+    /// Encoding of every message on it.
+    pub encoding: Encoding,
+}
+
+/// One consumed message, as the processor sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// Source topic.
+    pub topic: &'a str,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+    /// The message key, if any.
+    pub key: Option<&'a [u8]>,
+    /// The message value (empty for a tombstone).
+    pub payload: &'a [u8],
+    /// The Kafka timestamp in milliseconds, if the broker gave one.
+    pub timestamp_ms: Option<i64>,
+    /// The topic's configured encoding.
+    pub encoding: Encoding,
+}
+
+impl<'a> Input<'a> {
+    /// The input view of a consumed message from a topic with `encoding`.
+    pub fn of(message: &'a BorrowedMessage<'_>, encoding: Encoding) -> Input<'a> {
+        Input {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key(),
+            payload: message.payload().unwrap_or_default(),
+            timestamp_ms: message.timestamp().to_millis(),
+            encoding,
+        }
+    }
+}
+
+/// Which output topic a record goes to; [`OutputTopics::name`] gives the
+/// configured name of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputTopic {
+    /// `risk.signals`.
+    Signals,
+    /// `risk.actions`.
+    Actions,
+    /// `risk.verdicts`.
+    Verdicts,
+    /// `risk.dlq`. The pipeline sends a message here, with its provenance
+    /// in headers, when the processor returns [`Processed::DeadLetter`]; a
+    /// processor's own [`Output`] to it would carry no such headers.
+    DeadLetter,
+}
+
+impl OutputTopic {
+    /// Every output topic, in the order of [`OutputTopics::all`].
+    pub const ALL: [OutputTopic; 4] =
+        [OutputTopic::Signals, OutputTopic::Actions, OutputTopic::Verdicts, OutputTopic::DeadLetter];
+}
+
+/// Names of the topics gavel writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputTopics {
+    /// Risk signals: a rule fired.
+    pub signals: String,
+    /// Auto-actions.
+    pub actions: String,
+    /// One verdict per event, when enabled.
+    pub verdicts: String,
+    /// Undecodable input, with the reason in headers.
+    pub dlq: String,
+}
+
+impl Default for OutputTopics {
+    fn default() -> Self {
+        OutputTopics {
+            signals: "risk.signals".into(),
+            actions: "risk.actions".into(),
+            verdicts: "risk.verdicts".into(),
+            dlq: "risk.dlq".into(),
+        }
+    }
+}
+
+impl OutputTopics {
+    /// The configured name of `topic`: the one place an [`OutputTopic`]
+    /// becomes a topic name.
+    pub fn name(&self, topic: OutputTopic) -> &str {
+        match topic {
+            OutputTopic::Signals => &self.signals,
+            OutputTopic::Actions => &self.actions,
+            OutputTopic::Verdicts => &self.verdicts,
+            OutputTopic::DeadLetter => &self.dlq,
+        }
+    }
+
+    /// All four names, in the order of [`OutputTopic::ALL`].
+    pub fn all(&self) -> [&str; 4] {
+        OutputTopic::ALL.map(|topic| self.name(topic))
+    }
+}
+
+/// One record to produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Destination.
+    pub topic: OutputTopic,
+    /// Partitioning key (usually the entity id, so one entity's outputs stay in order).
+    pub key: Vec<u8>,
+    /// Encoded protobuf message.
+    pub payload: Vec<u8>,
+}
+
+/// The records a processor made of one message, and the event's own time.
+///
+/// Derefs to the records, so `outputs.len()` and `outputs.iter()` read as
+/// on a slice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// Records to produce (possibly none), in order.
+    pub records: Vec<Output>,
+    /// The event time (ms since the epoch) of the message, if the processor
+    /// knows it: reported with its acknowledgement
+    /// ([`PipelineObserver::acknowledged`]) for end-to-end latency.
+    pub event_time_ms: Option<i64>,
+}
+
+impl Outputs {
+    /// `records` for an event that happened at `event_time_ms`.
+    pub fn new(records: Vec<Output>, event_time_ms: Option<i64>) -> Self {
+        Outputs { records, event_time_ms }
+    }
+}
+
+impl From<Vec<Output>> for Outputs {
+    /// Records whose event time is unknown.
+    fn from(records: Vec<Output>) -> Self {
+        Outputs { records, event_time_ms: None }
+    }
+}
+
+impl std::ops::Deref for Outputs {
+    type Target = [Output];
+
+    fn deref(&self) -> &[Output] {
+        &self.records
+    }
+}
+
+/// What the processor made of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Processed {
+    /// Records to produce (possibly none), with the event time.
+    Outputs(Outputs),
+    /// The message cannot be processed; send it to the dead-letter topic with this reason.
+    DeadLetter(String),
+}
+
+/// Turns input messages into output records. Called once per message, in
+/// partition order.
+pub trait Processor: Send {
+    /// Processes one message.
+    fn process(&mut self, input: &Input<'_>) -> Processed;
+}
+
+/// What a warm-up did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WarmupReport {
+    /// Partitions replayed.
+    pub partitions: usize,
+    /// Messages replayed.
+    pub messages: u64,
+    /// Partitions whose start was found by binary search over timestamps.
+    pub searched: usize,
+    /// How long it took.
+    pub elapsed: Duration,
+    /// `(topic, partition, last offset replayed)` for each replayed partition.
+    pub fed: Vec<(String, i32, i64)>,
+}
+
+/// Receives replayed messages.
+pub trait WarmSink: Send {
+    /// One replayed message, in partition order.
+    fn warm(&mut self, input: &Input<'_>);
+
+    /// The earliest Kafka timestamp still worth replaying (now − the longest
+    /// window the rules read), or `None` when the rules keep no history and
+    /// warm-up has nothing to do. Asked at every partition assignment, so a
+    /// reloaded pack with a longer window is honoured.
+    fn since_ms(&self) -> Option<i64> {
+        None
+    }
+}
+
+/// Hooks for telemetry, called from the consumer and shard threads. Every
+/// method has a no-op default.
+pub trait PipelineObserver: Send + Sync {
+    /// A message was processed and its outputs enqueued, `latency` after it
+    /// was received.
+    fn processed(&self, _topic: &str, _latency: Duration, _outputs: usize) {}
+    /// A message was sent to the dead-letter topic.
+    fn dead_lettered(&self, _topic: &str) {}
+    /// Every output of a message was acknowledged and its offset stored.
+    /// `kafka_timestamp_ms` is the input message's Kafka timestamp and
+    /// `event_time_ms` the event's own time ([`Outputs::event_time_ms`]),
+    /// where known, for end-to-end latency.
+    fn acknowledged(&self, _kafka_timestamp_ms: Option<i64>, _event_time_ms: Option<i64>) {}
+    /// Consumer lag of an owned partition, in messages, from librdkafka's
+    /// statistics; `None` when the partition is no longer owned.
+    fn partition_lag(&self, _topic: &str, _partition: i32, _lag: Option<i64>) {}
+    /// An output could not be enqueued or delivered and is being sent again.
+    fn delivery_retried(&self, _topic: &str) {}
+    /// The client reported an error (broker down, connection lost); librdkafka retries.
+    fn client_error(&self) {}
+    /// Polling the consumer returned an error.
+    fn consumer_error(&self) {}
+    /// An offset commit failed.
+    fn commit_failed(&self) {}
+    /// This many partitions are now paused because their shard is full.
+    fn paused(&self, _partitions: usize) {}
+    /// A rebalance `kind` ("assign" or "revoke") of this many partitions finished.
+    fn rebalanced(&self, _kind: &'static str, _partitions: usize) {}
+    /// Assigned partitions were warmed up.
+    fn warmed(&self, _report: &WarmupReport) {}
+}
+
+impl PipelineObserver for () {}
+
+/// What the pipeline tells its owner and asks of it, besides processing.
+pub struct Hooks {
+    /// Telemetry.
+    pub observer: Arc<dyn PipelineObserver>,
+    /// Rebuilds state from the log on every partition assignment, if given.
+    pub warm: Option<Box<dyn WarmSink>>,
+    /// Set once partitions are assigned and warmed up; cleared while a
+    /// rebalance is in progress and after shutdown.
+    pub ready: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks").field("warm", &self.warm.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks { observer: Arc::new(()), warm: None, ready: Arc::default() }
+    }
+}
+
+/// The headers a dead-letter record carries: where the message came from
+/// and why it could not be processed. The reason never contains payload text.
+pub fn dlq_headers(input: &Input<'_>, reason: &str) -> OwnedHeaders {
+    let partition = input.partition.to_string();
+    let offset = input.offset.to_string();
+    OwnedHeaders::new()
+        .insert(Header { key: "gavel.source.topic", value: Some(input.topic) })
+        .insert(Header { key: "gavel.source.partition", value: Some(&partition) })
+        .insert(Header { key: "gavel.source.offset", value: Some(&offset) })
+        .insert(Header { key: "gavel.source.encoding", value: Some(input.encoding.as_str()) })
+        .insert(Header { key: "gavel.error", value: Some(reason) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_output_topic_maps_to_its_configured_name() {
+        let topics = OutputTopics { signals: "s".into(), actions: "a".into(), verdicts: "v".into(), dlq: "d".into() };
+        assert_eq!(topics.all(), ["s", "a", "v", "d"]);
+        assert_eq!(topics.name(OutputTopic::DeadLetter), "d");
+        for (topic, name) in OutputTopic::ALL.into_iter().zip(topics.all()) {
+            assert_eq!(topics.name(topic), name);
+        }
+    }
+
+    #[test]
+    fn outputs_read_as_their_records() {
+        let record = Output { topic: OutputTopic::Signals, key: b"k".to_vec(), payload: b"p".to_vec() };
+        let outputs = Outputs::new(vec![record.clone()], Some(7));
+        assert_eq!(outputs.len(), 1);
+        assert_eq!(outputs.iter().next(), Some(&record));
+        assert_eq!(Outputs::from(vec![record]).event_time_ms, None);
+    }
+
+    #[test]
+    fn dead_letter_headers_name_the_source_and_the_reason() {
+        use rdkafka::message::Headers;
+        let input = Input {
+            topic: "in",
+            partition: 2,
+            offset: 41,
+            key: None,
+            payload: b"secret payload",
+            timestamp_ms: None,
+            encoding: Encoding::Json,
+        };
+        let headers = dlq_headers(&input, "bad JSON");
+        let pairs: Vec<(String, String)> = headers
+            .iter()
+            .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+            .collect();
+        let value = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        assert_eq!(value("gavel.source.topic"), Some("in"));
+        assert_eq!(value("gavel.source.partition"), Some("2"));
+        assert_eq!(value("gavel.source.offset"), Some("41"));
+        assert_eq!(value("gavel.source.encoding"), Some("json"));
+        assert_eq!(value("gavel.error"), Some("bad JSON"));
+        assert!(pairs.iter().all(|(_, v)| !v.contains("secret payload")));
+    }
+}
