@@ -152,6 +152,10 @@ async fn canaries_stay_out_of_logs_metrics_and_outputs() {
 
     let scraped: Vec<String> = ["/metrics", "/stats", "/v1/rules"].iter().filter_map(|p| gavel.fetch(p)).collect();
     assert_eq!(scraped.len(), 3, "admin endpoint answered");
+    // Metric labels come from fixed small sets: no entity id is a label value.
+    for id in ["u-chatty", "u-carder", "dev-shared", "203.0.113.9", "show-1", "fp-10"] {
+        assert!(!scraped[0].contains(id), "entity id {id} in /metrics");
+    }
     let mut gavel = gavel;
     let (status, _) = gavel.terminate(Duration::from_secs(20)).expect("exits");
     assert!(status.success());
