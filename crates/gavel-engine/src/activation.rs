@@ -45,7 +45,7 @@ impl<'a> Activation<'a> for EventActivation<'a, '_> {
             Err(feature) => feature,
         };
         let Some(v) = self.feature(f) else { return Value::Null };
-        match self.engine.pack().features[f].aggregate.output_type() {
+        match gavel_rules::aggregate_type(self.engine.pack().features[f].aggregate) {
             Type::Int => Value::Int(v as i64),
             // Times are kept in ms; expressions see nanoseconds.
             Type::Timestamp => Value::Timestamp((v as i64).saturating_mul(1_000_000)),

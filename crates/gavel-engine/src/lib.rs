@@ -23,11 +23,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
-use gavel_model::pb::{AutoAction, Decision, FeatureValue, RiskSignal, RuleHit, RuleMode as PbRuleMode, Verdict};
-use gavel_model::{EntityRef, EntityType, Event, EventKind, event_time_ms, timestamp_from_ms};
+use gavel_model::pb::{self, AutoAction, Decision, FeatureValue, RiskSignal, RuleHit, Verdict};
+use gavel_model::{EntityRef, EntityType, Event, EventKind, Fnv128, event_time_ms, timestamp_from_ms};
 use gavel_rules::expr::Value;
-use gavel_rules::{Aggregate, LabelEntity};
-use gavel_rules::{Feature, Pack, RuleMode};
+use gavel_rules::{Feature, LabelEntity, Pack, RuleMode};
 use gavel_velocity::{Input, LabelStore, Window, WindowConfig};
 
 use crate::activation::EventActivation;
@@ -111,9 +110,8 @@ impl Engine {
                     p.pack.features.iter().position(|old| same_definition(old, f)).map(|i| Arc::clone(&p.windows[i]))
                 });
                 // The rule compiler only accepts windows in the store's range.
-                // The rule compiler only accepts windows in the store's range.
                 kept.unwrap_or_else(|| {
-                    let config = WindowConfig::new(store_aggregate(f.aggregate), f.window_ms).max_keys(f.max_keys);
+                    let config = WindowConfig::new(f.aggregate, f.window_ms).max_keys(f.max_keys);
                     Arc::new(Window::with_config(config).expect("windows and caps are validated"))
                 })
             })
@@ -193,19 +191,15 @@ impl Engine {
                     value: activation.feature(f).unwrap_or(f64::NAN),
                 })
                 .collect();
-            let mode = match rule.mode {
-                RuleMode::Enforce => {
-                    score = score.saturating_add(rule.score);
-                    fired_enforcing.push(r);
-                    for (a, action) in rule.actions.iter().enumerate() {
-                        if let Some(out) = self.action(r, a, action, &activation, event, t, decided_at_ms, &features) {
-                            actions.push(out);
-                        }
+            if rule.mode == RuleMode::Enforce {
+                score = score.saturating_add(rule.score);
+                fired_enforcing.push(r);
+                for (a, action) in rule.actions.iter().enumerate() {
+                    if let Some(out) = self.action(r, a, action, &activation, event, t, decided_at_ms, &features) {
+                        actions.push(out);
                     }
-                    PbRuleMode::Enforce
                 }
-                RuleMode::Shadow => PbRuleMode::Shadow,
-            };
+            }
             let explanation = if features.is_empty() {
                 rule.description.clone()
             } else {
@@ -222,7 +216,7 @@ impl Engine {
             hits.push(RuleHit {
                 rule_id: rule.id.clone(),
                 score: rule.score,
-                mode: mode as i32,
+                mode: rule.mode.proto() as i32,
                 explanation,
                 features,
             });
@@ -260,7 +254,7 @@ impl Engine {
             rule_ids: outcome
                 .hits()
                 .iter()
-                .filter(|h| h.mode == PbRuleMode::Enforce as i32)
+                .filter(|h| h.mode == pb::RuleMode::Enforce as i32)
                 .map(|h| h.rule_id.clone())
                 .collect(),
             pack_version: self.pack_label.clone(),
@@ -399,7 +393,7 @@ impl Engine {
                         _ => self.windows[f].read(&key, t),
                     }
                 }
-                _ => store_aggregate(feature.aggregate).empty_value(),
+                _ => feature.aggregate.empty_value(),
             };
             values[f] = Some(reading);
         }
@@ -419,24 +413,8 @@ impl Engine {
     fn peek(&self, f: usize, activation: &EventActivation<'_, '_>, t: i64) -> Option<f64> {
         match self.pack.features[f].key.eval(activation) {
             Ok(Value::Str(key)) if !key.is_empty() => self.windows[f].read(&key, t),
-            _ => store_aggregate(self.pack.features[f].aggregate).empty_value(),
+            _ => self.pack.features[f].aggregate.empty_value(),
         }
-    }
-}
-
-/// The store's aggregate for a pack's.
-fn store_aggregate(aggregate: Aggregate) -> gavel_velocity::Aggregate {
-    use gavel_velocity::Aggregate as A;
-    match aggregate {
-        Aggregate::Count => A::Count,
-        Aggregate::Sum => A::Sum,
-        Aggregate::Min => A::Min,
-        Aggregate::Max => A::Max,
-        Aggregate::Avg => A::Avg,
-        Aggregate::Distinct => A::Distinct,
-        Aggregate::FirstSeen => A::FirstSeen,
-        Aggregate::LastSeen => A::LastSeen,
-        Aggregate::Since => A::Since,
     }
 }
 
@@ -459,20 +437,18 @@ fn same_definition(a: &Feature, b: &Feature) -> bool {
 /// A deterministic id for an action: the same rule, action type, target and
 /// source event always give the same id (128-bit FNV-1a, hex).
 pub fn action_id(rule_id: &str, action_type: i32, target_type: i32, target: &str, event_id: &str) -> String {
-    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    let prime: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes.iter().chain(&[0xff]) {
-            h ^= u128::from(b);
-            h = h.wrapping_mul(prime);
-        }
-    };
-    feed(rule_id.as_bytes());
-    feed(&action_type.to_le_bytes());
-    feed(&target_type.to_le_bytes());
-    feed(target.as_bytes());
-    feed(event_id.as_bytes());
-    format!("{h:032x}")
+    let mut h = Fnv128::new();
+    // Each field is followed by 0xff, a byte no UTF-8 text contains.
+    for field in [
+        rule_id.as_bytes(),
+        &action_type.to_le_bytes(),
+        &target_type.to_le_bytes(),
+        target.as_bytes(),
+        event_id.as_bytes(),
+    ] {
+        h.write(field).write(&[0xff]);
+    }
+    h.hex()
 }
 
 #[cfg(test)]

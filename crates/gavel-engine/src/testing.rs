@@ -98,7 +98,7 @@ fn check(expect: &Expect, outcome: &Outcome) -> Vec<String> {
     }
     if let Some(actions) = &expect.actions {
         let got: Vec<ActionType> =
-            outcome.actions.iter().map(|a| ActionType::try_from(a.r#type).unwrap_or(ActionType::Unspecified)).collect();
+            outcome.actions.iter().map(|a| ActionType::from_i32_or_unspecified(a.r#type)).collect();
         if &got != actions {
             let names = |v: &[ActionType]| v.iter().map(|a| a.as_str_name()).collect::<Vec<_>>();
             problems.push(format!("expected actions {:?}, got {:?}", names(actions), names(&got)));

@@ -113,7 +113,7 @@ fn fires_once_the_count_passes_the_threshold() {
     assert_eq!(signal.hits[0].rule_id, "bid_bot");
     assert_eq!(signal.hits[0].features[0].value, 4.0);
     assert!(signal.hits[0].explanation.contains("bids_per_user_10s = 4"), "{}", signal.hits[0].explanation);
-    assert_eq!(signal.hits[1].mode, PbRuleMode::Shadow as i32);
+    assert_eq!(signal.hits[1].mode, gavel_model::pb::RuleMode::Shadow as i32);
     assert_eq!(signal.pack_version, "t1");
     assert_eq!(signal.pack_hash.len(), 16);
     assert_eq!(
@@ -322,4 +322,10 @@ fn distinct_sum_since_and_labels() {
     assert!(ids(&engine.evaluate(&login_failed("a", 200_000), None, 0).unwrap()).is_empty());
     // Labels expire with their TTL.
     assert!(ids(&engine.evaluate(&login_failed("c", 3_000 + 3_600_001), None, 0).unwrap()).is_empty());
+}
+
+#[test]
+fn action_id_is_pinned() {
+    // Computed by the hand-rolled FNV-1a this crate used before `gavel_model::fnv`.
+    assert_eq!(action_id("velocity.bid_burst", 1, 1, "u-1", "evt-1"), "08e10bec15dfe7e58f9d75d219928aa5");
 }

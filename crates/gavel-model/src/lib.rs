@@ -1,13 +1,19 @@
 //! Gavel's event contract: the types generated from `proto/gavel/v1`, their
 //! two wire encodings (protobuf and the proto3 JSON mapping) and the small
 //! vocabulary the rest of gavel speaks about events: [`EventKind`],
-//! [`EntityType`] and event time.
+//! [`EntityType`] and event time. `names` gives the proto enums gavel
+//! writes as text (action types, decisions, rule modes, entity types) their
+//! one snake_case name table; [`Aggregate`] is what a windowed feature
+//! computes; `fnv` is the stable hash ids are derived from.
 //!
 //! This crate does no I/O. It is the root of the dependency graph: every
 //! other gavel crate depends on it and it depends on none of them.
 
+pub mod aggregate;
 pub mod codec;
+pub mod fnv;
 pub mod kind;
+pub mod names;
 pub mod schema;
 pub mod time;
 
@@ -19,8 +25,11 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/gavel.v1.serde.rs"));
 }
 
+pub use aggregate::{Aggregate, InputKind};
 pub use codec::{Encoding, decode, decode_json, decode_protobuf, encode_json, encode_protobuf};
+pub use fnv::{Fnv64, Fnv128};
 pub use kind::EventKind;
+pub use names::or_list;
 pub use pb::event::Payload;
 pub use pb::{EntityRef, EntityType, Event};
 pub use time::{event_time_ms, timestamp_from_ms};

@@ -10,120 +10,34 @@
 //! expression), `rules` (a CEL condition, a score, actions, enforce or
 //! shadow) and `decisions` (score thresholds). Expressions are CEL, compiled
 //! by [`expr`] into typed plans against the event schema.
+//!
+//! Start at [`Pack::compile`] (`compile/`, one file per pack section). The
+//! compiled model is `pack.rs`; `env.rs` is the slot layout plans read
+//! from; `diagnostic.rs` and [`span`] place problems in the text;
+//! `format.rs` is the YAML shape. Name tables shared with the rest of gavel
+//! (action types, decisions, modes, entity types, aggregates) live in
+//! `gavel-model`.
 
 mod compile;
+mod diagnostic;
+mod env;
 pub mod expr;
 mod format;
+mod pack;
+pub mod span;
 mod tests_def;
 
-pub use compile::{
-    Action, Aggregate, DEFAULT_MAX_KEYS, Decisions, FEATURE_SLOT_BASE, Feature, KIND_SLOT, LabelEntity, LabelOp, Pack,
-    Rule, RuleMode, Thresholds, compile_expression, event_slot, event_slot_is_set,
-};
+pub use compile::{aggregate_type, aggregate_value_types};
+pub use diagnostic::Diagnostic;
+pub use env::{FEATURE_SLOT_BASE, KIND_SLOT, compile_expression, event_slot, event_slot_is_set};
+/// What a feature computes; defined once in `gavel-model`, re-exported here
+/// so `gavel_rules::Aggregate` keeps working.
+pub use gavel_model::Aggregate;
+pub use pack::{Action, DEFAULT_MAX_KEYS, Decisions, Feature, LabelEntity, LabelOp, Pack, Rule, RuleMode, Thresholds};
+pub use span::byte_span;
 pub use tests_def::{Expect, Step, TestCase};
 
-/// One problem in a pack, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    /// The file, as the caller named it.
-    pub file: String,
-    /// 1-based line; 0 when the problem has no single place.
-    pub line: usize,
-    /// 1-based column; 0 when the problem has no single place.
-    pub column: usize,
-    /// Length in characters of the offending text (at least 1).
-    pub len: usize,
-    /// What is wrong, and what would be right.
-    pub message: String,
-}
-
-impl Diagnostic {
-    /// A problem with a whole file (or pack), not one place in it.
-    pub fn whole(file: &str, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { file: file.to_string(), line: 0, column: 0, len: 0, message: message.into() }
-    }
-
-    /// A problem at a YAML node.
-    pub(crate) fn at_location(file: &str, text: &str, at: &serde_saphyr::Location, message: String) -> Diagnostic {
-        let (line, column) = (at.line() as usize, at.column() as usize);
-        let len = line_text(text, line)
-            .map(|l| l.chars().skip(column.saturating_sub(1)).take_while(|c| !c.is_whitespace()).count())
-            .unwrap_or(1)
-            .max(1);
-        Diagnostic { file: file.to_string(), line, column, len, message }
-    }
-
-    /// A problem inside an expression held by a YAML scalar at `at`: finds
-    /// the expression's text in the file so the place is exact, falling back
-    /// to the scalar's start when the scalar was folded.
-    pub(crate) fn in_expression(
-        file: &str,
-        text: &str,
-        at: &serde_saphyr::Location,
-        expr: &str,
-        error: &expr::CompileError,
-    ) -> Diagnostic {
-        let fallback = || Diagnostic::at_location(file, text, at, error.message.clone());
-        let Some(scalar_start) = offset_of(text, at.line() as usize, at.column() as usize) else {
-            return fallback();
-        };
-        // Which line of the expression, and which byte in it.
-        let before = &expr[..error.start.min(expr.len())];
-        let expr_line = before.matches('\n').count();
-        let col_in_line = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1);
-        let mut pos = scalar_start;
-        for (i, line) in expr.split('\n').enumerate() {
-            let trimmed = line.trim_start();
-            let Some(found) = (if trimmed.is_empty() { Some(0) } else { text[pos..].find(trimmed) }) else {
-                return fallback();
-            };
-            let line_start = pos + found;
-            if i == expr_line {
-                let indent = line.len() - trimmed.len();
-                let byte = line_start + col_in_line.saturating_sub(indent);
-                let (line, column) = line_col(text, byte);
-                let len = expr[error.start.min(expr.len())..error.end.min(expr.len())].chars().count().max(1);
-                return Diagnostic { file: file.to_string(), line, column, len, message: error.message.clone() };
-            }
-            pos = line_start + trimmed.len();
-        }
-        fallback()
-    }
-}
-
-fn line_text(text: &str, line: usize) -> Option<&str> {
-    text.lines().nth(line.checked_sub(1)?)
-}
-
-/// Byte offset of a 1-based (line, column in characters).
-fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
-    let mut offset = 0;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            return Some(offset + l.char_indices().nth(column.checked_sub(1)?).map_or(l.len(), |(b, _)| b));
-        }
-        offset += l.len();
-    }
-    None
-}
-
-/// 1-based (line, column in characters) of a byte offset.
-fn line_col(text: &str, byte: usize) -> (usize, usize) {
-    let before = &text[..byte.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before, |nl| &before[nl + 1..]).chars().count() + 1;
-    (line, column)
-}
-
-impl std::fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file, self.message)
-        } else {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
-        }
-    }
-}
+use diagnostic::render;
 
 /// Errors from compiling a pack.
 #[derive(Debug, thiserror::Error)]
@@ -131,10 +45,6 @@ pub enum RulesError {
     /// The pack has errors; every one found is listed.
     #[error("rule pack has {} error(s):\n{}", .0.len(), render(.0))]
     Invalid(Vec<Diagnostic>),
-}
-
-fn render(diagnostics: &[Diagnostic]) -> String {
-    diagnostics.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
 }
 
 /// Result alias for this crate.

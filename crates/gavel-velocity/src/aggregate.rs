@@ -1,5 +1,7 @@
-//! What a window computes: the public [`Aggregate`] and [`Input`] types, and
-//! the per-bucket cells behind every aggregate except `distinct`.
+//! What a window computes: the [`Input`] an event contributes, and the
+//! per-bucket cells behind every aggregate except `distinct`. [`Aggregate`]
+//! itself (names, input kinds, empty readings) lives in `gavel-model`,
+//! shared with the rule compiler.
 //!
 //! Each bucketed aggregate is a small type implementing [`Agg`]: the cell it
 //! keeps per bucket (a `u32` count, an `f64` sum, an offset in the bucket…),
@@ -9,103 +11,10 @@
 
 use std::fmt;
 
+use gavel_model::{Aggregate, InputKind};
 use smallvec::Array;
 
 use crate::ring::Span;
-
-/// How a window aggregates the events of a key.
-///
-/// What an empty window (or an unknown key) reads as is part of each
-/// aggregate's definition: see [`Aggregate::empty_value`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Aggregate {
-    /// Number of events. Takes [`Input::None`]. Empty: `0`.
-    Count,
-    /// Sum of the events' numbers. Takes [`Input::Number`]. Empty: `0`.
-    Sum,
-    /// Smallest number. Takes [`Input::Number`]. Empty: `None`.
-    Min,
-    /// Largest number. Takes [`Input::Number`]. Empty: `None`.
-    Max,
-    /// Mean of the numbers. Takes [`Input::Number`]. Empty: `None`.
-    Avg,
-    /// Number of distinct items: exact up to [`crate::DISTINCT_EXACT_ITEMS`]
-    /// items, then a HyperLogLog estimate within
-    /// [`crate::DISTINCT_RELATIVE_ERROR`]. Takes [`Input::Item`]. Empty: `0`.
-    Distinct,
-    /// Event time (ms) of the oldest event in the window. Takes
-    /// [`Input::None`]. Empty: `None`.
-    FirstSeen,
-    /// Event time (ms) of the newest event in the window; it may be later
-    /// than the reading time when both fall in one bucket. Takes
-    /// [`Input::None`]. Empty: `None`.
-    LastSeen,
-    /// Milliseconds from the key's newest event in the window to the reading
-    /// time, never negative. `record` answers with the gap to the key's
-    /// previous event (the reading just before this event), `None` when the
-    /// window held none. Takes [`Input::None`]. Empty: `None`.
-    Since,
-}
-
-impl Aggregate {
-    /// Every aggregate.
-    pub const ALL: [Aggregate; 9] = [
-        Aggregate::Count,
-        Aggregate::Sum,
-        Aggregate::Min,
-        Aggregate::Max,
-        Aggregate::Avg,
-        Aggregate::Distinct,
-        Aggregate::FirstSeen,
-        Aggregate::LastSeen,
-        Aggregate::Since,
-    ];
-
-    /// The aggregate's name in rule packs and metrics: `count`, `sum`, `min`,
-    /// `max`, `avg`, `distinct`, `first_seen`, `last_seen`, `since`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Aggregate::Count => "count",
-            Aggregate::Sum => "sum",
-            Aggregate::Min => "min",
-            Aggregate::Max => "max",
-            Aggregate::Avg => "avg",
-            Aggregate::Distinct => "distinct",
-            Aggregate::FirstSeen => "first_seen",
-            Aggregate::LastSeen => "last_seen",
-            Aggregate::Since => "since",
-        }
-    }
-
-    /// The aggregate named `name` (see [`Aggregate::name`]).
-    pub fn from_name(name: &str) -> Option<Aggregate> {
-        Aggregate::ALL.into_iter().find(|a| a.name() == name)
-    }
-
-    /// The input `record` takes for this aggregate.
-    pub const fn input(self) -> InputKind {
-        match self {
-            Aggregate::Count | Aggregate::FirstSeen | Aggregate::LastSeen | Aggregate::Since => InputKind::None,
-            Aggregate::Sum | Aggregate::Min | Aggregate::Max | Aggregate::Avg => InputKind::Number,
-            Aggregate::Distinct => InputKind::Item,
-        }
-    }
-
-    /// What a window with no event for the key reads as: `Some(0.0)` for
-    /// `count`, `sum` and `distinct`, `None` (no data) for the others.
-    pub const fn empty_value(self) -> Option<f64> {
-        match self {
-            Aggregate::Count | Aggregate::Sum | Aggregate::Distinct => Some(0.0),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Aggregate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// The value an event contributes to a window.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -127,28 +36,6 @@ impl Input<'_> {
             Input::Number(_) => InputKind::Number,
             Input::Item(_) => InputKind::Item,
         }
-    }
-}
-
-/// The kinds of [`Input`], for error messages and for callers wiring
-/// features to windows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum InputKind {
-    /// [`Input::None`].
-    None,
-    /// [`Input::Number`].
-    Number,
-    /// [`Input::Item`].
-    Item,
-}
-
-impl fmt::Display for InputKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            InputKind::None => "no",
-            InputKind::Number => "a number",
-            InputKind::Item => "an item",
-        })
     }
 }
 

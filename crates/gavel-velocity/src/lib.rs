@@ -50,9 +50,10 @@ mod map;
 mod ring;
 mod window;
 
-pub use aggregate::{Aggregate, Input, InputKind};
+pub use aggregate::Input;
 pub use count::{CountWindow, Recorded};
 pub use distinct::{DISTINCT_EXACT_ITEMS, DISTINCT_RELATIVE_ERROR};
+pub use gavel_model::{Aggregate, InputKind};
 pub use label::LabelStore;
 pub use window::{DEFAULT_SHARDS, Window, WindowConfig};
 

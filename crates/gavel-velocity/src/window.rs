@@ -11,7 +11,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::aggregate::{self, Agg, Aggregate, Input, Sample};
+use crate::Aggregate;
+use crate::aggregate::{self, Agg, Input, Sample};
 use crate::distinct::{self, DistinctState};
 use crate::map::{ShardedMap, Value};
 use crate::ring::{self, Ring};

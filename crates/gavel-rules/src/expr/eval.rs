@@ -1,93 +1,11 @@
-//! Evaluating a plan against one activation.
+//! Evaluating a plan's [`Node`] tree against one [`Activation`]: no
+//! allocation on the common paths, CEL's absorbing `&&`/`||`.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use super::compile::{Node, parse_duration_str, parse_timestamp_str};
-use super::value::{Value, format_timestamp};
-
-/// Values an expression reads: the event's fields, the features, whatever
-/// the [`super::Env`] resolved to slots.
-pub trait Activation<'a> {
-    /// The value in `slot`.
-    fn field(&self, slot: u32) -> Value<'a>;
-    /// Whether `slot` is set (for `has()`).
-    fn has(&self, slot: u32) -> bool;
-
-    /// Whether the event's entity number `entity` carries `label` now.
-    fn has_label(&self, _entity: u32, _label: &str) -> bool {
-        false
-    }
-}
-
-/// An activation with nothing in it, for constant folding.
-pub(crate) struct NoActivation;
-
-impl<'a> Activation<'a> for NoActivation {
-    fn field(&self, _slot: u32) -> Value<'a> {
-        Value::Null
-    }
-    fn has(&self, _slot: u32) -> bool {
-        false
-    }
-}
-
-/// Why an evaluation failed. See the module docs for when these happen.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EvalError {
-    /// Integer overflow.
-    #[error("integer overflow")]
-    Overflow,
-    /// Division or modulo by zero.
-    #[error("division by zero")]
-    DivisionByZero,
-    /// A conversion whose input does not fit or does not parse.
-    #[error("invalid conversion: {0}")]
-    Conversion(String),
-    /// A value of an unexpected type (a compiler bug if it ever happens).
-    #[error("type error: {0}")]
-    Type(String),
-}
-
-/// Comparison operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
-/// Arithmetic operators.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ArithOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Rem,
-}
-
-/// String predicates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StrFn {
-    Contains,
-    StartsWith,
-    EndsWith,
-}
-
-/// Type conversions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Conv {
-    Int,
-    Uint,
-    Double,
-    String,
-    Duration,
-    Timestamp,
-}
+use super::ir::{Activation, ArithOp, CmpOp, Conv, EvalError, Node, StrFn};
+use super::value::{Value, format_timestamp, parse_duration, parse_timestamp};
 
 type R<'a> = Result<Value<'a>, EvalError>;
 
@@ -381,14 +299,14 @@ fn convert<'a>(conv: Conv, v: Value<'a>) -> R<'a> {
         (Conv::String, Value::Timestamp(t)) => Ok(Value::Str(Cow::Owned(format_timestamp(t)))),
         (Conv::String, Value::Duration(d)) => Ok(Value::Str(Cow::Owned(format!("{}s", d as f64 / 1e9)))),
         (Conv::Duration, Value::Duration(d)) => Ok(Value::Duration(d)),
-        (Conv::Duration, Value::Str(s)) => parse_duration_str(&s)
+        (Conv::Duration, Value::Str(s)) => parse_duration(&s)
             .map(Value::Duration)
             .map_or_else(|| bad("duration() needs e.g. \"90s\", \"1h30m\"".into()), Ok),
         (Conv::Timestamp, Value::Timestamp(t)) => Ok(Value::Timestamp(t)),
         (Conv::Timestamp, Value::Int(secs)) => {
             secs.checked_mul(1_000_000_000).map(Value::Timestamp).ok_or(EvalError::Overflow)
         }
-        (Conv::Timestamp, Value::Str(s)) => parse_timestamp_str(&s)
+        (Conv::Timestamp, Value::Str(s)) => parse_timestamp(&s)
             .map(Value::Timestamp)
             .map_or_else(|| bad("timestamp() needs RFC 3339, e.g. \"2026-11-20T19:04:05Z\"".into()), Ok),
         (_, v) => type_error("conversion", &v),

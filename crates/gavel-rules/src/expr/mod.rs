@@ -19,16 +19,24 @@
 //!
 //! Unset event fields read as their proto3 default (`""`, `0`, `false`,
 //! the epoch) as in CEL; use `has(event.x)` to test presence.
+//!
+//! Files: `names.rs` (the [`Env`] names resolve against), `compile.rs` and
+//! its function table `compile/calls.rs`, `ir.rs` (the plan tree, shared by
+//! compiler and evaluator, which do not import each other), `eval.rs`,
+//! `value.rs`.
 
 mod compile;
 mod eval;
+mod ir;
+mod names;
 mod value;
 
-pub use compile::{CompileError, Env, Resolved, StringList, compile, nearest};
-pub use eval::{Activation, EvalError};
+pub use compile::compile;
+pub use ir::{Activation, EvalError};
+pub use names::{CompileError, Env, Resolved, StringList, nearest};
 pub use value::{Type, Value};
 
-use compile::Node;
+use ir::Node;
 
 /// A compiled expression.
 #[derive(Debug, Clone)]
