@@ -22,8 +22,8 @@
 //! events; each draw emits the next step of one of that scenario's running
 //! campaigns (starting a new one when none has steps left), so a scenario's
 //! share of the stream is its configured share whatever its campaigns look
-//! like. Every event an abuser causes carries its scenario; the
-//! [`output`] module writes the ground truth. What each scenario does, and
+//! like. Every event an abuser causes carries its scenario, and
+//! [`write_truth_line`] writes its ground truth. What each scenario does, and
 //! the rules of the shipped pack (`rules/*.yaml`) it is built to cross:
 //!
 //! | scenario | share field (default) | behaviour | rules |
@@ -48,18 +48,23 @@
 //! Event time advances by `1 / rate` per event from a given start, so the
 //! same seed and config give the same events, byte for byte.
 //!
+//! **Recordings** (the event files and ground truth that `gavel sim` writes
+//! and `gavel replay` reads) are gavel-recording's format, not this
+//! crate's: events go through its writers as they are, and
+//! [`SimEvent::truth`] builds an event's ground-truth record from
+//! [`SimEvent::entities`] (`truth.rs`).
+//!
 //! **Invariant:** the generator does no I/O, reads no clock and spawns
-//! nothing. [`output`] writes events to and reads them from whatever
-//! `std::io` writer or reader its caller passes in; opening files is the
-//! binary's business.
+//! nothing. [`write_truth_line`] writes to whatever `std::io` writer its
+//! caller passes in; opening files is the binary's business.
 
 mod abuse;
 mod actors;
 mod error;
 mod market;
-pub mod output;
 mod scenario;
 mod topics;
+mod truth;
 
 use std::collections::VecDeque;
 
@@ -71,6 +76,7 @@ use crate::actors::Actor;
 pub use error::{Error, Result};
 pub use scenario::Scenario;
 pub use topics::{MARKETPLACE_TOPICS, topic_for};
+pub use truth::write_truth_line;
 
 /// One generated event and, for injected abuse, its scenario.
 #[derive(Debug, Clone, PartialEq)]

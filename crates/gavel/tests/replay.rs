@@ -12,7 +12,7 @@ use std::process::Command;
 
 use gavel::backtest::{Recording, Report, Truth, replay};
 use gavel_rules::Pack;
-use gavel_sim::{SimConfig, Simulator, output};
+use gavel_sim::{SimConfig, Simulator, write_truth_line};
 
 fn shipped_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")
@@ -27,7 +27,7 @@ fn simulate(n: usize) -> (Recording, Truth) {
     let mut truth = Vec::new();
     let mut events = Vec::with_capacity(n);
     for sim in Simulator::new(SimConfig::default()).take(n) {
-        output::write_truth_line(&mut truth, &sim).unwrap();
+        write_truth_line(&mut truth, &sim).unwrap();
         events.push(sim.event);
     }
     (Recording::new(events), Truth::parse(&String::from_utf8(truth).unwrap()).unwrap())

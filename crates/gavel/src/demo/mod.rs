@@ -13,19 +13,17 @@ use std::sync::atomic::AtomicBool;
 use crate::runtime::admin::Admin;
 use crate::runtime::reload::Rules;
 use gavel_kafka::{InputTopic, KafkaSettings, OutputTopics};
-use gavel_model::{Encoding, encode_json, encode_protobuf};
-use gavel_sim::{MARKETPLACE_TOPICS, SimConfig, Simulator, topic_for};
-use rdkafka::ClientConfig;
+use gavel_model::Encoding;
+use gavel_sim::{MARKETPLACE_TOPICS, SimConfig, Simulator};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
-use crate::telemetry::engine::{action_label, decision_label};
 use crate::telemetry::{self, Stats, Tally, TallySnapshot, short};
-use gavel_model::pb::Decision;
+use gavel_model::pb::{ActionType, Decision};
 use std::io::IsTerminal;
 
 use crate::runtime::config::DEFAULT_ADMIN_ADDR;
+use crate::tools::feed::{Encodings, FeedOptions, Pace, feed, producer_config};
 
 /// What the demo runs (the `gavel demo` flags).
 #[derive(Debug, Clone, clap::Args)]
@@ -126,6 +124,21 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
         stopped(stop_rx.clone()),
     ));
 
+    let totals = console(&stats, options.duration, admin_addr).await;
+    let _ = stop_tx.send(true);
+    producer.await??;
+    pipeline.await??;
+    println!("done: {} events, {} signals, {} dead-lettered", totals.0, totals.1, totals.2);
+    if totals.0 == 0 {
+        anyhow::bail!("the demo processed no events");
+    }
+    Ok(())
+}
+
+/// The console: one line (or, on a terminal, one redrawn screen) per
+/// second until `duration` passes or Ctrl-C; returns the events, signals
+/// and dead-lettered messages counted.
+async fn console(stats: &Stats, duration: Option<Duration>, admin_addr: SocketAddr) -> (u64, u64, u64) {
     let started = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.tick().await;
@@ -158,18 +171,11 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
             println!("{line}");
         }
         previous = now;
-        if options.duration.is_some_and(|d| started.elapsed() >= d) {
+        if duration.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
     }
-    let _ = stop_tx.send(true);
-    producer.await??;
-    pipeline.await??;
-    println!("done: {} events, {} signals, {} dead-lettered", totals.0, totals.1, totals.2);
-    if totals.0 == 0 {
-        anyhow::bail!("the demo processed no events");
-    }
-    Ok(())
+    totals
 }
 
 /// The demo's screen: the rates line, decisions and actions in the last
@@ -185,21 +191,15 @@ fn live_view(line: &str, now: &TallySnapshot, before: &TallySnapshot, admin: Soc
     );
     let _ = writeln!(out, "{line}\n");
     let _ = writeln!(out, "{:<14}{:>10}{:>12}", "decision", "last 1s", "total");
-    for decision in [Decision::Allow, Decision::Review, Decision::Challenge, Decision::Block] {
-        let d = decision as usize;
-        let _ = writeln!(
-            out,
-            "{:<14}{:>10}{:>12}",
-            decision_label(decision),
-            now.decisions[d] - before.decisions[d],
-            now.decisions[d]
-        );
+    for &decision in Decision::SPECIFIED {
+        let (total, last) = (now.decisions(decision), before.decisions(decision));
+        let _ = writeln!(out, "{:<14}{:>10}{:>12}", decision.as_str(), total - last, total);
     }
     let _ = writeln!(out, "\n{:<18}{:>6}{:>12}", "action", "last 1s", "total");
-    for t in 1..now.actions.len() {
-        if now.actions[t] > 0 {
-            let label = action_label(t as i32);
-            let _ = writeln!(out, "{label:<18}{:>6}{:>12}", now.actions[t] - before.actions[t], now.actions[t]);
+    for &action in ActionType::SPECIFIED {
+        let (total, last) = (now.actions(action), before.actions(action));
+        if total > 0 {
+            let _ = writeln!(out, "{:<18}{:>6}{:>12}", action.as_str(), total - last, total);
         }
     }
     let mut rules: Vec<(&String, u64, u64, u64, u64)> = now
@@ -218,11 +218,11 @@ fn live_view(line: &str, now: &TallySnapshot, before: &TallySnapshot, admin: Soc
     out
 }
 
-/// Feeds simulated traffic at `options.rate`, in 10 ms batches, plus one
-/// undecodable message every few seconds to show the dead-letter path.
+/// Feeds simulated traffic at `options.rate` through the shared feed
+/// ([`crate::tools::feed`]: a full queue waits, never drops), plus one
+/// undecodable message every 3 seconds' worth of events to show the
+/// dead-letter path.
 async fn produce(brokers: String, options: DemoOptions, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let producer: FutureProducer =
-        ClientConfig::new().set("bootstrap.servers", &brokers).set("linger.ms", "5").create()?;
     let now_ms = crate::clock::now_ms();
     let config = SimConfig {
         seed: options.seed,
@@ -231,36 +231,19 @@ async fn produce(brokers: String, options: DemoOptions, stop: impl Future<Output
         live_shows: SimConfig::shows_for_rate(options.rate),
         ..SimConfig::default()
     };
-    let mut sim = Simulator::new(config);
-    let per_tick = (options.rate / 100.0).max(1.0) as usize;
-    let mut ticker = tokio::time::interval(Duration::from_millis(10));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    tokio::pin!(stop);
-    let mut tick = 0u64;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            () = &mut stop => return Ok(()),
-        }
-        tick += 1;
-        for sim_event in sim.by_ref().take(per_tick) {
-            let event = sim_event.event;
-            // Every simulated event has a payload.
-            let topic = topic_for(event.kind().expect("simulated events have a payload"));
-            let payload = match encoding_of(topic) {
-                Encoding::Protobuf => encode_protobuf(&event),
-                Encoding::Json => encode_json(&event)?,
-            };
-            let record = FutureRecord::to(topic).key(event.user_id.as_bytes()).payload(&payload);
-            if let Err((e, _)) = producer.send_result(record) {
-                tracing::warn!(error = %e, "demo producer queue full; dropping a simulated event");
-            }
-        }
-        if tick.is_multiple_of(300) {
-            let record = FutureRecord::<[u8], [u8]>::to("marketplace.bids").payload(b"\xffnot an event");
-            let _ = producer.send_result(record);
-        }
-    }
+    let feed_options = FeedOptions {
+        pace: Pace::PerSecond(options.rate),
+        encodings: Encodings::PerTopic(encoding_of),
+        undecodable_every: Some(((options.rate * 3.0) as u64).max(1)),
+    };
+    let report = feed(&producer_config(&brokers), &feed_options, Simulator::new(config), stop, |_| Ok(())).await?;
+    tracing::debug!(
+        events = report.events,
+        undecodable = report.undecodable,
+        queue_full_waits = report.queue_full_waits,
+        "demo producer stopped"
+    );
+    Ok(())
 }
 
 use std::future::Future;

@@ -91,7 +91,7 @@ async fn rules(State(admin): State<Admin>) -> Response {
                 "owner": r.owner,
                 "tags": r.tags,
                 "on": r.on.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
-                "mode": match r.mode { gavel_rules::RuleMode::Enforce => "enforce", gavel_rules::RuleMode::Shadow => "shadow" },
+                "mode": r.mode.as_str(),
                 "score": r.score,
                 "when": r.when.source(),
             })

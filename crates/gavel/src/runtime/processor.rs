@@ -54,7 +54,7 @@ impl Processor for EngineProcessor {
             }
         }
         if let Some(tally) = &self.stats.tally {
-            tally.decision(outcome.decision as i32);
+            tally.decision(outcome.decision);
         }
         for rule in &outcome.failed_rules {
             counters.rule_failed(rule);

@@ -16,38 +16,24 @@ use metrics::{Counter, counter, gauge};
 
 use crate::telemetry::names;
 
-/// Metric label for an action type.
+/// Metric label for an action type (proto number).
 pub fn action_label(action_type: i32) -> &'static str {
-    match ActionType::try_from(action_type).unwrap_or(ActionType::Unspecified) {
-        ActionType::BlockBid => "block_bid",
-        ActionType::CancelBid => "cancel_bid",
-        ActionType::HoldOrder => "hold_order",
-        ActionType::HoldPayout => "hold_payout",
-        ActionType::RequireStepUp => "require_step_up",
-        ActionType::MuteChat => "mute_chat",
-        ActionType::SuspendAccount => "suspend_account",
-        ActionType::SendToReview => "send_to_review",
-        ActionType::Unspecified => "unspecified",
-    }
+    ActionType::from_i32_or_unspecified(action_type).as_str()
 }
 
 /// Metric label for a decision.
 pub fn decision_label(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Allow => "allow",
-        Decision::Review => "review",
-        Decision::Challenge => "challenge",
-        Decision::Block => "block",
-        Decision::Unspecified => "unspecified",
-    }
+    decision.as_str()
 }
 
 /// One processor's metric handles, registered on first use (after the
 /// recorder is installed).
 pub struct EventMetrics {
     evaluated: Vec<Counter>,
-    verdicts: [Counter; 5],
-    actions: [Counter; 9],
+    /// Per decision, at [`Decision::index`].
+    verdicts: Vec<Counter>,
+    /// Per action type, at [`ActionType::index`].
+    actions: Vec<Counter>,
     signals: Counter,
     /// Per rule id: enforce hits, shadow hits, evaluation errors. Grows when
     /// a reloaded pack brings new rules.
@@ -62,13 +48,10 @@ impl std::fmt::Debug for EventMetrics {
 
 impl Default for EventMetrics {
     fn default() -> Self {
-        let decision = |d: i32| Decision::try_from(d).unwrap_or(Decision::Unspecified);
         EventMetrics {
             evaluated: EventKind::ALL.iter().map(|k| counter!(names::EVENTS_EVALUATED, "kind" => k.as_str())).collect(),
-            verdicts: std::array::from_fn(
-                |d| counter!(names::VERDICTS, "decision" => decision_label(decision(d as i32))),
-            ),
-            actions: std::array::from_fn(|t| counter!(names::ACTIONS, "type" => action_label(t as i32))),
+            verdicts: Decision::ALL.iter().map(|d| counter!(names::VERDICTS, "decision" => d.as_str())).collect(),
+            actions: ActionType::ALL.iter().map(|t| counter!(names::ACTIONS, "type" => t.as_str())).collect(),
             signals: counter!(names::SIGNALS),
             rules: HashMap::new(),
         }
@@ -91,9 +74,7 @@ impl EventMetrics {
     /// Counts an evaluated event of `kind` and its decision.
     pub fn evaluated(&mut self, kind: EventKind, decision: Decision) {
         self.evaluated[kind.index()].increment(1);
-        if let Some(c) = self.verdicts.get(decision as usize) {
-            c.increment(1);
-        }
+        self.verdicts[decision.index()].increment(1);
     }
 
     /// Counts a rule hit.
@@ -113,9 +94,7 @@ impl EventMetrics {
 
     /// Counts a published action.
     pub fn action(&self, action_type: i32) {
-        if let Some(c) = self.actions.get(action_type as usize) {
-            c.increment(1);
-        }
+        self.actions[ActionType::from_i32_or_unspecified(action_type).index()].increment(1);
     }
 }
 
@@ -131,8 +110,7 @@ pub fn pack_loaded(engine: &Engine, previous: Option<&Engine>) {
     gauge!(names::RULES_PACK_INFO, "version" => pack.version.clone(), "hash" => pack.hash.clone()).set(1.0);
     gauge!(names::RULES_ACTIVE).set(pack.rules.len() as f64);
     for rule in &pack.rules {
-        let mode = if rule.mode == gavel_rules::RuleMode::Shadow { "shadow" } else { "enforce" };
-        counter!(names::RULE_HITS, "rule" => rule.id.clone(), "mode" => mode).increment(0);
+        counter!(names::RULE_HITS, "rule" => rule.id.clone(), "mode" => rule.mode.as_str()).increment(0);
         counter!(names::RULE_ERRORS, "rule" => rule.id.clone()).increment(0);
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod eval;
+pub mod feed;
 pub mod pack;
 pub mod sim;
 pub mod test;

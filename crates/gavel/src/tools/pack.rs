@@ -123,7 +123,7 @@ pub fn render<'a>(diagnostics: &[Diagnostic], source: impl Fn(&str) -> Option<&'
         let Some(text) = source(&d.file).filter(|_| d.line > 0) else {
             continue;
         };
-        let span = byte_span(text, d.line, d.column, d.len);
+        let span = gavel_rules::byte_span(text, d.line, d.column, d.len).map(miette::SourceSpan::from);
         let report = Report {
             message: d.message.clone(),
             source: miette::NamedSource::new(d.file.clone(), text.to_string()),
@@ -139,20 +139,6 @@ pub fn render<'a>(diagnostics: &[Diagnostic], source: impl Fn(&str) -> Option<&'
         }
     }
     out
-}
-
-fn byte_span(text: &str, line: usize, column: usize, len: usize) -> Option<miette::SourceSpan> {
-    let mut offset = 0;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            let start = l.char_indices().nth(column.saturating_sub(1)).map_or(l.len(), |(b, _)| b);
-            let end =
-                l[start..].char_indices().nth(len.max(1)).map_or(l.trim_end_matches('\n').len(), |(b, _)| start + b);
-            return Some((offset + start, end.saturating_sub(start).max(1)).into());
-        }
-        offset += l.len();
-    }
-    None
 }
 
 #[cfg(test)]

@@ -1,16 +1,19 @@
 //! `gavel sim`: simulated marketplace traffic with labelled fraud, to a
-//! file (JSON Lines or length-delimited protobuf) with a ground-truth file
-//! beside it, or to Kafka at a steady rate.
+//! recording (JSON Lines or length-delimited protobuf, gavel-recording's
+//! formats) with a ground-truth file beside it, or to Kafka at a steady
+//! rate through the feed ([`super::feed`]).
 
+use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context;
-use gavel_model::{encode_json, encode_protobuf};
-use gavel_sim::{SimConfig, Simulator, output, topic_for};
+use gavel_recording::FileFormat;
+use gavel_sim::{SimConfig, SimEvent, Simulator, write_truth_line};
 
-use crate::backtest::FileFormat;
+use super::feed::{self, Encodings, FeedOptions, Pace};
+use crate::backtest::file_format;
 
 /// `gavel sim`.
 #[derive(Debug, clap::Args)]
@@ -31,7 +34,7 @@ pub struct SimArgs {
     #[arg(long, required_unless_present = "brokers", conflicts_with = "brokers")]
     pub out: Option<PathBuf>,
     /// The file's format; by default from its name (`.jsonl` → JSON Lines, else protobuf).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = file_format())]
     pub format: Option<FileFormat>,
     /// Write the ground truth (which events belong to which scenario) here, as JSON Lines.
     #[arg(long)]
@@ -40,7 +43,7 @@ pub struct SimArgs {
     #[arg(long)]
     pub brokers: Option<String>,
     /// Encoding of the messages sent to Kafka.
-    #[arg(long, value_enum, default_value = "protobuf")]
+    #[arg(long, value_parser = file_format(), default_value = "protobuf")]
     pub encoding: FileFormat,
 }
 
@@ -55,27 +58,22 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
         ..SimConfig::default()
     };
     config.scale_fraud(args.fraud_scale);
-    let mut truth = match &args.truth {
-        Some(path) => {
-            Some(BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?))
+    let mut truth = args.truth.as_deref().map(create).transpose()?;
+    let mut write_truth = |event: &SimEvent| -> anyhow::Result<()> {
+        if let Some(truth) = &mut truth {
+            write_truth_line(truth, event)?;
         }
-        None => None,
+        Ok(())
     };
     let started = Instant::now();
     let written = match (&args.out, &args.brokers) {
         (Some(path), _) => {
             let format = args.format.unwrap_or_else(|| FileFormat::of(path));
-            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-            let mut out = BufWriter::with_capacity(1 << 20, file);
+            let mut out = create(path)?;
             let mut n = 0;
             for sim in Simulator::new(config).take(args.events as usize) {
-                match format {
-                    FileFormat::Jsonl => output::write_jsonl(&mut out, &sim.event)?,
-                    FileFormat::Protobuf => output::write_protobuf_delimited(&mut out, &sim.event)?,
-                }
-                if let Some(truth) = &mut truth {
-                    output::write_truth_line(truth, &sim)?;
-                }
+                format.write(&mut out, &sim.event)?;
+                write_truth(&sim)?;
                 n += 1;
             }
             out.flush()?;
@@ -84,8 +82,19 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
         (None, Some(brokers)) => {
             // Live traffic carries live times.
             config.start_ms = crate::clock::now_ms();
+            let mut producer = feed::producer_config(brokers);
+            producer.set("enable.idempotence", "true");
+            let options = FeedOptions {
+                pace: Pace::PerSecond(args.rate),
+                encodings: Encodings::All(args.encoding.encoding()),
+                undecodable_every: None,
+            };
+            // 0 sends until Ctrl-C: usize::MAX events is as good as endless.
+            let limit = if args.events == 0 { usize::MAX } else { args.events as usize };
+            let events = Simulator::new(config).take(limit);
+            let stop = crate::runtime::termination_signal();
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(to_kafka(brokers, config, args, truth.as_mut()))?
+            runtime.block_on(feed::feed(&producer, &options, events, stop, &mut write_truth))?.events
         }
         (None, None) => return Err(crate::error::bad_input("give --out FILE or --brokers HOSTS")),
     };
@@ -97,62 +106,8 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends to Kafka at `args.rate` events per second until `args.events` (or Ctrl-C).
-async fn to_kafka(
-    brokers: &str,
-    config: SimConfig,
-    args: &SimArgs,
-    mut truth: Option<&mut BufWriter<std::fs::File>>,
-) -> anyhow::Result<u64> {
-    let producer: rdkafka::producer::FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
-        .set("enable.idempotence", "true")
-        .create()?;
-    let mut sim = Simulator::new(config);
-    let started = Instant::now();
-    let interrupted = crate::runtime::termination_signal();
-    tokio::pin!(interrupted);
-    let mut sent = 0u64;
-    let mut pending = Vec::new();
-    while args.events == 0 || sent < args.events {
-        // Batches of 10 ms worth, on schedule.
-        let due = started + Duration::from_secs_f64(sent as f64 / args.rate);
-        tokio::select! {
-            () = tokio::time::sleep_until(due.into()) => {}
-            () = &mut interrupted => break,
-        }
-        let batch = ((args.rate / 100.0).ceil() as u64).max(1);
-        for sim_event in sim.by_ref().take(batch as usize) {
-            let event = &sim_event.event;
-            let topic = topic_for(event.kind().context("simulated events have a payload")?);
-            let payload = match args.encoding {
-                FileFormat::Protobuf => encode_protobuf(event),
-                FileFormat::Jsonl => encode_json(event)?,
-            };
-            let mut record = rdkafka::producer::FutureRecord::to(topic).key(event.user_id.as_bytes()).payload(&payload);
-            loop {
-                match producer.send_result(record) {
-                    Ok(delivery) => break pending.push(delivery),
-                    Err((_, back)) => {
-                        record = back;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                }
-            }
-            if let Some(truth) = truth.as_deref_mut() {
-                output::write_truth_line(truth, &sim_event)?;
-            }
-            sent += 1;
-        }
-        if pending.len() > 10_000 {
-            for delivery in pending.drain(..) {
-                delivery.await.context("delivery canceled")?.map_err(|(e, _)| e)?;
-            }
-        }
-    }
-    for delivery in pending {
-        delivery.await.context("delivery canceled")?.map_err(|(e, _)| e)?;
-    }
-    Ok(sent)
+/// Creates `path` for buffered writing, naming it in the error.
+fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(BufWriter::with_capacity(1 << 20, file))
 }
