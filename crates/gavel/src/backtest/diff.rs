@@ -11,7 +11,6 @@ use gavel_model::pb::RuleMode;
 
 use super::replay::flagged;
 use super::report::{Diff, Example, Report};
-use crate::telemetry::engine::decision_label;
 
 /// How many changed events a diff explains.
 const EXAMPLES: usize = 5;
@@ -35,14 +34,14 @@ impl Comparison {
         if before.decision == after.decision {
             return;
         }
-        let key = format!("{} → {}", decision_label(before.decision), decision_label(after.decision));
+        let key = format!("{} → {}", before.decision.as_str(), after.decision.as_str());
         *self.decisions_changed.entry(key).or_default() += 1;
         if self.examples.len() < EXAMPLES {
             self.examples.push(Example {
                 event_id: event.event_id.clone(),
                 kind: after.kind.as_str().to_string(),
-                baseline: (decision_label(before.decision).to_string(), before.score),
-                replayed: (decision_label(after.decision).to_string(), after.score),
+                baseline: (before.decision.as_str().to_string(), before.score),
+                replayed: (after.decision.as_str().to_string(), after.score),
                 baseline_rules: fired(before),
                 replayed_rules: fired(after),
             });

@@ -13,7 +13,7 @@ use super::diff::Comparison;
 use super::recording::Recording;
 use super::report::{PackId, Report, RuleHits};
 use super::score::{Scoring, Truth};
-use crate::telemetry::engine::{action_label, decision_label};
+use gavel_model::pb::ActionType;
 
 /// Whether gavel would publish a signal for this outcome.
 pub fn flagged(outcome: &Outcome) -> bool {
@@ -89,7 +89,7 @@ impl Tally {
             .rules
             .iter()
             .map(|r| {
-                let mode = if r.mode == gavel_rules::RuleMode::Shadow { "shadow" } else { "enforce" };
+                let mode = r.mode.as_str();
                 (r.id.clone(), mode.to_string())
             })
             .collect();
@@ -113,13 +113,16 @@ impl Tally {
             .decisions
             .entry(outcome.kind.as_str().to_string())
             .or_default()
-            .entry(decision_label(outcome.decision).to_string())
+            .entry(outcome.decision.as_str().to_string())
             .or_default() += 1;
         for hit in outcome.hits() {
             *self.rules.entry(hit.rule_id.clone()).or_default() += 1;
         }
         for action in &outcome.actions {
-            *self.actions.entry(action_label(action.r#type).to_string()).or_default() += 1;
+            *self
+                .actions
+                .entry(ActionType::from_i32_or_unspecified(action.r#type).as_str().to_string())
+                .or_default() += 1;
         }
         *self.scores.entry(score_band(outcome.score).to_string()).or_default() += 1;
     }

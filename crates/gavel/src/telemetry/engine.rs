@@ -11,20 +11,10 @@ use std::collections::HashMap;
 
 use gavel_engine::Engine;
 use gavel_model::EventKind;
-use gavel_model::pb::{ActionType, Decision};
+use gavel_model::pb::{ActionType, Decision, RuleMode};
 use metrics::{Counter, counter, gauge};
 
 use crate::telemetry::names;
-
-/// Metric label for an action type (proto number).
-pub fn action_label(action_type: i32) -> &'static str {
-    ActionType::from_i32_or_unspecified(action_type).as_str()
-}
-
-/// Metric label for a decision.
-pub fn decision_label(decision: Decision) -> &'static str {
-    decision.as_str()
-}
 
 /// One processor's metric handles, registered on first use (after the
 /// recorder is installed).
@@ -62,8 +52,8 @@ impl EventMetrics {
     fn rule(&mut self, id: &str) -> &[Counter; 3] {
         if !self.rules.contains_key(id) {
             let handles = [
-                counter!(names::RULE_HITS, "rule" => id.to_string(), "mode" => "enforce"),
-                counter!(names::RULE_HITS, "rule" => id.to_string(), "mode" => "shadow"),
+                counter!(names::RULE_HITS, "rule" => id.to_string(), "mode" => RuleMode::Enforce.as_str()),
+                counter!(names::RULE_HITS, "rule" => id.to_string(), "mode" => RuleMode::Shadow.as_str()),
                 counter!(names::RULE_ERRORS, "rule" => id.to_string()),
             ];
             self.rules.insert(id.to_string(), handles);
