@@ -96,7 +96,8 @@ impl Engine {
 
     /// Builds an engine for `pack` that keeps the state of `previous` for
     /// every feature whose definition did not change (same name, kinds,
-    /// key, filter, window and aggregate), so a reload forgets nothing.
+    /// key, filter, window and aggregate) and every label. Cooldowns are
+    /// not carried over: after a swap every action may fire once more.
     pub fn succeed(previous: &Engine, pack: Pack) -> Engine {
         Engine::build(Arc::new(pack), Some(previous))
     }
