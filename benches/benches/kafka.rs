@@ -195,7 +195,9 @@ async fn main() {
     }
 }
 
-/// One open-loop latency run at `rate` events/s for `latency_secs`.
+/// One open-loop latency run at `rate` events/s for `latency_secs`. Long
+/// because it is one script: topics, gavel, a paced producer, a consumer
+/// of verdicts, then the percentiles, in the order they happen.
 async fn open_loop(brokers: &str, label: &str, rate: f64, latency_secs: f64, shards: usize, partitions: i32) {
     let total = (rate * latency_secs) as usize;
     let run = format!("lat-{}", uuid_like());

@@ -72,6 +72,8 @@ fn camel(name: &str) -> String {
         .collect()
 }
 
+// Long on purpose: one match arm per protobuf field type, each a pair of
+// accessor templates; split up, the table of mappings would be harder to read.
 fn walk(
     messages: &std::collections::HashMap<String, &prost_types::DescriptorProto>,
     message: &prost_types::DescriptorProto,

@@ -63,6 +63,8 @@ fn equals(a: &Value<'_>, b: &Value<'_>) -> bool {
 }
 
 impl Node {
+    // One arm per plan node: the interpreter reads best as one match, and
+    // a call per arm would cost the event path an indirection for nothing.
     pub(crate) fn eval<'a>(&'a self, act: &dyn Activation<'a>, vars: &mut Vec<Value<'a>>) -> R<'a> {
         match self {
             Node::Const(v) => Ok(borrow(v)),
