@@ -10,7 +10,9 @@
 //!   were never processed and their offsets were never stored), every shard
 //!   drains (finishes what it was sent, waits for acknowledgements, stores
 //!   offsets), and the stored offsets are committed synchronously before the
-//!   partitions are given up.
+//!   partitions are given up. In exactly-once mode draining commits each
+//!   shard's open transaction, offsets included, and there is nothing else
+//!   to commit.
 //! - **Assign**: before the new partitions go live, each is replayed in
 //!   warm-up mode from the start of the pack's longest window (or from just
 //!   after the last offset this process already fed into its state) up to the
@@ -210,8 +212,13 @@ impl GroupContext {
         true
     }
 
-    /// Commits the stored offsets, synchronously.
+    /// Commits the stored offsets, synchronously. In exactly-once mode
+    /// nothing is stored: the shards committed their offsets in their
+    /// transactions while draining.
     pub fn commit(&self, consumer: &BaseConsumer<GroupContext>) {
+        if self.settings.exactly_once {
+            return;
+        }
         match consumer.commit_consumer_state(CommitMode::Sync) {
             Ok(()) | Err(RdError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
             Err(e) => {

@@ -26,6 +26,18 @@
 //! topic with `gavel.source.*` and `gavel.error` headers and never blocks
 //! its partition.
 //!
+//! # Exactly-once mode
+//!
+//! With [`KafkaSettings::exactly_once`], steps 2–4 change: each shard
+//! produces through its own transactional producer and sends its input
+//! offsets into the same transaction (`send_offsets_to_transaction`, with
+//! the group consumer's metadata so that a member that lost its partitions
+//! cannot commit), committing every `transaction_interval` or
+//! `max_in_flight` messages and before partitions are given up. Consumers
+//! read `read_committed`, so a reader of the outputs sees each message's
+//! outputs exactly once, and a crash rolls back outputs and offsets
+//! together (`transactional.rs`).
+//!
 //! This crate knows nothing of rules or features: it moves bytes and
 //! offsets. Decoding and scoring happen in the [`Processor`] the binary
 //! supplies.
@@ -54,10 +66,12 @@
 //!    settings, search).
 //! 7. `read`: reading a whole topic (error, contract, settings, warmup).
 //! 8. `shard`: the shard workers (contract, settings, backoff).
-//! 9. `context`: the consumer's context, routing and rebalances (error,
-//!    contract, settings, routing, shard, warmup).
-//! 10. `pipeline`: [`Pipeline`], the threads and the poll loop (error,
-//!     contract, settings, shard, context).
+//! 9. `transactional`: the exactly-once shard workers (contract, settings,
+//!    backoff, shard).
+//! 10. `context`: the consumer's context, routing and rebalances (error,
+//!     contract, settings, routing, shard, warmup).
+//! 11. `pipeline`: [`Pipeline`], the threads and the poll loop (error,
+//!     contract, settings, shard, transactional, context).
 
 mod admin;
 mod backoff;
@@ -70,6 +84,7 @@ mod routing;
 mod search;
 mod settings;
 mod shard;
+mod transactional;
 mod warmup;
 
 pub use admin::create_topics;

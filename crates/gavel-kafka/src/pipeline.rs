@@ -26,12 +26,14 @@ use crate::contract::{Hooks, Processor};
 use crate::error::{KafkaError, Result};
 use crate::settings::KafkaSettings;
 use crate::shard::{self, ShardEnv};
+use crate::transactional::{self, TxnEnv};
 
 /// A consumer-group pipeline, sharded across threads.
 pub struct Pipeline {
     /// What to consume and produce, and how.
     settings: Arc<KafkaSettings>,
-    /// The idempotent producer every shard shares.
+    /// The idempotent producer every shard shares (at-least-once mode;
+    /// exactly-once shards each create their own transactional one).
     producer: FutureProducer,
 }
 
@@ -95,14 +97,24 @@ impl Pipeline {
             producer: self.producer.clone(),
             observer,
         });
+        let txn = self.settings.exactly_once.then(|| {
+            Arc::new(TxnEnv {
+                shard: Arc::clone(&env),
+                group: Arc::clone(&consumer) as Arc<dyn transactional::GroupMetadata>,
+                process: transactional::process_token(),
+            })
+        });
         let mut senders = Vec::new();
         let mut threads = Vec::new();
         for (index, processor) in processors.into_iter().enumerate() {
             let (tx, rx) = mpsc::channel(self.settings.shard_queue.max(1));
             senders.push(tx);
-            threads.push(shard::spawn(index, Arc::clone(&env), processor, rx)?);
+            threads.push(match &txn {
+                Some(txn) => transactional::spawn(index, Arc::clone(txn), processor, rx)?,
+                None => shard::spawn(index, Arc::clone(&env), processor, rx)?,
+            });
         }
-        drop(env);
+        drop((env, txn));
         let shards = senders.len();
         consumer.context().set_shards(senders);
         let topics: Vec<&str> = self.settings.inputs.iter().map(|t| t.name.as_str()).collect();

@@ -50,6 +50,16 @@ pub struct KafkaSettings {
     /// Only the one client that joins the group carries it: a second client
     /// with the same id would fence the first.
     pub instance_id: Option<String>,
+    /// Exactly-once mode: each shard produces through its own transactional
+    /// producer and commits its input offsets inside the same transaction
+    /// (`transactional.rs`), instead of storing them after acknowledgement.
+    /// The consumers then read with `isolation.level=read_committed` and the
+    /// group consumer never auto-commits.
+    pub exactly_once: bool,
+    /// Exactly-once mode: how long a shard's transaction stays open, at most,
+    /// before it is committed. A transaction also commits once it holds
+    /// `max_in_flight` messages, and before partitions are given up.
+    pub transaction_interval: Duration,
 }
 
 impl KafkaSettings {
@@ -69,6 +79,8 @@ impl KafkaSettings {
             consumer_options: BTreeMap::new(),
             producer_options: BTreeMap::new(),
             instance_id: None,
+            exactly_once: false,
+            transaction_interval: Duration::from_millis(100),
         }
     }
 
@@ -78,6 +90,10 @@ impl KafkaSettings {
         let mut config = self.consumer_config();
         if let Some(id) = &self.instance_id {
             config.set("group.instance.id", id);
+        }
+        if self.exactly_once {
+            // Offsets are committed inside each shard's transaction only.
+            config.set("enable.auto.commit", "false");
         }
         config
     }
@@ -102,6 +118,12 @@ impl KafkaSettings {
         self.apply_options(&mut config, &self.consumer_options);
         // Static membership belongs to the group consumer alone.
         config.remove("group.instance.id");
+        if self.exactly_once {
+            // Never see aborted records (inputs written by transactional
+            // producers, gavel's own among them), and wait for the group's
+            // pending transactional offsets rather than read stale ones.
+            config.set("isolation.level", "read_committed");
+        }
         config
     }
 
@@ -115,6 +137,20 @@ impl KafkaSettings {
             .set("linger.ms", "2")
             .set("compression.type", "none");
         self.apply_options(&mut config, &self.producer_options);
+        config
+    }
+
+    /// The transactional producer of one shard in exactly-once mode:
+    /// [`Self::producer_config`] plus `transactional.id`, with a transaction
+    /// timeout of 10 s unless the user chose one (the broker aborts a
+    /// transaction left open that long, e.g. by a crashed process whose id
+    /// is not reused).
+    pub(crate) fn transactional_producer_config(&self, transactional_id: &str) -> ClientConfig {
+        let mut config = self.producer_config();
+        if config.get("transaction.timeout.ms").is_none() {
+            config.set("transaction.timeout.ms", "10000");
+        }
+        config.set("transactional.id", transactional_id);
         config
     }
 
@@ -157,6 +193,8 @@ impl std::fmt::Debug for KafkaSettings {
             consumer_options,
             producer_options,
             instance_id,
+            exactly_once,
+            transaction_interval,
         } = self;
         f.debug_struct("KafkaSettings")
             .field("brokers", brokers)
@@ -172,6 +210,8 @@ impl std::fmt::Debug for KafkaSettings {
             .field("consumer_options", &Redacted(consumer_options))
             .field("producer_options", &Redacted(producer_options))
             .field("instance_id", instance_id)
+            .field("exactly_once", exactly_once)
+            .field("transaction_interval", transaction_interval)
             .finish()
     }
 }
@@ -214,6 +254,24 @@ mod tests {
         settings.consumer_options.insert("group.instance.id".into(), "sneaked-in".into());
         assert_eq!(settings.group_consumer_config().get("group.instance.id"), Some("gavel-0"));
         assert_eq!(settings.consumer_config().get("group.instance.id"), None);
+    }
+
+    #[test]
+    fn exactly_once_reads_committed_and_never_auto_commits() {
+        let mut settings = KafkaSettings::new("b", "g", vec![]);
+        assert_eq!(settings.group_consumer_config().get("isolation.level"), None, "at-least-once unchanged");
+        assert_eq!(settings.group_consumer_config().get("enable.auto.commit"), Some("true"));
+        settings.exactly_once = true;
+        settings.consumer_options.insert("enable.auto.commit".into(), "true".into());
+        settings.consumer_options.insert("isolation.level".into(), "read_uncommitted".into());
+        let group = settings.group_consumer_config();
+        assert_eq!(group.get("enable.auto.commit"), Some("false"));
+        assert_eq!(group.get("isolation.level"), Some("read_committed"));
+        assert_eq!(settings.consumer_config().get("isolation.level"), Some("read_committed"));
+        let producer = settings.transactional_producer_config("g.gavel-0.shard-1");
+        assert_eq!(producer.get("transactional.id"), Some("g.gavel-0.shard-1"));
+        assert_eq!(producer.get("transaction.timeout.ms"), Some("10000"));
+        assert_eq!(producer.get("enable.idempotence"), Some("true"));
     }
 
     #[test]

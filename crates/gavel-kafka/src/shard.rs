@@ -8,7 +8,9 @@
 //!
 //! A shard neither routes nor pauses (`context.rs` does, on the consumer
 //! thread) and knows nothing of the group consumer beyond storing offsets
-//! through [`OffsetStore`].
+//! through [`OffsetStore`]. This is the at-least-once path; the
+//! exactly-once shards (`transactional.rs`) reuse its message → records
+//! step ([`process`], [`report`]) and its work protocol.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,7 +107,7 @@ pub(crate) struct Drained {
 }
 
 /// One record to produce, kept until acknowledged so that it can be sent again.
-struct Record {
+pub(crate) struct Record {
     /// Destination.
     topic: OutputTopic,
     /// Partitioning key.
@@ -114,6 +116,36 @@ struct Record {
     payload: Vec<u8>,
     /// Headers (dead-letter records only).
     headers: Option<OwnedHeaders>,
+}
+
+impl Record {
+    /// The record as the producer takes it, for `settings`' topic names.
+    pub(crate) fn to_send<'a>(&'a self, settings: &'a KafkaSettings) -> FutureRecord<'a, [u8], [u8]> {
+        let mut future = FutureRecord::to(settings.outputs.name(self.topic)).payload(self.payload.as_slice());
+        if let Some(key) = &self.key {
+            future = future.key(key.as_slice());
+        }
+        if let Some(headers) = &self.headers {
+            future = future.headers(headers.clone());
+        }
+        future
+    }
+
+    /// The name of the record's topic under `settings`.
+    pub(crate) fn topic_name<'a>(&self, settings: &'a KafkaSettings) -> &'a str {
+        settings.outputs.name(self.topic)
+    }
+}
+
+/// What processing one message gave: the records to produce and what to
+/// report about it.
+pub(crate) struct Produced {
+    /// The outputs, or the dead-letter record.
+    pub records: Vec<Record>,
+    /// What to store and report once the records are safe.
+    pub acked: Acked,
+    /// Outputs the processor returned, or `None` for a dead letter.
+    pub outputs: Option<usize>,
 }
 
 /// A message whose outputs are on their way.
@@ -126,17 +158,17 @@ struct InFlight {
 
 /// A message all of whose outputs are safe.
 #[derive(Debug, Clone, Copy)]
-struct Acked {
+pub(crate) struct Acked {
     /// Input topic, by index into the settings' inputs.
-    topic: usize,
+    pub topic: usize,
     /// Partition.
-    partition: i32,
+    pub partition: i32,
     /// Offset.
-    offset: i64,
+    pub offset: i64,
     /// The input's Kafka timestamp, if any.
-    kafka_timestamp_ms: Option<i64>,
+    pub kafka_timestamp_ms: Option<i64>,
     /// The event's own time, if the processor gave it.
-    event_time_ms: Option<i64>,
+    pub event_time_ms: Option<i64>,
 }
 
 /// Where a shard stores the offsets of acknowledged messages: the group
@@ -217,7 +249,7 @@ async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: mpsc::
 }
 
 /// Remembers `message` as the last one of its partition fed into state.
-fn note_fed(fed: &mut Vec<(usize, i32, i64)>, message: &Consumed) {
+pub(crate) fn note_fed(fed: &mut Vec<(usize, i32, i64)>, message: &Consumed) {
     // A shard owns a handful of partitions: a scan beats hashing.
     match fed.iter_mut().find(|(t, p, _)| *t == message.topic && *p == message.partition) {
         Some(entry) => entry.2 = message.offset,
@@ -227,28 +259,29 @@ fn note_fed(fed: &mut Vec<(usize, i32, i64)>, message: &Consumed) {
 
 /// Processes one message and enqueues its outputs (or its dead-letter record).
 async fn handle(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processor) -> InFlight {
-    let input = message.input(&env.settings);
-    let mut deliveries = Vec::new();
-    let event_time_ms = match processor.process(&input) {
+    let produced = process(&env.settings, message, processor);
+    let mut deliveries = Vec::with_capacity(produced.records.len());
+    for record in produced.records {
+        let delivery = enqueue(env, &record).await;
+        deliveries.push((record, delivery));
+    }
+    report(&*env.observer, &env.settings, message, produced.outputs);
+    InFlight { acked: produced.acked, deliveries }
+}
+
+/// Runs the processor on one message: its outputs, or its dead-letter record.
+pub(crate) fn process(settings: &KafkaSettings, message: &Consumed, processor: &mut dyn Processor) -> Produced {
+    let input = message.input(settings);
+    let (records, outputs, event_time_ms) = match processor.process(&input) {
         Processed::Outputs(Outputs { records, event_time_ms }) => {
             let count = records.len();
-            for output in records {
-                let record =
-                    Record { topic: output.topic, key: Some(output.key), payload: output.payload, headers: None };
-                let delivery = enqueue(env, &record).await;
-                deliveries.push((record, delivery));
-            }
-            env.observer.processed(input.topic, message.received.elapsed(), count);
-            event_time_ms
+            let records = records
+                .into_iter()
+                .map(|o| Record { topic: o.topic, key: Some(o.key), payload: o.payload, headers: None })
+                .collect();
+            (records, Some(count), event_time_ms)
         }
-        Processed::DeadLetter(reason) => {
-            let record = dead_letter(&input, &reason);
-            let delivery = enqueue(env, &record).await;
-            deliveries.push((record, delivery));
-            env.observer.dead_lettered(input.topic);
-            env.observer.processed(input.topic, message.received.elapsed(), 0);
-            None
-        }
+        Processed::DeadLetter(reason) => (vec![dead_letter(&input, &reason)], None, None),
     };
     let acked = Acked {
         topic: message.topic,
@@ -257,7 +290,25 @@ async fn handle(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processo
         kafka_timestamp_ms: message.timestamp_ms,
         event_time_ms,
     };
-    InFlight { acked, deliveries }
+    Produced { records, acked, outputs }
+}
+
+/// Reports a processed message (`outputs`: how many, `None` for a dead letter)
+/// once its records are enqueued.
+pub(crate) fn report(
+    observer: &dyn PipelineObserver,
+    settings: &KafkaSettings,
+    message: &Consumed,
+    outputs: Option<usize>,
+) {
+    let topic = &settings.inputs[message.topic].name;
+    match outputs {
+        Some(count) => observer.processed(topic, message.received.elapsed(), count),
+        None => {
+            observer.dead_lettered(topic);
+            observer.processed(topic, message.received.elapsed(), 0);
+        }
+    }
 }
 
 /// The dead-letter record of `input`: its original key and bytes, with its
@@ -284,17 +335,10 @@ fn dead_letter(input: &Input<'_>, reason: &str) -> Record {
 /// Enqueues a record on the producer, waiting while its queue is full and
 /// retrying anything else: an output is never dropped.
 async fn enqueue(env: &ShardEnv, record: &Record) -> DeliveryFuture {
-    let topic = env.settings.outputs.name(record.topic);
+    let topic = record.topic_name(&env.settings);
     let mut backoff = Backoff::default();
     loop {
-        let mut future = FutureRecord::to(topic).payload(record.payload.as_slice());
-        if let Some(key) = &record.key {
-            future = future.key(key.as_slice());
-        }
-        if let Some(headers) = &record.headers {
-            future = future.headers(headers.clone());
-        }
-        match env.producer.send_result(future) {
+        match env.producer.send_result(record.to_send(&env.settings)) {
             Ok(delivery) => return delivery,
             Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 tokio::time::sleep(Duration::from_millis(1)).await;

@@ -44,6 +44,7 @@ actions = "{actions}"
 verdicts = "{verdicts}"
 dlq = "{dlq}"
 emit_verdicts = false
+exactly_once = {exactly_once}
 "#,
         brokers = kafka.brokers,
         group = kafka.group_id,
@@ -56,6 +57,7 @@ emit_verdicts = false
         actions = outputs.actions,
         verdicts = outputs.verdicts,
         dlq = outputs.dlq,
+        exactly_once = kafka.exactly_once,
     )
 }
 
@@ -181,6 +183,20 @@ pub struct OutputSection {
     pub dlq: String,
     /// Publish a verdict for every event (not only signals and actions).
     pub emit_verdicts: bool,
+    /// Exactly-once outputs through Kafka transactions. Each shard produces
+    /// through its own transactional producer and commits its input offsets
+    /// in the same transaction, every 100 ms or `kafka.max_in_flight`
+    /// messages, so a consumer reading the outputs with
+    /// `isolation.level=read_committed` sees every event's outputs exactly
+    /// once, whatever crashes. Costs: outputs become visible to such readers
+    /// only when their transaction commits (up to ~100 ms later), and each
+    /// commit is a few broker round trips. Set `kafka.instance_id` too: a
+    /// restarted instance then reuses its transactional ids and aborts what
+    /// its predecessor left open at once; without it, read_committed readers
+    /// wait up to `transaction.timeout.ms` (10 s) after a crash. Needs a
+    /// broker with transactions. False: at-least-once (offsets stored after
+    /// acknowledgement; a crash may repeat outputs, with the same ids).
+    pub exactly_once: bool,
 }
 
 impl GavelConfig {
@@ -267,6 +283,7 @@ impl GavelConfig {
             verdicts: self.outputs.verdicts.clone(),
             dlq: self.outputs.dlq.clone(),
         };
+        settings.exactly_once = self.outputs.exactly_once;
         // Unresolvable values were reported by `problems` before this runs.
         let plain = |options: &BTreeMap<String, Redacted>| {
             options.iter().map(|(k, v)| (k.clone(), v.resolve().unwrap_or_default())).collect()
@@ -357,6 +374,22 @@ max_in_flight = 10
         let settings = config.kafka_settings();
         assert_eq!(settings.instance_id.as_deref(), Some("gavel-7"));
         assert_eq!(settings.brokers, "127.0.0.1:9092", "defaults still apply");
+        assert!(!settings.exactly_once, "at-least-once unless asked");
+    }
+
+    #[test]
+    fn exactly_once_is_carried_into_the_adapter_settings() {
+        let dir = std::env::temp_dir().join(format!("gavel-config-eo-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("pack")).unwrap();
+        let file = dir.join("gavel.toml");
+        let text = format!(
+            "pack = {:?}\n[[inputs]]\ntopic = \"t\"\nencoding = \"json\"\n[outputs]\nexactly_once = true\n",
+            dir.join("pack").display().to_string()
+        );
+        std::fs::write(&file, text).unwrap();
+        let config = GavelConfig::load(Some(&file)).unwrap();
+        assert!(config.outputs.exactly_once);
+        assert!(config.kafka_settings().exactly_once);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gavel_kafka::{InputTopic, KafkaSettings, OutputTopics, create_topics};
-use gavel_model::pb::{AutoAction, BidPlaced, Money, Verdict};
+use gavel_model::pb::{AutoAction, BidPlaced, Money, RiskSignal, Verdict};
 use gavel_model::{Encoding, Event, Payload, encode_json, timestamp_from_ms};
 use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -310,6 +310,65 @@ pub fn collect(setup: &Setup) -> Arc<Mutex<Seen>> {
                 let action = AutoAction::decode(payload).expect("action decodes");
                 seen.actions.push((action.action_id, action.source_event_id, action.rule_id));
             }
+        }
+    });
+    seen
+}
+
+/// Everything gavel published as a `read_committed` consumer sees it: how
+/// many times each output was seen.
+#[derive(Default, Debug)]
+pub struct Committed {
+    /// Verdicts per event id.
+    pub verdicts: HashMap<String, u32>,
+    /// Signals per source event id.
+    pub signals: HashMap<String, u32>,
+    /// Actions per action id.
+    pub actions: HashMap<String, u32>,
+}
+
+impl Committed {
+    /// Outputs seen more than once, counting each extra sighting.
+    pub fn duplicates(&self) -> u64 {
+        [&self.verdicts, &self.signals, &self.actions]
+            .iter()
+            .flat_map(|m| m.values())
+            .map(|&n| u64::from(n.saturating_sub(1)))
+            .sum()
+    }
+}
+
+/// Reads the verdicts, signals and actions topics in the background with
+/// `isolation.level=read_committed` into a shared [`Committed`].
+pub fn collect_committed(setup: &Setup) -> Arc<Mutex<Committed>> {
+    let seen = Arc::new(Mutex::new(Committed::default()));
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &setup.brokers)
+        .set("group.id", format!("collector-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .unwrap();
+    let outputs = setup.outputs.clone();
+    consumer.subscribe(&[&outputs.verdicts, &outputs.signals, &outputs.actions]).unwrap();
+    let into = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        loop {
+            if Arc::strong_count(&into) == 1 {
+                return;
+            }
+            let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else { continue };
+            let payload = message.payload().unwrap_or_default();
+            let mut seen = into.lock().unwrap();
+            let (map, id) = if message.topic() == outputs.verdicts {
+                (&mut seen.verdicts, Verdict::decode(payload).expect("verdict decodes").event_id)
+            } else if message.topic() == outputs.signals {
+                (&mut seen.signals, RiskSignal::decode(payload).expect("signal decodes").event_id)
+            } else {
+                (&mut seen.actions, AutoAction::decode(payload).expect("action decodes").action_id)
+            };
+            *map.entry(id).or_default() += 1;
         }
     });
     seen
