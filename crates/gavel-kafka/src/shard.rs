@@ -204,6 +204,18 @@ pub(crate) fn spawn(
     processor: Box<dyn Processor>,
     work: mpsc::Receiver<Work>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    on_own_thread(index, move || async move { run(&env, processor, work).await })
+}
+
+/// Runs the loop `shard` makes on a thread named for shard `index`, in a
+/// single-threaded tokio runtime of its own (both kinds of shard).
+pub(crate) fn on_own_thread<F>(
+    index: usize,
+    shard: impl FnOnce() -> F + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>>
+where
+    F: std::future::Future<Output = ()>,
+{
     std::thread::Builder::new().name(format!("gavel-shard-{index}")).spawn(move || {
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
             Ok(runtime) => runtime,
@@ -212,7 +224,7 @@ pub(crate) fn spawn(
                 return;
             }
         };
-        runtime.block_on(run(&env, processor, work));
+        runtime.block_on(shard());
     })
 }
 

@@ -91,16 +91,7 @@ pub(crate) fn spawn(
     processor: Box<dyn Processor>,
     work: mpsc::Receiver<Work>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name(format!("gavel-shard-{index}")).spawn(move || {
-        let runtime = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
-            Ok(runtime) => runtime,
-            Err(e) => {
-                error!(shard = index, error = %e, "shard runtime could not start");
-                return;
-            }
-        };
-        runtime.block_on(run(&env, index, processor, work));
-    })
+    crate::shard::on_own_thread(index, move || async move { run(&env, index, processor, work).await })
 }
 
 /// The shard's loop: add messages to the open transaction, committing it on

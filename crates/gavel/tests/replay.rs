@@ -171,11 +171,7 @@ fn the_command_line_round_trip_is_byte_identical() {
 
 #[test]
 fn a_topic_replays_like_a_file() {
-    let brokers = match std::env::var("GAVEL_TEST_BROKERS") {
-        Ok(b) if !b.is_empty() => b,
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("GAVEL_TEST_BROKERS is not set under CI"),
-        _ => return eprintln!("skipping: GAVEL_TEST_BROKERS not set"),
-    };
+    let Some(brokers) = gavel_testkit::shared_brokers("a_topic_replays_like_a_file") else { return };
     let topic = format!("replay-{}", std::process::id());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let events: Vec<gavel_model::Event> = Simulator::new(SimConfig::default()).take(3_000).map(|s| s.event).collect();

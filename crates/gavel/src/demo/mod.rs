@@ -245,5 +245,3 @@ async fn produce(brokers: String, options: DemoOptions, stop: impl Future<Output
     );
     Ok(())
 }
-
-use std::future::Future;

@@ -282,34 +282,49 @@ impl Seen {
     }
 }
 
-/// Reads the verdicts and actions topics in the background into a shared [`Seen`].
-pub fn collect(setup: &Setup) -> Arc<Mutex<Seen>> {
-    let seen = Arc::new(Mutex::new(Seen::default()));
+/// Reads `topics` from their beginning on a thread of its own, with
+/// `isolation.level` as given, handing each message's topic and payload to
+/// `each` with `into` locked; stops once the caller drops its `into`.
+fn read_in_background<T: Send + 'static>(
+    setup: &Setup,
+    topics: &[&str],
+    isolation: &str,
+    into: &Arc<Mutex<T>>,
+    mut each: impl FnMut(&mut T, &str, &[u8]) + Send + 'static,
+) {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &setup.brokers)
         .set("group.id", format!("collector-{}", uuid::Uuid::new_v4()))
         .set("auto.offset.reset", "earliest")
+        .set("isolation.level", isolation)
         .set("fetch.wait.max.ms", "10")
         .create()
         .unwrap();
-    consumer.subscribe(&[&setup.outputs.verdicts, &setup.outputs.actions]).unwrap();
-    let verdicts = setup.outputs.verdicts.clone();
-    let into = Arc::clone(&seen);
+    consumer.subscribe(topics).unwrap();
+    let into = Arc::clone(into);
     std::thread::spawn(move || {
         loop {
             if Arc::strong_count(&into) == 1 {
                 return;
             }
             let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else { continue };
-            let payload = message.payload().unwrap_or_default();
-            let mut seen = into.lock().unwrap();
-            if message.topic() == verdicts {
-                let verdict = Verdict::decode(payload).expect("verdict decodes");
-                *seen.verdicts.entry(verdict.event_id).or_default() += 1;
-            } else {
-                let action = AutoAction::decode(payload).expect("action decodes");
-                seen.actions.push((action.action_id, action.source_event_id, action.rule_id));
-            }
+            each(&mut into.lock().unwrap(), message.topic(), message.payload().unwrap_or_default());
+        }
+    });
+}
+
+/// Reads the verdicts and actions topics in the background into a shared [`Seen`].
+pub fn collect(setup: &Setup) -> Arc<Mutex<Seen>> {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let verdicts = setup.outputs.verdicts.clone();
+    let topics = [setup.outputs.verdicts.as_str(), setup.outputs.actions.as_str()];
+    read_in_background(setup, &topics, "read_uncommitted", &seen, move |seen, topic, payload| {
+        if topic == verdicts {
+            let verdict = Verdict::decode(payload).expect("verdict decodes");
+            *seen.verdicts.entry(verdict.event_id).or_default() += 1;
+        } else {
+            let action = AutoAction::decode(payload).expect("action decodes");
+            seen.actions.push((action.action_id, action.source_event_id, action.rule_id));
         }
     });
     seen
@@ -342,34 +357,17 @@ impl Committed {
 /// `isolation.level=read_committed` into a shared [`Committed`].
 pub fn collect_committed(setup: &Setup) -> Arc<Mutex<Committed>> {
     let seen = Arc::new(Mutex::new(Committed::default()));
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &setup.brokers)
-        .set("group.id", format!("collector-{}", uuid::Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .unwrap();
     let outputs = setup.outputs.clone();
-    consumer.subscribe(&[&outputs.verdicts, &outputs.signals, &outputs.actions]).unwrap();
-    let into = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        loop {
-            if Arc::strong_count(&into) == 1 {
-                return;
-            }
-            let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else { continue };
-            let payload = message.payload().unwrap_or_default();
-            let mut seen = into.lock().unwrap();
-            let (map, id) = if message.topic() == outputs.verdicts {
-                (&mut seen.verdicts, Verdict::decode(payload).expect("verdict decodes").event_id)
-            } else if message.topic() == outputs.signals {
-                (&mut seen.signals, RiskSignal::decode(payload).expect("signal decodes").event_id)
-            } else {
-                (&mut seen.actions, AutoAction::decode(payload).expect("action decodes").action_id)
-            };
-            *map.entry(id).or_default() += 1;
-        }
+    let topics = [setup.outputs.verdicts.as_str(), setup.outputs.signals.as_str(), setup.outputs.actions.as_str()];
+    read_in_background(setup, &topics, "read_committed", &seen, move |seen, topic, payload| {
+        let (map, id) = if topic == outputs.verdicts {
+            (&mut seen.verdicts, Verdict::decode(payload).expect("verdict decodes").event_id)
+        } else if topic == outputs.signals {
+            (&mut seen.signals, RiskSignal::decode(payload).expect("signal decodes").event_id)
+        } else {
+            (&mut seen.actions, AutoAction::decode(payload).expect("action decodes").action_id)
+        };
+        *map.entry(id).or_default() += 1;
     });
     seen
 }
