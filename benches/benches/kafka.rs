@@ -75,13 +75,20 @@ impl Processor for Passthrough {
     }
 }
 
-/// Counts acknowledged messages.
+/// Counts acknowledged messages, and how often partitions were paused
+/// because a shard fell behind (each pause costs a refetch).
 #[derive(Default)]
-struct Acks(AtomicU64);
+struct Acks(AtomicU64, AtomicU64);
 
 impl PipelineObserver for Acks {
     fn acknowledged(&self, _: Option<i64>, _: Option<i64>) {
         self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn paused(&self, partitions: usize) {
+        if partitions > 0 {
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -128,6 +135,10 @@ async fn phase(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let secs = started.elapsed().as_secs_f64();
+    let pauses = acks.1.load(Ordering::Relaxed);
+    if pauses > 0 {
+        println!("    {name}: partitions paused {pauses} times (a shard fell behind)");
+    }
     let _ = stop.send(());
     running.await.expect("pipeline task").expect("pipeline");
     events as f64 / secs
