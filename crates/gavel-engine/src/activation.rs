@@ -48,7 +48,7 @@ impl<'a> Activation<'a> for EventActivation<'a, '_> {
         match gavel_rules::aggregate_type(self.engine.pack().features[f].aggregate) {
             Type::Int => Value::Int(v as i64),
             // Times are kept in ms; expressions see nanoseconds.
-            Type::Timestamp => Value::Timestamp((v as i64).saturating_mul(1_000_000)),
+            Type::Timestamp => Value::Timestamp(i128::from(v as i64) * 1_000_000),
             Type::Duration => Value::Duration((v as i64).saturating_mul(1_000_000)),
             _ => Value::Double(v),
         }

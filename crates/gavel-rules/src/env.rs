@@ -118,6 +118,13 @@ impl Env for PackEnv<'_> {
             }
         }
     }
+
+    fn known_values(&self, segments: &[&str]) -> Option<Vec<String>> {
+        match segments {
+            ["event", "kind"] => Some(EventKind::ALL.iter().map(|k| k.as_str().to_string()).collect()),
+            _ => None,
+        }
+    }
 }
 
 pub(crate) fn unknown(what: &str, name: &str, candidates: &[String]) -> String {

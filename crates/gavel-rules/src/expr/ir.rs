@@ -8,6 +8,8 @@ use std::sync::Arc;
 use regex::Regex;
 
 use super::StringList;
+use super::strings::FormatPiece;
+use super::time::{TimePart, Zone};
 use super::value::Value;
 
 /// Values an expression reads: the event's fields, the features, whatever
@@ -48,7 +50,24 @@ pub enum EvalError {
     /// A conversion whose input does not fit or does not parse.
     #[error("invalid conversion: {0}")]
     Conversion(String),
-    /// A value of an unexpected type (a compiler bug if it ever happens).
+    /// A timestamp or duration outside CEL's range.
+    #[error("{0} out of range")]
+    Range(&'static str),
+    /// A list index outside the list.
+    #[error("index out of range: {0}")]
+    Index(String),
+    /// A map key the map does not have.
+    #[error("no such key: {0}")]
+    NoSuchKey(String),
+    /// `.value()` of `optional.none()`.
+    #[error("optional.none() has no value")]
+    NoValue,
+    /// A function argument outside what the function accepts (a substring
+    /// range, a format clause, a time zone).
+    #[error("{0}")]
+    Invalid(String),
+    /// A value of an unexpected type: an operand whose type the compiler
+    /// could not pin down (an element of `[[null], [1]]`), or a compiler bug.
     #[error("type error: {0}")]
     Type(String),
 }
@@ -85,12 +104,73 @@ pub(crate) enum StrFn {
 /// Type conversions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Conv {
+    Bool,
     Int,
     Uint,
     Double,
     String,
     Duration,
     Timestamp,
+}
+
+/// Functions of fixed arity over already-evaluated arguments (the strings
+/// extension, `math.greatest`/`least`, `optional.of`): each is one match
+/// arm in `eval.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Builtin {
+    /// `s.charAt(i)`.
+    CharAt,
+    /// `s.indexOf(t)`, `s.indexOf(t, from)`.
+    IndexOf,
+    /// `s.lastIndexOf(t)`, `s.lastIndexOf(t, from)`.
+    LastIndexOf,
+    /// `s.replace(old, new)`, `s.replace(old, new, n)`.
+    Replace,
+    /// `s.split(sep)`, `s.split(sep, n)`.
+    Split,
+    /// `s.substring(start)`, `s.substring(start, end)`.
+    Substring,
+    /// `s.trim()`.
+    Trim,
+    /// `s.upperAscii()`.
+    UpperAscii,
+    /// `s.reverse()`.
+    Reverse,
+    /// `l.join()`, `l.join(sep)`.
+    Join,
+    /// `strings.quote(s)`.
+    Quote,
+    /// `math.greatest(…)`: of its arguments, or of one list argument.
+    Greatest,
+    /// `math.least(…)`.
+    Least,
+    /// `optional.of(v)`.
+    OptionalOf,
+    /// `optional.ofNonZeroValue(v)`: absent for a zero value (`0`, `""`,
+    /// `false`, an empty list or map, …).
+    OptionalOfNonZero,
+    /// `o.hasValue()`.
+    HasValue,
+    /// `o.value()`.
+    OptionalValue,
+}
+
+/// What a quantifier macro computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Quantifier {
+    /// `all(x, p)`.
+    All,
+    /// `exists(x, p)`.
+    Exists,
+    /// `exists_one(x, p)`.
+    ExistsOne,
+}
+
+/// A time zone argument: fixed at compile time, or computed.
+#[derive(Debug, Clone)]
+pub(crate) enum ZoneArg {
+    Fixed(Zone),
+    Dynamic(Box<Node>),
 }
 
 /// A plan node.
@@ -102,6 +182,12 @@ pub(crate) enum Node {
     Error(EvalError),
     Slot(u32),
     Has(u32),
+    /// `e.?a.b`: present when every slot in `present` is set, then the
+    /// value in `slot`.
+    OptSlot {
+        present: Box<[u32]>,
+        slot: u32,
+    },
     Var(usize),
     Not(Box<Node>),
     Neg(Box<Node>),
@@ -115,9 +201,21 @@ pub(crate) enum Node {
     InLabels(Box<Node>, u32),
     /// `labels.<entity>` before it meets `in`.
     Labels(u32),
+    /// `x in [a, b, …]` on a list literal.
     InValues(Box<Node>, Vec<Node>),
+    /// `x in l` on a list value or `k in m` on a map.
+    In(Box<Node>, Box<Node>),
     List(Vec<Node>),
+    Map(Vec<(Node, Node)>),
     NamedList(Arc<StringList>),
+    /// `l[i]`, `m[k]`; on an optional receiver, an optional result.
+    Index(Box<Node>, Box<Node>),
+    /// `l[?i]`, `m[?k]`, `m.?k`.
+    OptIndex(Box<Node>, Box<Node>),
+    /// `o.orValue(v)`: `v` is evaluated only when `o` is absent.
+    OrValue(Box<Node>, Box<Node>),
+    /// `o.or(p)`: `p` is evaluated only when `o` is absent.
+    OptOr(Box<Node>, Box<Node>),
     Str(StrFn, Box<Node>, Box<Node>),
     Matches(Box<Node>, Arc<Regex>),
     ContainsAny {
@@ -128,10 +226,37 @@ pub(crate) enum Node {
     LowerAscii(Box<Node>),
     Size(Box<Node>),
     Convert(Conv, Box<Node>),
-    Comprehension {
+    Call(Builtin, Vec<Node>),
+    /// `s.format(args)`, the format string parsed once when constant.
+    Format {
+        pieces: Option<Arc<[FormatPiece]>>,
+        text: Box<Node>,
+        args: Box<Node>,
+    },
+    /// A timestamp getter (`ts.getHours("Europe/Paris")`).
+    TimeGetter(TimePart, Box<Node>, ZoneArg),
+    /// A duration getter (`d.getMinutes()`).
+    DurationGetter(TimePart, Box<Node>),
+    /// `all`, `exists`, `exists_one` over a list or a map's keys; `body`
+    /// reads the element as the innermost variable.
+    Quantifier {
+        kind: Quantifier,
         range: Box<Node>,
         body: Box<Node>,
-        all: bool,
+    },
+    /// `map(x, f)`, `map(x, p, f)`, `filter(x, p)`: the elements for which
+    /// `filter` holds (all without one), transformed by `transform` (kept
+    /// as they are without one).
+    MapFilter {
+        range: Box<Node>,
+        filter: Option<Box<Node>>,
+        transform: Option<Box<Node>>,
+    },
+    /// `cel.bind(x, init, body)`: `body` reads `init` as the innermost
+    /// variable.
+    Bind {
+        init: Box<Node>,
+        body: Box<Node>,
     },
 }
 
@@ -146,6 +271,7 @@ impl Node {
             | Node::Error(_)
             | Node::Slot(_)
             | Node::Has(_)
+            | Node::OptSlot { .. }
             | Node::Var(_)
             | Node::NamedList(_)
             | Node::Labels(_) => {
@@ -158,15 +284,35 @@ impl Node {
             | Node::Matches(a, _)
             | Node::LowerAscii(a)
             | Node::Size(a)
-            | Node::Convert(_, a) => vec![a],
+            | Node::Convert(_, a)
+            | Node::DurationGetter(_, a) => vec![a],
             Node::ContainsAny { text, .. } => vec![text],
-            Node::And(a, b) | Node::Or(a, b) | Node::Cmp(_, a, b) | Node::Arith(_, a, b) | Node::Str(_, a, b) => {
+            Node::TimeGetter(_, a, zone) => match zone {
+                ZoneArg::Fixed(_) => vec![a],
+                ZoneArg::Dynamic(z) => vec![a, z],
+            },
+            Node::And(a, b)
+            | Node::Or(a, b)
+            | Node::Cmp(_, a, b)
+            | Node::Arith(_, a, b)
+            | Node::Str(_, a, b)
+            | Node::In(a, b)
+            | Node::Index(a, b)
+            | Node::OptIndex(a, b)
+            | Node::OrValue(a, b)
+            | Node::OptOr(a, b) => {
                 vec![a, b]
             }
+            Node::Format { text, args, .. } => vec![text, args],
             Node::Cond(a, b, c) => vec![a, b, c],
             Node::InValues(a, items) => std::iter::once(&**a).chain(items.iter()).collect(),
-            Node::List(items) => items.iter().collect(),
-            Node::Comprehension { range, body, .. } => vec![range, body],
+            Node::List(items) | Node::Call(_, items) => items.iter().collect(),
+            Node::Map(entries) => entries.iter().flat_map(|(k, v)| [k, v]).collect(),
+            Node::Quantifier { range, body, .. } => vec![range, body],
+            Node::MapFilter { range, filter, transform } => {
+                std::iter::once(&**range).chain(filter.as_deref()).chain(transform.as_deref()).collect()
+            }
+            Node::Bind { init, body } => vec![init, body],
         }
     }
 
@@ -174,11 +320,26 @@ impl Node {
         matches!(self, Node::Labels(_)) || self.children().into_iter().any(Node::contains_labels)
     }
 
-    /// True when the node reads comprehension variable `depth` or deeper.
+    /// True when the node reads variable `depth` or deeper.
     pub(crate) fn uses_var_from(&self, depth: usize) -> bool {
         match self {
             Node::Var(d) => *d >= depth,
             other => other.children().into_iter().any(|c| c.uses_var_from(depth)),
+        }
+    }
+
+    /// True when the node reads the activation (so cannot be folded).
+    pub(crate) fn reads_activation(&self) -> bool {
+        matches!(self, Node::Slot(_) | Node::Has(_) | Node::OptSlot { .. } | Node::Labels(_) | Node::InLabels(..))
+            || self.children().into_iter().any(Node::reads_activation)
+    }
+
+    /// True when the node reads a variable bound outside it, i.e. one of
+    /// the `depth` variables in scope where it stands.
+    pub(crate) fn uses_var_below(&self, depth: usize) -> bool {
+        match self {
+            Node::Var(d) => *d < depth,
+            other => other.children().into_iter().any(|c| c.uses_var_below(depth)),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! What the expression compiler resolves names against: the [`Env`] trait
 //! and what a name can mean ([`Resolved`]), the pack's [`StringList`]s, and
-//! the [`CompileError`] it reports.
+//! the [`CompileError`]s and [`CompileWarning`]s it reports.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -72,6 +72,13 @@ pub trait Env {
     /// failure returns a message saying what is wrong, naming the nearest
     /// valid name where there is one.
     fn resolve(&self, segments: &[&str]) -> Result<Resolved, String>;
+
+    /// The values a string field can hold, when that is a closed set
+    /// (`event.kind`: the kinds the expression runs on). Comparing such a
+    /// field with a constant outside the set is warned about (`W003`).
+    fn known_values(&self, _segments: &[&str]) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// One compile error, as byte offsets into the expression source.
@@ -82,6 +89,22 @@ pub struct CompileError {
     /// One past its last byte.
     pub end: usize,
     /// What is wrong.
+    pub message: String,
+}
+
+/// Something legal but almost certainly not what the author meant, as
+/// byte offsets into the expression source. The plan compiles; tools show
+/// warnings and `--deny-warnings` turns them into failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileWarning {
+    /// First byte of the text warned about.
+    pub start: usize,
+    /// One past its last byte.
+    pub end: usize,
+    /// A stable code: `W003` a comparison with a value the field never
+    /// holds, `W004` a comparison that is constant.
+    pub code: &'static str,
+    /// What is suspicious, and what to write instead.
     pub message: String,
 }
 

@@ -2,10 +2,13 @@
 
 use std::borrow::Cow;
 
+use super::time::{format_duration, format_timestamp};
+
 /// A static type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Type {
-    /// `null_type`.
+    /// `null_type`; also the element type of an empty list or map literal,
+    /// which fits any other.
     Null,
     /// `bool`.
     Bool,
@@ -23,6 +26,11 @@ pub enum Type {
     Duration,
     /// A list whose elements have one type.
     List(Box<Type>),
+    /// A map from keys of one type (`bool`, `int`, `uint` or `string`) to
+    /// values of one type.
+    Map(Box<Type>, Box<Type>),
+    /// `optional_type`: a value that may be absent.
+    Optional(Box<Type>),
     /// A message (only `has()` applies).
     Message,
 }
@@ -31,6 +39,55 @@ impl Type {
     /// True for `int`, `uint` and `double`.
     pub fn is_numeric(&self) -> bool {
         matches!(self, Type::Int | Type::Uint | Type::Double)
+    }
+
+    /// The one type values of `self` and `other` can share in a list, a
+    /// map or the branches of `?:`: the same type, where an empty literal's
+    /// `null` element type fits any other.
+    pub(crate) fn unify(&self, other: &Type) -> Option<Type> {
+        match (self, other) {
+            (a, b) if a == b => Some(a.clone()),
+            (Type::List(a), Type::List(b)) => Some(Type::List(Box::new(a.unify_element(b)?))),
+            (Type::Optional(a), Type::Optional(b)) => Some(Type::Optional(Box::new(a.unify_element(b)?))),
+            (Type::Map(ak, av), Type::Map(bk, bv)) => {
+                Some(Type::Map(Box::new(ak.unify_element(bk)?), Box::new(av.unify_element(bv)?)))
+            }
+            _ => None,
+        }
+    }
+
+    /// [`Type::unify`], where `null` (an empty literal's element type, or
+    /// `optional.none()`'s) fits any type.
+    pub(crate) fn unify_element(&self, other: &Type) -> Option<Type> {
+        match (self, other) {
+            (Type::Null, t) | (t, Type::Null) => Some(t.clone()),
+            (a, b) => a.unify(b),
+        }
+    }
+
+    /// Whether `==` may compare values of these types: equal types, numbers
+    /// with numbers (CEL compares them by value), anything with `null`, and
+    /// collections whose elements may be compared so.
+    pub(crate) fn equatable(&self, other: &Type) -> bool {
+        match (self, other) {
+            (Type::Message, _) | (_, Type::Message) => false,
+            (Type::Null, _) | (_, Type::Null) => true,
+            (a, b) if a.is_numeric() && b.is_numeric() => true,
+            (Type::List(a), Type::List(b)) | (Type::Optional(a), Type::Optional(b)) => a.equatable(b),
+            (Type::Map(ak, av), Type::Map(bk, bv)) => ak.equatable(bk) && av.equatable(bv),
+            (a, b) => a == b,
+        }
+    }
+
+    /// Whether `<` and friends order values of these types.
+    pub(crate) fn ordered(&self, other: &Type) -> bool {
+        (self.is_numeric() && other.is_numeric())
+            || (self == other && matches!(self, Type::String | Type::Bool | Type::Timestamp | Type::Duration))
+    }
+
+    /// Whether a map key may have this type.
+    pub(crate) fn is_key(&self) -> bool {
+        matches!(self, Type::Bool | Type::Int | Type::Uint | Type::String)
     }
 }
 
@@ -46,6 +103,8 @@ impl std::fmt::Display for Type {
             Type::Timestamp => f.write_str("timestamp"),
             Type::Duration => f.write_str("duration"),
             Type::List(t) => write!(f, "list({t})"),
+            Type::Map(k, v) => write!(f, "map({k}, {v})"),
+            Type::Optional(t) => write!(f, "optional({t})"),
             Type::Message => f.write_str("message"),
         }
     }
@@ -66,12 +125,16 @@ pub enum Value<'a> {
     Double(f64),
     /// A `string`.
     Str(Cow<'a, str>),
-    /// Nanoseconds since the Unix epoch.
-    Timestamp(i64),
+    /// Nanoseconds since the Unix epoch, in CEL's range (years 1 to 9999).
+    Timestamp(i128),
     /// Nanoseconds.
     Duration(i64),
     /// A list.
     List(Vec<Value<'a>>),
+    /// A map: entries in the order written, keys distinct.
+    Map(Vec<(Value<'a>, Value<'a>)>),
+    /// An optional value: `optional.of(v)` or `optional.none()`.
+    Optional(Option<Box<Value<'a>>>),
 }
 
 impl Value<'_> {
@@ -87,6 +150,8 @@ impl Value<'_> {
             Value::Timestamp(_) => "timestamp",
             Value::Duration(_) => "duration",
             Value::List(_) => "list",
+            Value::Map(_) => "map",
+            Value::Optional(_) => "optional",
         }
     }
 
@@ -102,13 +167,19 @@ impl Value<'_> {
             Value::Timestamp(t) => Value::Timestamp(t),
             Value::Duration(d) => Value::Duration(d),
             Value::List(items) => Value::List(items.into_iter().map(Value::into_static).collect()),
+            Value::Map(entries) => {
+                Value::Map(entries.into_iter().map(|(k, v)| (k.into_static(), v.into_static())).collect())
+            }
+            Value::Optional(v) => Value::Optional(v.map(|v| Box::new(v.into_static()))),
         }
     }
 
-    /// The value as a JSON value, for tools (`gavel eval`, test reports).
+    /// The value as a JSON value, for tools (`gavel eval`, test reports):
+    /// timestamps and durations as CEL's strings, map keys as strings, an
+    /// absent optional as `null`.
     pub fn to_json_string(&self) -> String {
         match self {
-            Value::Null => "null".into(),
+            Value::Null | Value::Optional(None) => "null".into(),
             Value::Bool(b) => b.to_string(),
             Value::Int(i) => i.to_string(),
             Value::Uint(u) => u.to_string(),
@@ -116,10 +187,24 @@ impl Value<'_> {
             Value::Double(d) => format!("\"{d}\""),
             Value::Str(s) => format!("{s:?}"),
             Value::Timestamp(t) => format!("\"{}\"", format_timestamp(*t)),
-            Value::Duration(d) => format!("\"{}s\"", *d as f64 / 1e9),
+            Value::Duration(d) => format!("\"{}\"", format_duration(*d)),
             Value::List(items) => {
                 format!("[{}]", items.iter().map(Value::to_json_string).collect::<Vec<_>>().join(","))
             }
+            Value::Map(entries) => {
+                let entries: Vec<String> = entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let key = match k {
+                            Value::Str(s) => format!("{s:?}"),
+                            other => format!("\"{}\"", other.to_json_string()),
+                        };
+                        format!("{key}:{}", v.to_json_string())
+                    })
+                    .collect();
+                format!("{{{}}}", entries.join(","))
+            }
+            Value::Optional(Some(v)) => v.to_json_string(),
         }
     }
 }
@@ -133,134 +218,40 @@ impl<'a> From<gavel_model::schema::FieldValue<'a>> for Value<'a> {
             FieldValue::Uint(u) => Value::Uint(u),
             FieldValue::Double(d) => Value::Double(d),
             FieldValue::Str(s) => Value::Str(Cow::Borrowed(s)),
-            FieldValue::Timestamp(t) => Value::Timestamp(t),
+            FieldValue::Timestamp(t) => Value::Timestamp(i128::from(t)),
+            // Never read: a message is only tested (`has()`), and its
+            // comparisons with null fold at compile time.
             FieldValue::Message => Value::Null,
         }
     }
 }
 
-/// Formats nanoseconds since the epoch as RFC 3339 UTC.
-pub(crate) fn format_timestamp(nanos: i64) -> String {
-    let secs = nanos.div_euclid(1_000_000_000);
-    let sub = nanos.rem_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    if sub == 0 {
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+/// Formats a double as cel-go's `string()` does (Go's `%g`): the shortest
+/// digits that read back the same, in exponent form below 1e-4 or from
+/// 1e6 (`"1e+06"`, `"-0.0045"`), and `NaN`, `+Inf`, `-Inf`.
+pub(crate) fn format_double(d: f64) -> String {
+    if d.is_nan() {
+        return "NaN".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "+Inf".into() } else { "-Inf".into() };
+    }
+    // `{:e}` is the shortest round-trip mantissa and its exponent.
+    let exp_form = format!("{d:e}");
+    let Some((mantissa, exp)) = exp_form.split_once('e') else { return exp_form };
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..6).contains(&exp) {
+        // Display is the shortest round-trip digits without an exponent.
+        format!("{d}")
     } else {
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{sub:09}Z")
+        format_exponent(mantissa, exp)
     }
 }
 
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// (year, month, day) to days since 1970-01-01, proleptic Gregorian.
-pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Parses an RFC 3339 timestamp (`2026-11-20T19:04:05.250Z`, offsets allowed)
-/// to nanoseconds since the epoch.
-pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !(b[10] == b'T' || b[10] == b't')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let mut rest = &text[19..];
-    let mut nanos = 0i64;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 || digits > 9 {
-            return None;
-        }
-        nanos = frac[..digits].parse::<i64>().ok()? * 10i64.pow(9 - digits as u32);
-        rest = &frac[digits..];
-    }
-    let offset_secs = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            sign * (rest[1..3].parse::<i64>().ok()? * 3600 + rest[4..6].parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset_secs;
-    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
-}
-
-/// Parses a CEL duration string (`1h30m`, `-1.5s`, `250ms`) to nanoseconds.
-pub(crate) fn parse_duration(text: &str) -> Option<i64> {
-    let (negative, mut rest) = match text.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, text),
-    };
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let n = rest.bytes().take_while(|c| c.is_ascii_digit() || *c == b'.').count();
-        if n == 0 {
-            return None;
-        }
-        let value: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let (scale, len) = if rest.starts_with("ms") {
-            (1e6, 2)
-        } else if rest.starts_with("us") {
-            (1e3, 2)
-        } else if rest.starts_with("µs") {
-            (1e3, "µs".len())
-        } else if rest.starts_with("ns") {
-            (1.0, 2)
-        } else if rest.starts_with('h') {
-            (3.6e12, 1)
-        } else if rest.starts_with('m') {
-            (6e10, 1)
-        } else if rest.starts_with('s') {
-            (1e9, 1)
-        } else {
-            return None;
-        };
-        total += value * scale;
-        rest = &rest[len..];
-    }
-    if total > i64::MAX as f64 {
-        return None;
-    }
-    let nanos = total.round() as i64;
-    Some(if negative { -nanos } else { nanos })
+/// `mantissa` and `exp` as Go writes them: `e`, a sign, two digits or more.
+pub(crate) fn format_exponent(mantissa: &str, exp: i32) -> String {
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
 }
 
 #[cfg(test)]
@@ -268,27 +259,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_round_trip() {
-        for text in
-            ["1970-01-01T00:00:00Z", "2026-11-20T19:04:05.250000000Z", "1900-01-01T00:00:00Z", "2000-02-29T23:59:59Z"]
-        {
-            let nanos = parse_timestamp(text).unwrap();
-            assert_eq!(format_timestamp(nanos), text);
+    fn doubles_format_as_go_g() {
+        for (d, text) in [
+            (123.456, "123.456"),
+            (-4.5e-3, "-0.0045"),
+            (1e6, "1e+06"),
+            (123456.0, "123456"),
+            (1234567.0, "1.234567e+06"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (1e100, "1e+100"),
+            (-0.0, "-0"),
+            (f64::INFINITY, "+Inf"),
+        ] {
+            assert_eq!(format_double(d), text);
         }
-        // Nanoseconds in an i64 span the years 1677 to 2262.
-        assert!(parse_timestamp("0001-01-01T00:00:00Z").is_none());
-        assert_eq!(parse_timestamp("2026-11-20T19:04:05.25+01:00"), parse_timestamp("2026-11-20T18:04:05.25Z"));
-        assert!(parse_timestamp("2026-13-01T00:00:00Z").is_none());
-        assert!(parse_timestamp("yesterday").is_none());
     }
 
     #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("1h30m"), Some(5_400_000_000_000));
-        assert_eq!(parse_duration("-1.5s"), Some(-1_500_000_000));
-        assert_eq!(parse_duration("250ms"), Some(250_000_000));
-        assert_eq!(parse_duration("0s"), Some(0));
-        assert!(parse_duration("5 minutes").is_none());
-        assert!(parse_duration("").is_none());
+    fn types_unify_through_empty_literals() {
+        let list = |t| Type::List(Box::new(t));
+        assert_eq!(list(Type::Null).unify(&list(Type::Int)), Some(list(Type::Int)));
+        assert_eq!(Type::Null.unify(&Type::Int), None);
+        assert!(list(Type::Int).equatable(&list(Type::Double)));
+        assert!(!list(Type::Int).equatable(&list(Type::String)));
+        assert!(!Type::Message.equatable(&Type::Null));
     }
 }
