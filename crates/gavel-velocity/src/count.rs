@@ -1,9 +1,10 @@
 //! [`CountWindow`]: a sliding count per key, the engine's original face of
 //! the store. It is a `Table` of the `count` aggregate, so it shares the
-//! sparse rings, shards, cap and accounting of [`crate::Window`]; it only
-//! answers in integers and says whether an event came too late.
+//! exact tier, buckets, shards, cap and accounting of [`crate::Window`]; it
+//! only answers in integers and says whether an event came too late.
 
 use crate::aggregate::Count;
+use crate::tier::Tiered;
 use crate::window::{Table, WindowConfig};
 use crate::{Aggregate, Result};
 
@@ -13,8 +14,9 @@ pub enum Recorded {
     /// The event was counted; the key's count in the window ending at the
     /// event's time, this event included.
     Counted(u64),
-    /// The event is older than the window ending at the key's newest event:
-    /// it changes nothing. The value is the key's current count.
+    /// The event is a window or more older than the key's newest event: it
+    /// changes nothing. The value is the count of the window ending at the
+    /// key's newest event.
     TooLate(u64),
 }
 
@@ -31,11 +33,11 @@ impl Recorded {
 /// rules; this is `Window` with [`Aggregate::Count`] and integer answers).
 #[derive(Debug)]
 pub struct CountWindow {
-    table: Table<Count>,
+    table: Table<Tiered<Count>>,
 }
 
 /// A count reading back as an integer: counts are sums of `u32`s, below
-/// 2^38, so the `f64` holds them exactly.
+/// 2^53, so the `f64` holds them exactly.
 fn whole(value: Option<f64>) -> u64 {
     value.map_or(0, |v| v as u64)
 }
@@ -56,7 +58,7 @@ impl CountWindow {
         self.table.window_ms()
     }
 
-    /// The bucket width in milliseconds: the resolution of the window's edge.
+    /// The bucket width in milliseconds (see [`crate::Window::bucket_ms`]).
     pub fn bucket_ms(&self) -> u64 {
         self.table.bucket_ms()
     }
@@ -69,12 +71,14 @@ impl CountWindow {
         if outcome.too_late { Recorded::TooLate(n) } else { Recorded::Counted(n) }
     }
 
-    /// The count for `key` in the window ending at `t_ms`, without recording.
+    /// The count for `key` in the window ending at `t_ms`, without recording
+    /// (see [`crate::Window::read`]).
     pub fn count(&self, key: &str, t_ms: i64) -> u64 {
         whole(self.table.read(key, t_ms))
     }
 
-    /// Drops every key whose window, ending at `now_ms`, is empty. Returns how
+    /// Moves every key to `now_ms` and drops those left with nothing a
+    /// reading could see (see [`crate::Window::evict_idle`]). Returns how
     /// many keys were dropped.
     pub fn evict_idle(&self, now_ms: i64) -> usize {
         self.table.evict_idle(now_ms)
@@ -95,7 +99,8 @@ impl CountWindow {
         self.table.bytes() + size_of::<Self>()
     }
 
-    /// Events ignored because they were older than their key's window.
+    /// Events ignored because they were a window or more older than their
+    /// key's newest.
     pub fn too_late_total(&self) -> u64 {
         self.table.too_late_total()
     }
@@ -111,7 +116,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::{BUCKETS, MAX_WINDOW_MS};
+    use crate::{EXACT_EVENTS, MAX_WINDOW_MS};
 
     #[test]
     fn counts_within_window_and_forgets_after() {
@@ -120,7 +125,8 @@ mod tests {
         assert_eq!(w.record("u1", 2_000).value(), 2);
         assert_eq!(w.record("u2", 2_000).value(), 1);
         assert_eq!(w.count("u1", 30_000), 2);
-        // One full window after the first bucket, it has slid out.
+        // Exactly one window after the first event, it has slid out.
+        assert_eq!(w.count("u1", 60_999), 2);
         assert_eq!(w.count("u1", 61_000), 1);
         assert_eq!(w.count("u1", 62_000), 0);
         assert_eq!(w.record("u1", 200_000).value(), 1);
@@ -129,22 +135,26 @@ mod tests {
     #[test]
     fn late_events_inside_the_window_count_older_ones_do_not() {
         let w = CountWindow::new(10_000).unwrap();
+        w.record("k", 85_000);
         w.record("k", 100_000);
-        assert_eq!(w.record("k", 95_000), Recorded::Counted(1), "window ending at 95s holds only itself");
-        assert_eq!(w.count("k", 100_000), 2);
-        assert_eq!(w.record("k", 80_000), Recorded::TooLate(2));
+        assert_eq!(w.record("k", 95_000), Recorded::Counted(1), "(85 000, 95 000]: 85 000 is exactly a window older");
+        assert_eq!(w.record("k", 94_000), Recorded::Counted(2), "(84 000, 94 000]: 85 000 is kept for late events");
+        assert_eq!(w.count("k", 100_000), 3);
+        assert_eq!(w.record("k", 90_000), Recorded::TooLate(3), "exactly a window older than the newest");
         assert_eq!(w.too_late_total(), 1);
-        assert_eq!(w.count("k", 100_000), 2);
+        assert_eq!(w.count("k", 100_000), 3);
+        assert_eq!(w.count("k", 1_000), 3, "a reading too late for the key reads its newest window");
     }
 
     #[test]
-    fn idle_keys_are_evicted() {
+    fn idle_keys_are_evicted_once_nothing_can_read_them() {
         let w = CountWindow::new(1_000).unwrap();
         w.record("a", 0);
         w.record("b", 5_000);
         assert_eq!(w.evict_idle(5_500), 1);
         assert_eq!(w.len(), 1);
-        assert_eq!(w.evict_idle(10_000), 1);
+        assert_eq!(w.evict_idle(6_999), 0, "a late event at 6 000 would still see b");
+        assert_eq!(w.evict_idle(7_000), 1);
         assert!(w.is_empty());
     }
 
@@ -156,36 +166,30 @@ mod tests {
     }
 
     proptest! {
-        /// Against an oracle that keeps every event: at bucket resolution the
-        /// store's count equals the number of events whose bucket lies in the
-        /// window's buckets, unless the event arrived after its bucket left
-        /// the ring.
+        /// Few events per key, so every key stays exact: each answer is the
+        /// number of counted events of the key in `(t − w, t]`.
         #[test]
         fn matches_an_exact_oracle(
             window_ms in 1u64..5_000,
-            events in proptest::collection::vec((0usize..3, 0i64..20_000), 1..200),
+            events in proptest::collection::vec((0usize..3, 0i64..20_000), 1..EXACT_EVENTS),
         ) {
             let w = CountWindow::new(window_ms).unwrap();
-            let b = w.bucket_ms() as i64;
+            let window = window_ms as i64;
             let keys = ["a", "b", "c"];
             let mut kept: Vec<(usize, i64)> = Vec::new();
-            let mut head: [Option<i64>; 3] = [None; 3];
+            let mut newest: [Option<i64>; 3] = [None; 3];
             for (k, t) in events {
-                let idx = t.div_euclid(b);
-                let h = head[k].get_or_insert(idx);
-                let late = idx <= *h - BUCKETS as i64;
+                let n = newest[k].get_or_insert(t);
                 let got = w.record(keys[k], t);
-                if !late {
-                    *h = (*h).max(idx);
-                    kept.push((k, t));
-                    let expected = kept.iter()
-                        .filter(|(kk, _)| *kk == k)
-                        .map(|(_, tt)| tt.div_euclid(b))
-                        .filter(|i| *i <= idx && *i > idx - BUCKETS as i64 && *i > *h - BUCKETS as i64)
-                        .count() as u64;
-                    prop_assert_eq!(got, Recorded::Counted(expected));
+                if t <= *n - window {
+                    let at = *n;
+                    let expected = kept.iter().filter(|&&(kk, tt)| kk == k && at - window < tt && tt <= at).count();
+                    prop_assert_eq!(got, Recorded::TooLate(expected as u64));
                 } else {
-                    prop_assert!(matches!(got, Recorded::TooLate(_)));
+                    *n = (*n).max(t);
+                    kept.push((k, t));
+                    let expected = kept.iter().filter(|&&(kk, tt)| kk == k && t - window < tt && tt <= t).count();
+                    prop_assert_eq!(got, Recorded::Counted(expected as u64));
                 }
             }
         }

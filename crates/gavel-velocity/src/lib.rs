@@ -3,39 +3,51 @@
 //!
 //! Start at [`Window`]: one feature such as "sum of payment amounts per card
 //! in the last hour" is a window configured with an [`Aggregate`] and a
-//! length. For every key it keeps a ring of [`BUCKETS`] time buckets whose
-//! width follows the window (`window / BUCKETS`, rounded up to a
-//! millisecond), so memory per key is bounded whatever the event rate.
-//! [`CountWindow`] is the count-only face the engine has used from the start;
-//! it runs on the same table. [`LabelStore`] keeps labels such as `bot` on
-//! entities until their time to live runs out.
+//! length. For every key it keeps its recent events exactly while they are
+//! few (up to [`EXACT_EVENTS`], which is most keys) and in [`BUCKETS`] time
+//! buckets per window length beyond, so memory per key is bounded whatever
+//! the event rate. [`CountWindow`] is the count-only face the engine has
+//! used from the start; it runs on the same table. [`LabelStore`] keeps
+//! labels such as `bot` on entities, in event time.
 //!
 //! # Time
 //!
-//! The clock is the events' own time, passed in by the caller. A key's ring
-//! ends at the newest bucket it has seen (its *head*). An event whose bucket
-//! lies inside the window ending at the head counts, however late it comes;
-//! an older one is counted in `too_late_total` and changes nothing. Reading
-//! at a time `t` covers the buckets in the window ending at `t`'s bucket that
-//! the ring still holds. Windows are exact at bucket resolution: an event
-//! leaves the window up to one bucket width after it would in a perfectly
-//! sliding one.
+//! The clock is the events' own time, passed in by the caller. A reading at
+//! time `t` of a window `w` long covers `(t − w, t]`: every event younger
+//! than the window counts, one exactly `w` old does not. For a key holding
+//! at most `EXACT_EVENTS` events this is exact. Past that, a reading covers
+//! every bucket of `w / 60` the window overlaps: it may also count events
+//! up to one bucket older than `t − w` and, for a reading earlier than the
+//! key's newest event, up to one bucket after `t`, never fewer than the
+//! window holds. Buckets are closed on the right, `(i·b, (i+1)·b]`, so a
+//! window starting on a bucket edge is exact even then.
+//!
+//! A key's *newest* time is the latest event time it has seen. Events may
+//! arrive in any order: one that is less than `w` older than its key's
+//! newest counts and reads its own full window (a key keeps the two windows
+//! ending at its newest time for that). One `w` or more older is too late:
+//! it is counted in `too_late_total`, changes nothing, and reads the window
+//! ending at the key's newest time, as does any reading at such a time.
 //!
 //! # Warm-up
 //!
 //! There is nothing to load: replaying past events through `record` (and
-//! discarding what it returns) rebuilds exactly the state live traffic would
-//! have built, in any order within a window, since buckets only add. Replay
-//! at least one window length of history for every feature.
+//! discarding what it returns) rebuilds the state live traffic built. In
+//! the order they first came, exactly; in any other order, the same events
+//! count as long as none is too late in either (a replay in time order
+//! drops no event that the live order kept), and readings agree exactly for
+//! keys that stay at or below `EXACT_EVENTS` events, within the bucket
+//! bound above for the others. Replay at least one window length of history
+//! for every feature (two to answer late events the same way).
 //!
 //! # Memory
 //!
 //! Keys live in a table split into shards, each behind its own lock; a key
-//! of up to 24 bytes is stored inline, and a key's buckets are stored
-//! sparsely (only the non-empty ones), inline while few. `evict_idle` drops
-//! keys whose window is empty; an optional cap per window evicts the least
-//! recently active keys (see [`WindowConfig::max_keys`]); `bytes()` estimates
-//! what the window holds, for gauges.
+//! of up to 24 bytes is stored inline, and so are a key's first events and,
+//! once bucketed, its non-empty buckets while few. `evict_idle` drops keys
+//! with nothing left to read; an optional cap per window evicts the least
+//! recently active keys (see [`WindowConfig::max_keys`]); `bytes()`
+//! estimates what the window holds, for gauges.
 //!
 //! # What this crate does not do
 //!
@@ -48,6 +60,7 @@ mod distinct;
 mod label;
 mod map;
 mod ring;
+mod tier;
 mod window;
 
 pub use aggregate::Input;
@@ -57,10 +70,15 @@ pub use gavel_model::{Aggregate, InputKind};
 pub use label::LabelStore;
 pub use window::{DEFAULT_SHARDS, Window, WindowConfig};
 
-/// Number of buckets a window is divided into. An aggregate is exact at
-/// bucket resolution: an event leaves the window up to `window / BUCKETS`
-/// after it would in a perfectly sliding one.
+/// Number of buckets a window is divided into once a key holds more than
+/// [`EXACT_EVENTS`] events: a reading may then reach up to `window / BUCKETS`
+/// past the window's edges (see the crate docs).
 pub const BUCKETS: usize = 60;
+
+/// Events a key holds exactly (their times, and numbers for `sum`, `min`,
+/// `max` and `avg`) before it moves to buckets. `distinct` counts items
+/// instead: [`DISTINCT_EXACT_ITEMS`].
+pub const EXACT_EVENTS: usize = 32;
 
 /// The longest window the store accepts: 30 days.
 pub const MAX_WINDOW_MS: u64 = 30 * 24 * 60 * 60 * 1000;
@@ -96,7 +114,7 @@ pub enum VelocityError {
 /// Result alias for this crate.
 pub type Result<T, E = VelocityError> = std::result::Result<T, E>;
 
-// Every bucket of a ring has one bit in a u64 mask.
-const _: () = assert!(BUCKETS <= 64);
+// Every bucket of a ring (two windows and one more) has one bit in a u128 mask.
+const _: () = assert!(2 * BUCKETS < 128);
 // A bucket is at most 30 days / 60 wide, so an offset inside it fits in u32.
 const _: () = assert!(MAX_WINDOW_MS.div_ceil(BUCKETS as u64) <= u32::MAX as u64);

@@ -189,28 +189,6 @@ impl<V: Value> ShardedMap<V> {
         shard.table.find(hash, |slot| slot.key == key).map(|slot| f(&slot.value))
     }
 
-    /// Runs `f` on the value of `key`, if present, under a write lock;
-    /// removes the key when `f` returns false. Returns `f`'s verdict, or
-    /// `None` when the key is absent.
-    pub(crate) fn update(&self, key: &str, f: impl FnOnce(&mut V) -> bool) -> Option<bool> {
-        let hash = self.hash(key);
-        let mut guard = Self::write_shard(self.shard(hash));
-        let shard = &mut *guard;
-        let Ok(mut entry) = shard.table.find_entry(hash, |slot| slot.key == key) else {
-            return None;
-        };
-        let slot = entry.get_mut();
-        let before = slot.heap_bytes();
-        let keep = f(&mut slot.value);
-        if keep {
-            shard.heap = shard.heap - before + slot.heap_bytes();
-        } else {
-            shard.heap -= before;
-            entry.remove();
-        }
-        Some(keep)
-    }
-
     /// Visits every value, one shard at a time, keeping those for which `f`
     /// returns true. Returns how many were removed.
     pub(crate) fn retain(&self, mut f: impl FnMut(&mut V) -> bool) -> usize {

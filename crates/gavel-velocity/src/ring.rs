@@ -1,11 +1,19 @@
-//! The sparse bucket ring each key keeps, and the arithmetic of windows.
+//! The arithmetic of windows ([`Clock`]) and the sparse ring of time
+//! buckets a busy key keeps ([`Ring`]).
 //!
-//! A ring holds the [`BUCKETS`] buckets ending at its *head* (the newest
-//! bucket index it has seen). Bucket `head - age` is described by bit `age`
-//! of an occupancy mask, and only occupied buckets have a cell, stored oldest
-//! first. A key that saw three events in one bucket costs one cell, not
-//! sixty. This module knows nothing of what a cell holds; `aggregate` and
-//! `distinct` do.
+//! A window of `w` ms read at time `t` covers `(t − w, t]`. Buckets are
+//! `w / BUCKETS` wide (rounded up to a millisecond) and closed on the right:
+//! bucket `i` holds the times in `(i·b, (i+1)·b]`, so a window whose start
+//! falls on a bucket edge (every whole second of a 60 s window) is exactly
+//! its `BUCKETS` buckets. A key keeps what it saw in the two windows ending
+//! at its newest time (the second one serves late events, whose own window
+//! reaches back past the first), which a ring of [`RING_BUCKETS`] buckets
+//! always holds.
+//!
+//! A ring describes bucket `head - age` by bit `age` of an occupancy mask,
+//! and only occupied buckets have a cell, stored oldest first: a key that saw
+//! three events in one bucket costs one cell, not a hundred and twenty. This
+//! module knows nothing of what a cell holds; `aggregate` and `distinct` do.
 
 use std::fmt;
 
@@ -13,32 +21,85 @@ use smallvec::{Array, SmallVec};
 
 use crate::BUCKETS;
 
-const SPAN: i64 = BUCKETS as i64;
+/// Buckets a ring can hold: two windows' worth, plus the one a window's
+/// start may fall inside.
+pub(crate) const RING_BUCKETS: u32 = 2 * BUCKETS as u32 + 1;
 
 /// Mask of every age a ring can hold.
-pub(crate) const ALL_AGES: u64 = (1 << BUCKETS) - 1;
+const ALL_AGES: u128 = (1 << RING_BUCKETS) - 1;
 
-/// Mask of ages `lo..hi` (`lo <= hi <= BUCKETS`).
-fn ages(lo: u32, hi: u32) -> u64 {
-    ((1u64 << hi) - 1) & !((1u64 << lo) - 1)
+/// Mask of ages `lo..hi` (`lo <= hi <= RING_BUCKETS`).
+fn ages(lo: u32, hi: u32) -> u128 {
+    ((1u128 << hi) - 1) & !((1u128 << lo) - 1)
 }
 
-/// True when an event in bucket `index` is older than the window ending at
-/// `head`: it has left the ring and changes nothing.
-pub(crate) fn too_late(head: i64, index: i64) -> bool {
-    index <= head.saturating_sub(SPAN)
+/// One window's length and bucket width, and where its edges fall. All
+/// arithmetic saturates: times near `i64::MIN` or `i64::MAX` do not wrap.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    window_ms: i64,
+    bucket_ms: i64,
 }
 
-/// The ages of a ring with head `head` that lie in the window ending in
-/// bucket `index`, as a mask: buckets `index - BUCKETS + 1 ..= index` that
-/// the ring still holds.
-pub(crate) fn window_ages(head: i64, index: i64) -> u64 {
-    // Ages below `newer` are buckets newer than `index`.
-    let newer = head.saturating_sub(index);
-    let lo = newer.clamp(0, SPAN);
-    let hi = newer.saturating_add(SPAN).clamp(0, SPAN);
-    // Both clamped to 0..=BUCKETS, so the casts are exact.
-    ages(lo as u32, hi as u32)
+impl Clock {
+    /// The clock of a window of `window_ms` (1 ms to 30 days, checked by the
+    /// caller).
+    pub(crate) fn new(window_ms: u64) -> Clock {
+        // window_ms <= 30 days, so it and its bucket width fit in i64.
+        Clock { window_ms: window_ms as i64, bucket_ms: window_ms.div_ceil(BUCKETS as u64) as i64 }
+    }
+
+    pub(crate) fn window_ms(&self) -> i64 {
+        self.window_ms
+    }
+
+    pub(crate) fn bucket_ms(&self) -> i64 {
+        self.bucket_ms
+    }
+
+    /// The bucket holding `t`: bucket `i` holds `(i·b, (i+1)·b]`.
+    pub(crate) fn bucket(&self, t: i64) -> i64 {
+        t.saturating_sub(1).div_euclid(self.bucket_ms)
+    }
+
+    /// The first millisecond of bucket `index`.
+    pub(crate) fn bucket_start(&self, index: i64) -> i64 {
+        index.saturating_mul(self.bucket_ms).saturating_add(1)
+    }
+
+    /// Offset of `t` from the first millisecond of its bucket.
+    pub(crate) fn offset(&self, t: i64) -> u32 {
+        // 0 <= offset < bucket_ms <= 30 days / 60, which fits in u32.
+        t.saturating_sub(1).rem_euclid(self.bucket_ms) as u32
+    }
+
+    /// The exclusive start of the window ending at `t`: it covers
+    /// `(start(t), t]`.
+    pub(crate) fn start(&self, t: i64) -> i64 {
+        t.saturating_sub(self.window_ms)
+    }
+
+    /// The first and last bucket the window ending at `t` overlaps.
+    pub(crate) fn window_buckets(&self, t: i64) -> (i64, i64) {
+        (self.bucket(self.start(t).saturating_add(1)), self.bucket(t))
+    }
+
+    /// True when an event at `t` is too late for a key whose newest time is
+    /// `newest`: a window or more older.
+    pub(crate) fn too_late(&self, newest: i64, t: i64) -> bool {
+        t <= self.start(newest)
+    }
+
+    /// A key whose newest time is `newest` keeps what came after this time:
+    /// two windows.
+    pub(crate) fn kept_after(&self, newest: i64) -> i64 {
+        newest.saturating_sub(self.window_ms.saturating_mul(2))
+    }
+
+    /// The oldest bucket a key whose newest time is `newest` keeps.
+    pub(crate) fn oldest_kept_bucket(&self, newest: i64) -> i64 {
+        self.bucket(self.kept_after(newest).saturating_add(1))
+    }
 }
 
 /// The cells of one window: a run of a ring's cells, oldest bucket first.
@@ -56,7 +117,7 @@ pub(crate) struct Span<'a, T> {
 pub(crate) struct Ring<A: Array> {
     head: i64,
     /// Bit `age` set: bucket `head - age` has a cell.
-    mask: u64,
+    mask: u128,
     /// One cell per set bit of `mask`, oldest bucket first.
     cells: SmallVec<A>,
 }
@@ -82,36 +143,26 @@ impl<A: Array> Ring<A> {
         self.head
     }
 
-    /// Occupancy mask: bit `age` for bucket `head - age`.
-    pub(crate) fn mask(&self) -> u64 {
-        self.mask
-    }
-
     /// True when no bucket holds anything.
     pub(crate) fn is_empty(&self) -> bool {
         self.mask == 0
     }
 
-    /// Moves the head forward to `index`, dropping the buckets that fall out.
-    /// Returns true when a cell was dropped. Does nothing when `index` is not
-    /// newer than the head.
-    pub(crate) fn advance(&mut self, index: i64) -> bool {
-        if index <= self.head {
-            return false;
+    /// Moves the head forward to `head` (if newer) and drops the buckets
+    /// older than `oldest`. Returns true when a cell was dropped.
+    pub(crate) fn advance(&mut self, head: i64, oldest: i64) -> bool {
+        let before = self.mask.count_ones();
+        if head > self.head {
+            let steps = head.saturating_sub(self.head);
+            self.head = head;
+            self.mask = if steps >= i64::from(RING_BUCKETS) { 0 } else { (self.mask << steps) & ALL_AGES };
         }
-        let steps = index.saturating_sub(self.head);
-        self.head = index;
-        if self.mask == 0 {
-            return false;
-        }
-        let dropped = if steps >= SPAN {
-            self.cells.len()
-        } else {
-            // steps is in 1..BUCKETS: the cells of ages BUCKETS - steps and
-            // above leave; they are the oldest, at the front.
-            (self.mask >> (SPAN - steps)).count_ones() as usize
-        };
-        self.mask = if steps >= SPAN { 0 } else { (self.mask << steps) & ALL_AGES };
+        // Ages above `head - oldest` are older than `oldest`.
+        let keep = self.head.saturating_sub(oldest).saturating_add(1).clamp(0, i64::from(RING_BUCKETS));
+        // Clamped to 0..=RING_BUCKETS, so the cast is exact.
+        self.mask &= ages(0, keep as u32);
+        // The buckets that left are the oldest, at the front.
+        let dropped = (before - self.mask.count_ones()) as usize;
         if dropped > 0 {
             self.cells.drain(..dropped);
             if self.cells.spilled() && self.cells.len() <= self.cells.inline_size() {
@@ -128,11 +179,11 @@ impl<A: Array> Ring<A> {
     }
 
     /// The cell of bucket `index`, created with `make` if the bucket is
-    /// empty. The bucket must lie in the ring (`index <= head` and not too
-    /// late).
+    /// empty. The bucket must lie in the ring: `head - RING_BUCKETS < index
+    /// <= head`.
     pub(crate) fn cell_mut(&mut self, index: i64, make: impl FnOnce() -> A::Item) -> &mut A::Item {
-        debug_assert!(index <= self.head && !too_late(self.head, index));
-        // Within the ring: 0 <= head - index < BUCKETS.
+        debug_assert!(index <= self.head && self.head.saturating_sub(index) < i64::from(RING_BUCKETS));
+        // In the ring: 0 <= head - index < RING_BUCKETS.
         let age = (self.head - index) as u32;
         let at = self.position(age);
         if self.mask & (1 << age) == 0 {
@@ -142,21 +193,30 @@ impl<A: Array> Ring<A> {
         &mut self.cells[at]
     }
 
-    /// The cells of the window whose ages are `window` (a contiguous run of
-    /// ages, as [`window_ages`] makes).
-    pub(crate) fn span(&self, window: u64) -> Span<'_, A::Item> {
-        debug_assert!(
-            (window >> window.trailing_zeros().min(63)) & ((window >> window.trailing_zeros().min(63)) + 1) == 0,
-            "a window is a contiguous run of ages"
-        );
-        let picked = self.mask & window;
+    /// Mask of the ages of buckets `lo..=hi`, as far as the ring reaches.
+    fn ages_of(&self, lo: i64, hi: i64) -> u128 {
+        let limit = i64::from(RING_BUCKETS);
+        let newest = self.head.saturating_sub(hi).clamp(0, limit);
+        let oldest = self.head.saturating_sub(lo).saturating_add(1).clamp(0, limit);
+        // Both clamped to 0..=RING_BUCKETS, so the casts are exact.
+        if newest < oldest { ages(newest as u32, oldest as u32) } else { 0 }
+    }
+
+    /// Occupancy of buckets `lo..=hi`, as a mask of ages from the head.
+    pub(crate) fn occupied(&self, lo: i64, hi: i64) -> u128 {
+        self.mask & self.ages_of(lo, hi)
+    }
+
+    /// The cells of buckets `lo..=hi`.
+    pub(crate) fn span(&self, lo: i64, hi: i64) -> Span<'_, A::Item> {
+        let picked = self.occupied(lo, hi);
         if picked == 0 {
             return Span { cells: &[], oldest: self.head, newest: self.head };
         }
-        let oldest = 63 - picked.leading_zeros();
+        let oldest = 127 - picked.leading_zeros();
         let newest = picked.trailing_zeros();
-        // The window is contiguous, so every occupied age from `oldest` down
-        // to `newest` is in it: their cells are one run.
+        // The buckets are contiguous, so every occupied age from `oldest`
+        // down to `newest` is picked: their cells are one run.
         Span {
             cells: &self.cells[self.position(oldest)..=self.position(newest)],
             oldest: self.head - i64::from(oldest),
@@ -180,16 +240,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn window_ages_cover_the_overlap() {
-        assert_eq!(window_ages(100, 100), ALL_AGES);
-        assert_eq!(window_ages(100, 40), 0, "window ending at 40 is (−20, 40]: all gone");
-        assert_eq!(window_ages(100, 41), 1 << 59);
-        assert_eq!(window_ages(100, 101), ALL_AGES & !(1 << 59));
-        assert_eq!(window_ages(100, 159), 1);
-        assert_eq!(window_ages(100, 160), 0);
-        assert!(too_late(100, 40) && !too_late(100, 41));
-        assert_eq!(window_ages(i64::MAX, i64::MIN), 0);
-        assert_eq!(window_ages(i64::MIN, i64::MAX), 0);
+    fn buckets_are_closed_on_the_right() {
+        let c = Clock::new(60_000);
+        assert_eq!(c.bucket_ms(), 1_000);
+        assert_eq!((c.bucket(1), c.bucket(1_000), c.bucket(1_001)), (0, 0, 1));
+        assert_eq!((c.bucket(0), c.bucket(-999), c.bucket(-1_000)), (-1, -1, -2));
+        assert_eq!((c.bucket_start(1), c.offset(1_001), c.offset(2_000)), (1_001, 0, 999));
+        // (0, 60 000] is exactly buckets 0 to 59; (500, 60 500] overlaps 61.
+        assert_eq!(c.window_buckets(60_000), (0, 59));
+        assert_eq!(c.window_buckets(60_500), (0, 60));
+        assert!(c.too_late(60_000, 0) && !c.too_late(60_000, 1));
+        assert_eq!((c.kept_after(200_000), c.oldest_kept_bucket(200_000)), (80_000, 80));
+        // Saturating, never wrapping.
+        assert_eq!(c.start(i64::MIN + 5), i64::MIN);
+        assert!(!c.too_late(i64::MIN + 5, i64::MIN + 1));
+        assert_eq!(c.bucket_start(i64::MAX / 10), i64::MAX);
+        // Windows that do not divide by 60 round the bucket up.
+        assert_eq!(Clock::new(61).bucket_ms(), 2);
+        assert_eq!(Clock::new(1).bucket_ms(), 1);
+    }
+
+    #[test]
+    fn a_ring_always_holds_the_buckets_kept() {
+        // Whatever the window and the newest time, the buckets from the
+        // oldest kept to the head fit in the ring.
+        for window in [1u64, 59, 60, 61, 119, 600_000, 7 * 86_400_000, crate::MAX_WINDOW_MS] {
+            let c = Clock::new(window);
+            for newest in [-7_919, 0, 1, 59, 60, 61, 1_000_003, 86_400_000 * 45 + 17] {
+                let span = c.bucket(newest) - c.oldest_kept_bucket(newest) + 1;
+                assert!(span <= i64::from(RING_BUCKETS), "window {window} newest {newest}: {span}");
+            }
+        }
     }
 
     #[test]
@@ -199,32 +280,40 @@ mod tests {
         *r.cell_mut(5, || 0) += 5;
         *r.cell_mut(8, || 0) += 3;
         *r.cell_mut(8, || 0) += 3;
-        let all = r.span(ALL_AGES);
+        let all = r.span(i64::MIN, i64::MAX);
         assert_eq!((all.cells, all.oldest, all.newest), (&[5, 6, 1][..], 5, 10));
-        let mid = r.span(window_ages(10, 9));
+        let mid = r.span(0, 9);
         assert_eq!((mid.cells, mid.oldest, mid.newest), (&[5, 6][..], 5, 8));
-        let late = r.span(window_ages(10, 6));
+        let late = r.span(5, 6);
         assert_eq!((late.cells, late.oldest, late.newest), (&[5][..], 5, 5));
-        assert!(r.span(window_ages(10, 4)).cells.is_empty());
-        let ahead = r.span(window_ages(10, 67));
-        assert_eq!((ahead.cells, ahead.oldest, ahead.newest), (&[6, 1][..], 8, 10));
-        assert!(r.advance(66), "bucket 5 leaves when the head reaches 65");
-        let rest = r.span(ALL_AGES);
+        assert!(r.span(-100, 4).cells.is_empty());
+        assert!(r.span(11, 100).cells.is_empty());
+        assert_eq!(r.occupied(6, 10).count_ones(), 2);
+        assert!(r.advance(66, 6), "bucket 5 leaves");
+        let rest = r.span(i64::MIN, i64::MAX);
         assert_eq!((rest.cells, rest.oldest, rest.newest), (&[6, 1][..], 8, 10));
-        assert!(r.advance(1_000));
+        assert!(!r.advance(66, 6));
+        assert!(r.advance(70, 9), "bucket 8 leaves while still within the ring's reach");
+        assert_eq!(r.cells(), &[1]);
+        assert!(r.advance(1_000, 0), "bucket 10 falls off the ring");
         assert!(r.is_empty());
-        assert!(!r.advance(1_000));
+        assert!(!r.advance(1_000, 0));
     }
 
     #[test]
     fn spills_and_comes_back_inline() {
-        let mut r: Ring<[u32; 4]> = Ring::new(59);
-        for i in 0..60 {
+        let mut r: Ring<[u32; 4]> = Ring::new(120);
+        for i in 0..121 {
             *r.cell_mut(i, || 0) += 1;
         }
-        assert_eq!(r.cells().len(), 60);
+        assert_eq!(r.cells().len(), 121);
         assert!(r.heap_bytes() > 0);
-        r.advance(115);
+        r.advance(240, 237);
+        assert_eq!((r.cells().len(), r.heap_bytes()), (0, 0));
+        for i in 237..241 {
+            *r.cell_mut(i, || 0) += 1;
+        }
+        r.advance(241, 0);
         assert_eq!(r.cells().len(), 4);
         assert_eq!(r.heap_bytes(), 0);
     }

@@ -1,22 +1,24 @@
 //! [`Window`]: one windowed aggregate per key, the velocity store's general
 //! form, and the generic [`Table`] behind it and [`crate::CountWindow`].
 //!
-//! A `Table<K>` joins the sharded key map, the bucket arithmetic and one
-//! aggregate kind `K`; `Window` picks the table for its [`Aggregate`] at
-//! construction and checks each [`Input`] against it. This module does not
-//! store anything itself: cells live in `aggregate`/`distinct`, keys in
-//! `map`.
+//! A `Table<S>` joins the sharded key map, the window's clock rules (what
+//! is too late, what a reading covers) and one kind of key [`State`]; each
+//! state is a value that takes events and answers readings, `Tiered` for
+//! every aggregate but `distinct`, `DistinctState` for that one. `Window`
+//! picks the table for its [`Aggregate`] at construction and checks each
+//! [`Input`] against it. This module does not store anything itself: events
+//! and cells live in `tier`/`ring`/`distinct`, keys in `map`.
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::Aggregate;
-use crate::aggregate::{self, Agg, Input, Sample};
+use crate::aggregate::{self, Input};
 use crate::distinct::{self, DistinctState};
 use crate::map::{ShardedMap, Value};
-use crate::ring::{self, Ring};
-use crate::{BUCKETS, MAX_WINDOW_MS, Result, VelocityError};
+use crate::ring::Clock;
+use crate::tier::Tiered;
+use crate::{MAX_WINDOW_MS, Result, VelocityError};
 
 /// Shards a window's key table is split into unless configured otherwise.
 pub const DEFAULT_SHARDS: usize = 64;
@@ -27,13 +29,14 @@ pub struct WindowConfig {
     /// What the window computes per key.
     pub aggregate: Aggregate,
     /// Window length in milliseconds, 1 ms to [`MAX_WINDOW_MS`] (30 days).
-    /// Buckets are `window_ms / 60` wide, rounded up.
+    /// A reading at `t` covers `(t − window_ms, t]`; buckets, for keys past
+    /// [`crate::EXACT_EVENTS`], are `window_ms / 60` wide, rounded up.
     pub window_ms: u64,
     /// At most this many keys (rounded up to a multiple of `shards`); `None`
     /// for no cap. Keys are spread over the shards by hash and each shard
     /// holds its share, `max_keys / shards` rounded up. When a new key
     /// arrives at a full shard, the shard first evicts its least recently
-    /// active sixteenth (at least one key): the keys whose newest bucket is
+    /// active sixteenth (at least one key): the keys whose newest event is
     /// oldest, ties broken arbitrarily. One pass over the shard per batch,
     /// so the cost is amortised to a few slot visits per new key. Evicted
     /// keys are counted in [`Window::evicted_by_cap_total`]; an evicted key
@@ -64,133 +67,60 @@ impl WindowConfig {
     }
 }
 
-/// Where an event or a reading falls.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct At {
-    /// Bucket index: time divided by the bucket width, rounded down.
-    index: i64,
-    /// The time itself.
-    t_ms: i64,
-    /// Offset of the time in its bucket.
-    offset: u32,
-    bucket_ms: i64,
-}
-
-impl At {
-    fn new(t_ms: i64, bucket_ms: i64) -> At {
-        At {
-            index: t_ms.div_euclid(bucket_ms),
-            t_ms,
-            // 0 <= offset < bucket_ms <= 30 days / 60, which fits in u32.
-            offset: t_ms.rem_euclid(bucket_ms) as u32,
-            bucket_ms,
-        }
-    }
-
-    /// The last millisecond of bucket `index`.
-    fn end_of(index: i64, bucket_ms: i64) -> At {
-        let start = index.saturating_mul(bucket_ms);
-        At::new(start.saturating_add(bucket_ms - 1), bucket_ms)
-    }
-}
-
-/// One aggregate kind as a table sees it.
-pub(crate) trait Kind: Send + Sync + 'static {
-    /// A key's state.
-    type State: Value + Send + Sync + fmt::Debug;
+/// What a key keeps for one kind of aggregate: the events of the two
+/// windows ending at its newest time, in whatever form answers readings.
+/// The table decides which events are too late and where a reading falls;
+/// a state only adds, forgets and reads.
+pub(crate) trait State: Default + Send + Sync + fmt::Debug + 'static {
     /// What an event brings.
     type In: Copy;
     /// The reading of an empty window.
     const EMPTY: Option<f64>;
-    /// An empty state whose newest bucket is `index`.
-    fn new_state(index: i64) -> Self::State;
-    /// The newest bucket index.
-    fn head(state: &Self::State) -> i64;
-    /// Moves the head forward to `index` (no-op if not newer).
-    fn advance(state: &mut Self::State, index: i64);
-    /// True when no bucket holds anything.
-    fn is_empty(state: &Self::State) -> bool;
-    /// Adds an event whose bucket lies in the ring and answers `record`.
-    fn record(state: &mut Self::State, at: At, input: Self::In) -> Option<f64>;
-    /// The reading of the window ending at `at`.
-    fn read(state: &Self::State, at: At) -> Option<f64>;
+    /// `record` answers with the reading before the event instead of after.
+    const ANSWER_BEFORE: bool;
+    /// Forgets what a key whose newest time is now `newest` no longer keeps.
+    fn advance(&mut self, clock: &Clock, newest: i64);
+    /// True when nothing is kept.
+    fn is_empty(&self) -> bool;
+    /// Adds an event at `t_ms`, which is not too late for a key whose
+    /// newest time is `newest` (already advanced to).
+    fn add(&mut self, clock: &Clock, newest: i64, t_ms: i64, input: Self::In);
+    /// The reading of the window ending at `t_ms`, which is not too late.
+    fn read(&self, clock: &Clock, t_ms: i64) -> Option<f64>;
+    /// Bytes of heap blocks the state owns.
+    fn heap_bytes(&self) -> usize;
 }
 
-impl<C: smallvec::Array> Value for Ring<C> {
+/// One key's state and the newest time it has moved to.
+#[derive(Debug)]
+pub(crate) struct Keyed<S> {
+    /// The newest event time seen, or the latest `evict_idle` time if later.
+    newest: i64,
+    state: S,
+}
+
+impl<S: State> Keyed<S> {
+    /// The reading at `t_ms`, or at the newest time if `t_ms` is too late.
+    fn read(&self, clock: &Clock, t_ms: i64) -> Option<f64> {
+        self.state.read(clock, if clock.too_late(self.newest, t_ms) { self.newest } else { t_ms })
+    }
+
+    /// Moves the newest time forward to `t_ms` (no-op if not newer).
+    fn advance(&mut self, clock: &Clock, t_ms: i64) {
+        if t_ms > self.newest {
+            self.newest = t_ms;
+            self.state.advance(clock, t_ms);
+        }
+    }
+}
+
+impl<S: State> Value for Keyed<S> {
     fn heap_bytes(&self) -> usize {
-        Ring::heap_bytes(self)
+        self.state.heap_bytes()
     }
 
     fn recency(&self) -> i64 {
-        self.head()
-    }
-}
-
-impl<A: Agg> Kind for A {
-    type State = Ring<A::Cells>;
-    type In = f64;
-    const EMPTY: Option<f64> = A::AGGREGATE.empty_value();
-
-    fn new_state(index: i64) -> Self::State {
-        Ring::new(index)
-    }
-
-    fn head(state: &Self::State) -> i64 {
-        state.head()
-    }
-
-    fn advance(state: &mut Self::State, index: i64) {
-        state.advance(index);
-    }
-
-    fn is_empty(state: &Self::State) -> bool {
-        state.is_empty()
-    }
-
-    fn record(state: &mut Self::State, at: At, value: f64) -> Option<f64> {
-        let before = A::ANSWER_BEFORE.then(|| <A as Kind>::read(state, at));
-        A::add(state.cell_mut(at.index, || A::IDENTITY), Sample { offset: at.offset, value });
-        before.unwrap_or_else(|| <A as Kind>::read(state, at))
-    }
-
-    fn read(state: &Self::State, at: At) -> Option<f64> {
-        A::read(state.span(ring::window_ages(state.head(), at.index)), at.bucket_ms, at.t_ms)
-    }
-}
-
-/// [`Aggregate::Distinct`] as a table kind.
-#[derive(Debug)]
-pub(crate) struct Distinct;
-
-impl Kind for Distinct {
-    type State = DistinctState;
-    /// The item's hash.
-    type In = u64;
-    const EMPTY: Option<f64> = Aggregate::Distinct.empty_value();
-
-    fn new_state(index: i64) -> Self::State {
-        DistinctState::new(index)
-    }
-
-    fn head(state: &Self::State) -> i64 {
-        state.head()
-    }
-
-    fn advance(state: &mut Self::State, index: i64) {
-        state.advance(index);
-    }
-
-    fn is_empty(state: &Self::State) -> bool {
-        state.is_empty()
-    }
-
-    fn record(state: &mut Self::State, at: At, hash: u64) -> Option<f64> {
-        state.add(at.index, hash);
-        Some(state.count(at.index) as f64)
-    }
-
-    fn read(state: &Self::State, at: At) -> Option<f64> {
-        Some(state.count(at.index) as f64)
+        self.newest
     }
 }
 
@@ -199,24 +129,23 @@ impl Kind for Distinct {
 pub(crate) struct Outcome {
     /// The reading `record` answers with.
     pub(crate) value: Option<f64>,
-    /// The event was older than its key's window and changed nothing.
+    /// The event was a window or more older than its key's newest and
+    /// changed nothing.
     pub(crate) too_late: bool,
 }
 
-/// Keys to states of one aggregate kind, with the window's clock rules.
+/// Keys to states of one kind, with the window's clock rules.
 #[derive(Debug)]
-pub(crate) struct Table<K: Kind> {
-    window_ms: u64,
-    bucket_ms: i64,
+pub(crate) struct Table<S: State> {
+    clock: Clock,
     max_keys: Option<usize>,
-    map: ShardedMap<K::State>,
+    map: ShardedMap<Keyed<S>>,
     too_late: AtomicU64,
     evicted_by_cap: AtomicU64,
-    kind: PhantomData<fn() -> K>,
 }
 
-impl<K: Kind> Table<K> {
-    /// A table for `config` (whose aggregate the caller has matched to `K`).
+impl<S: State> Table<S> {
+    /// A table for `config` (whose aggregate the caller has matched to `S`).
     pub(crate) fn new(config: &WindowConfig) -> Result<Self> {
         let window_ms = config.window_ms;
         if window_ms == 0 || window_ms > MAX_WINDOW_MS {
@@ -229,23 +158,21 @@ impl<K: Kind> Table<K> {
             return Err(VelocityError::ZeroKeyCap);
         }
         Ok(Table {
-            window_ms,
-            // window_ms <= 30 days, so the width fits in i64.
-            bucket_ms: window_ms.div_ceil(BUCKETS as u64) as i64,
+            clock: Clock::new(window_ms),
             max_keys: config.max_keys,
             map: ShardedMap::new(config.shards, config.max_keys),
             too_late: AtomicU64::new(0),
             evicted_by_cap: AtomicU64::new(0),
-            kind: PhantomData,
         })
     }
 
     pub(crate) fn window_ms(&self) -> u64 {
-        self.window_ms
+        // Positive: checked at construction.
+        self.clock.window_ms() as u64
     }
 
     pub(crate) fn bucket_ms(&self) -> u64 {
-        self.bucket_ms as u64
+        self.clock.bucket_ms() as u64
     }
 
     pub(crate) fn max_keys(&self) -> Option<usize> {
@@ -253,18 +180,20 @@ impl<K: Kind> Table<K> {
     }
 
     /// Records one event: one hash, one shard lock, one probe.
-    pub(crate) fn record(&self, key: &str, t_ms: i64, input: K::In) -> Outcome {
-        let at = At::new(t_ms, self.bucket_ms);
+    pub(crate) fn record(&self, key: &str, t_ms: i64, input: S::In) -> Outcome {
+        let clock = &self.clock;
         let (outcome, evicted) = self.map.upsert(
             key,
-            || K::new_state(at.index),
-            |state| {
-                let head = K::head(state);
-                if ring::too_late(head, at.index) {
-                    return Outcome { value: K::read(state, At::end_of(head, self.bucket_ms)), too_late: true };
+            || Keyed { newest: t_ms, state: S::default() },
+            |keyed| {
+                if clock.too_late(keyed.newest, t_ms) {
+                    return Outcome { value: keyed.state.read(clock, keyed.newest), too_late: true };
                 }
-                K::advance(state, at.index);
-                Outcome { value: K::record(state, at, input), too_late: false }
+                keyed.advance(clock, t_ms);
+                let before = S::ANSWER_BEFORE.then(|| keyed.state.read(clock, t_ms));
+                keyed.state.add(clock, keyed.newest, t_ms, input);
+                let value = before.unwrap_or_else(|| keyed.state.read(clock, t_ms));
+                Outcome { value, too_late: false }
             },
         );
         if evicted > 0 {
@@ -276,22 +205,22 @@ impl<K: Kind> Table<K> {
         outcome
     }
 
-    /// The reading of `key`'s window ending at `t_ms`.
+    /// The reading of `key`'s window ending at `t_ms` (at its newest time if
+    /// `t_ms` is too late for it).
     pub(crate) fn read(&self, key: &str, t_ms: i64) -> Option<f64> {
-        let at = At::new(t_ms, self.bucket_ms);
-        self.map.get(key, |state| K::read(state, at)).unwrap_or(K::EMPTY)
+        self.map.get(key, |keyed| keyed.read(&self.clock, t_ms)).unwrap_or(S::EMPTY)
     }
 
     pub(crate) fn contains(&self, key: &str) -> bool {
         self.map.get(key, |_| ()).is_some()
     }
 
-    /// Moves every key's head to `now_ms` and drops those left empty.
+    /// Moves every key's newest time to `now_ms` and drops those left with
+    /// nothing kept.
     pub(crate) fn evict_idle(&self, now_ms: i64) -> usize {
-        let index = now_ms.div_euclid(self.bucket_ms);
-        self.map.retain(|state| {
-            K::advance(state, index);
-            !K::is_empty(state)
+        self.map.retain(|keyed| {
+            keyed.advance(&self.clock, now_ms);
+            !keyed.state.is_empty()
         })
     }
 
@@ -315,15 +244,15 @@ impl<K: Kind> Table<K> {
 /// The table of each aggregate.
 #[derive(Debug)]
 enum Tables {
-    Count(Table<aggregate::Count>),
-    Sum(Table<aggregate::Sum>),
-    Min(Table<aggregate::Min>),
-    Max(Table<aggregate::Max>),
-    Avg(Table<aggregate::Avg>),
-    Distinct(Table<Distinct>),
-    FirstSeen(Table<aggregate::FirstSeen>),
-    LastSeen(Table<aggregate::LastSeen>),
-    Since(Table<aggregate::Since>),
+    Count(Table<Tiered<aggregate::Count>>),
+    Sum(Table<Tiered<aggregate::Sum>>),
+    Min(Table<Tiered<aggregate::Min>>),
+    Max(Table<Tiered<aggregate::Max>>),
+    Avg(Table<Tiered<aggregate::Avg>>),
+    Distinct(Table<DistinctState>),
+    FirstSeen(Table<Tiered<aggregate::FirstSeen>>),
+    LastSeen(Table<Tiered<aggregate::LastSeen>>),
+    Since(Table<Tiered<aggregate::Since>>),
 }
 
 /// Runs `$body` with `$t` bound to whichever table `$tables` holds.
@@ -345,15 +274,22 @@ macro_rules! with_table {
 
 /// One windowed aggregate per key, in event time.
 ///
-/// Every key has a sparse ring of [`BUCKETS`] buckets of `window / 60`
-/// (rounded up to a millisecond), ending at the newest bucket the key has
-/// seen. An event counts if its bucket lies in the window ending at that
-/// head, however late it arrives; otherwise it is counted in
-/// [`Window::too_late_total`] and changes nothing. Reading at `t_ms` covers
-/// the buckets in the window ending at `t_ms`'s bucket that the ring still
-/// holds (a reading at bucket resolution: the whole of `t_ms`'s bucket is
-/// included). Memory per key is bounded whatever the event rate: one cell
-/// per non-empty bucket.
+/// A reading at `t_ms` covers the key's events in `(t_ms − window, t_ms]`:
+/// an event exactly the window older than `t_ms` is out, one a millisecond
+/// younger is in. Exact while the key holds at most [`crate::EXACT_EVENTS`]
+/// events; past that its events are kept in buckets of `window / 60`
+/// ([`Window::bucket_ms`]), and a reading covers every bucket the window
+/// overlaps: it still counts every event of the window, and may count ones
+/// up to a bucket older than the window's start and, for a reading earlier
+/// than the key's newest event, up to a bucket after `t_ms`.
+///
+/// Events may come in any order. An event a window or more older than its
+/// key's newest is too late: it changes nothing, is counted in
+/// [`Window::too_late_total`], and reads the key's window ending at its
+/// newest event, as does any reading at such a time. Any other late event
+/// counts and reads its own full window: a key keeps the two windows
+/// ending at its newest event. Memory per key is bounded whatever the event
+/// rate: `EXACT_EVENTS` events, or 121 buckets.
 ///
 /// Shared by all shard threads through `&self` (`Send + Sync`); each
 /// `record` takes one shard lock, never a global one.
@@ -396,7 +332,9 @@ impl Window {
         with_table!(&self.tables, t => t.window_ms())
     }
 
-    /// The bucket width in milliseconds: the resolution of the window's edge.
+    /// The bucket width in milliseconds: how far past the window's edges a
+    /// reading of a key with more than [`crate::EXACT_EVENTS`] events may
+    /// reach.
     pub fn bucket_ms(&self) -> u64 {
         with_table!(&self.tables, t => t.bucket_ms())
     }
@@ -410,9 +348,9 @@ impl Window {
     /// aggregate over the window ending at `t_ms`, this event included
     /// (for `since`: the gap to the key's previous event in the window).
     ///
-    /// An event older than the key's window changes nothing, is counted in
-    /// [`Window::too_late_total`] and returns the key's current aggregate (as
-    /// read at the last millisecond of its newest bucket).
+    /// An event a window or more older than the key's newest changes
+    /// nothing, is counted in [`Window::too_late_total`] and returns the
+    /// aggregate of the window ending at the key's newest event.
     ///
     /// `input` must be the kind [`Aggregate::input`] names, and numbers must
     /// be finite; otherwise nothing is recorded and an error says why.
@@ -447,7 +385,9 @@ impl Window {
     }
 
     /// The aggregate of `key` over the window ending at `t_ms`, without
-    /// recording. An unknown key or an empty window reads as
+    /// recording (over the window ending at the key's newest event when
+    /// `t_ms` is a window or more older). An unknown key or an empty window
+    /// reads as
     /// [`Aggregate::empty_value`]: `Some(0.0)` for count, sum and distinct,
     /// `None` for the others.
     pub fn read(&self, key: &str, t_ms: i64) -> Option<f64> {
@@ -460,12 +400,14 @@ impl Window {
         with_table!(&self.tables, t => t.contains(key))
     }
 
-    /// Moves every key's window forward to `now_ms` and drops the keys left
-    /// with nothing in it. Returns how many keys were dropped. Takes each
+    /// Moves every key's newest time forward to `now_ms` and drops the keys
+    /// left with nothing a reading could see: no event in the two windows
+    /// ending at `now_ms`. Returns how many keys were dropped. Takes each
     /// shard's lock in turn (never all at once); O(keys).
     ///
-    /// Like a record at `now_ms`, this makes later events older than
-    /// `now_ms - window` too late for the keys it keeps.
+    /// Like a record at `now_ms`, this makes later events a window or more
+    /// older than `now_ms` too late for the keys it keeps. A dropped key
+    /// that comes back starts from empty.
     pub fn evict_idle(&self, now_ms: i64) -> usize {
         with_table!(&self.tables, t => t.evict_idle(now_ms))
     }
@@ -487,7 +429,8 @@ impl Window {
         with_table!(&self.tables, t => t.bytes()) + size_of::<Self>()
     }
 
-    /// Events ignored because they were older than their key's window.
+    /// Events ignored because they were a window or more older than their
+    /// key's newest.
     pub fn too_late_total(&self) -> u64 {
         with_table!(&self.tables, t => t.too_late_total())
     }
@@ -551,8 +494,8 @@ mod tests {
         assert_eq!(first.record("k", 5_000, Input::None), Ok(Some(1_234.0)));
         let last = w(Aggregate::LastSeen);
         last.record("k", 1_234, Input::None).unwrap();
-        assert_eq!(last.record("k", 1_100, Input::None), Ok(Some(1_234.0)), "same bucket");
-        assert_eq!(last.record("k", 999, Input::None), Ok(Some(999.0)), "an earlier bucket");
+        assert_eq!(last.record("k", 1_100, Input::None), Ok(Some(1_100.0)), "a late event reads its own window");
+        assert_eq!(last.record("k", 999, Input::None), Ok(Some(999.0)));
         assert_eq!(last.read("k", 30_000), Some(1_234.0));
 
         let since = w(Aggregate::Since);
