@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use gavel::runtime::processor::EngineProcessor;
+use gavel::runtime::processor::{Emit, EngineProcessor};
 use gavel::runtime::reload::Rules;
 use gavel::telemetry::Stats;
 use gavel_benches::broker::BenchBroker;
@@ -97,6 +97,7 @@ fn outputs(prefix: &str) -> OutputTopics {
         signals: format!("{prefix}-signals"),
         actions: format!("{prefix}-actions"),
         verdicts: format!("{prefix}-verdicts"),
+        shadow: format!("{prefix}-shadow"),
         dlq: format!("{prefix}-dlq"),
     }
 }
@@ -151,7 +152,10 @@ fn uuid_like() -> String {
 fn engine_shards(shards: usize, stats: &Arc<Stats>, verdicts: bool) -> Vec<Box<dyn Processor>> {
     let rules = Rules::new(Engine::new(shipped_pack()), None);
     (0..shards)
-        .map(|_| Box::new(EngineProcessor::new(Arc::clone(&rules), Arc::clone(stats), verdicts)) as Box<dyn Processor>)
+        .map(|_| {
+            Box::new(EngineProcessor::new(Arc::clone(&rules), Arc::clone(stats), Emit { verdicts, shadow: false }))
+                as Box<dyn Processor>
+        })
         .collect()
 }
 

@@ -47,7 +47,7 @@ fn pipeline(c: &mut Criterion) {
                 for bytes in &events {
                     let event = decode(Encoding::Protobuf, bytes).expect("simulated events decode");
                     let outcome = engine.evaluate(&event, None, 0).expect("simulated events evaluate");
-                    if let Some(signal) = &outcome.signal {
+                    if let Some(signal) = outcome.signal() {
                         black_box(encode_protobuf(signal));
                     }
                     for action in &outcome.actions {
@@ -175,7 +175,7 @@ fn per_kind(c: &mut Criterion) {
     let engine = Engine::new(pack);
     let outcomes: Vec<(Event, gavel_engine::Outcome)> =
         events.iter().filter_map(|e| engine.evaluate(e, None, 0).ok().map(|o| (e.clone(), o))).collect();
-    let signals: Vec<_> = outcomes.iter().filter_map(|(_, o)| o.signal.clone()).collect();
+    let signals: Vec<_> = outcomes.iter().filter_map(|(_, o)| o.signal().cloned()).collect();
     let actions: Vec<_> = outcomes.iter().flat_map(|(_, o)| o.actions.clone()).collect();
     let verdicts: Vec<_> = outcomes.iter().take(10_000).map(|(e, o)| engine.verdict(e, o, 0)).collect();
     let mut group = c.benchmark_group("encode");

@@ -19,7 +19,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gavel::runtime::processor::EngineProcessor;
+use gavel::runtime::processor::{Emit, EngineProcessor};
 use gavel::runtime::reload::Rules;
 use gavel::telemetry::Stats;
 use gavel_benches::shipped_pack;
@@ -51,7 +51,7 @@ fn run(partitions: &Arc<Vec<Vec<Vec<u8>>>>, shards: usize) -> (Duration, Histogr
     let latencies = std::thread::scope(|scope| {
         let mut threads = Vec::new();
         for shard in 0..shards {
-            let mut processor = EngineProcessor::new(Arc::clone(&rules), Arc::clone(&stats), false);
+            let mut processor = EngineProcessor::new(Arc::clone(&rules), Arc::clone(&stats), Emit::default());
             let partitions = Arc::clone(partitions);
             threads.push(scope.spawn(move || {
                 // 1 ns … 1 s, 3 significant digits: constant, valid bounds.

@@ -51,6 +51,7 @@ async fn main() {
         signals: format!("bench-{run}-signals"),
         actions: format!("bench-{run}-actions"),
         verdicts: format!("bench-{run}-verdicts"),
+        shadow: format!("bench-{run}-shadow"),
         dlq: format!("bench-{run}-dlq"),
     };
     let mut settings = KafkaSettings::new(

@@ -45,7 +45,7 @@ start_shared_broker() {
   export GAVEL_TEST_BROKERS="127.0.0.1:$port"
   local topic
   for topic in marketplace.shows marketplace.bids marketplace.payments marketplace.chat marketplace.accounts \
-               risk.signals risk.actions risk.verdicts risk.dlq; do
+               risk.signals risk.actions risk.verdicts risk.shadow risk.dlq; do
     kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$GAVEL_TEST_BROKERS" \
       --create --if-not-exists --topic "$topic" --partitions 4 --replication-factor 1 >/dev/null &
   done

@@ -56,8 +56,9 @@ pub struct Outcome {
     pub score: i32,
     /// The decision for that score.
     pub decision: Decision,
-    /// The signal to publish, present when any rule fired.
-    pub signal: Option<RiskSignal>,
+    /// Every hit, enforcing and shadow, as a signal; present when any rule
+    /// fired. Whether it is published is [`Outcome::publishes_signal`]'s.
+    hits: Option<RiskSignal>,
     /// Auto-actions requested by enforcing hits, after cooldowns.
     pub actions: Vec<AutoAction>,
     /// Ids of rules whose condition failed to evaluate on this event.
@@ -67,7 +68,40 @@ pub struct Outcome {
 impl Outcome {
     /// Every rule that fired, enforcing and shadow.
     pub fn hits(&self) -> &[RuleHit] {
-        self.signal.as_ref().map_or(&[], |s| &s.hits)
+        self.hits.as_ref().map_or(&[], |s| &s.hits)
+    }
+
+    /// Whether this event publishes a risk signal: the one definition the
+    /// processor, `gavel replay`, the demo and the tests share.
+    ///
+    /// An event publishes when an enforcing rule with a non-zero score fired
+    /// or an action was requested. Shadow hits never decide it (a shadow
+    /// rule changes nothing downstream), and neither do enforcing rules of
+    /// score 0 without actions, which only keep books (set labels). A
+    /// published signal still lists every hit, shadow ones included.
+    pub fn publishes_signal(&self) -> bool {
+        !self.actions.is_empty() || self.hits().iter().any(|h| h.score != 0 && h.mode == pb::RuleMode::Enforce as i32)
+    }
+
+    /// The signal to publish, when [`Outcome::publishes_signal`].
+    pub fn signal(&self) -> Option<&RiskSignal> {
+        self.hits.as_ref().filter(|_| self.publishes_signal())
+    }
+
+    /// The signal, owned, when [`Outcome::publishes_signal`].
+    pub fn into_signal(self) -> Option<RiskSignal> {
+        if self.publishes_signal() { self.hits } else { None }
+    }
+
+    /// The hits of shadow rules only.
+    pub fn shadow_hits(&self) -> impl Iterator<Item = &RuleHit> {
+        self.hits().iter().filter(|h| h.mode == pb::RuleMode::Shadow as i32)
+    }
+
+    /// Every hit as a signal, for the shadow topic: present when a shadow
+    /// rule fired, whether or not the event publishes on its own.
+    pub fn shadow_signal(&self) -> Option<&RiskSignal> {
+        self.hits.as_ref().filter(|_| self.shadow_hits().next().is_some())
     }
 }
 
@@ -82,8 +116,13 @@ pub struct Engine {
     features_by_kind: Vec<Vec<usize>>,
     /// For each event kind, the rules that apply to it.
     rules_by_kind: Vec<Vec<usize>>,
-    /// Last emission time (event ms) per (rule, action, target), for cooldowns.
-    cooldowns: DashMap<(u32, u32, Box<str>), i64>,
+    /// Last emission time (event ms) per (action identity, target), for
+    /// cooldowns; shared with successors across reloads.
+    cooldowns: Arc<DashMap<(u64, Box<str>), i64>>,
+    /// Per rule, per action: the action's identity in `cooldowns`.
+    action_keys: Vec<Vec<u64>>,
+    /// Cooldown length by action identity, for pruning.
+    cooldown_ms: std::collections::HashMap<u64, u64>,
     rule_errors: Vec<AtomicU64>,
     pack_label: String,
 }
@@ -96,8 +135,11 @@ impl Engine {
 
     /// Builds an engine for `pack` that keeps the state of `previous` for
     /// every feature whose definition did not change (same name, kinds,
-    /// key, filter, window and aggregate) and every label. Cooldowns are
-    /// not carried over: after a swap every action may fire once more.
+    /// key, filter, window and aggregate), every label, and the cooldowns of
+    /// every unchanged action: one whose rule id, type, target, target id
+    /// expression and cooldown are the same (a rule's condition or score
+    /// may change without re-arming its actions). A changed action starts
+    /// with no cooldowns.
     pub fn succeed(previous: &Engine, pack: Pack) -> Engine {
         Engine::build(Arc::new(pack), Some(previous))
     }
@@ -132,13 +174,24 @@ impl Engine {
         let rule_errors = pack.rules.iter().map(|_| AtomicU64::new(0)).collect();
         let pack_label = pack.version.clone();
         let labels = previous.map_or_else(|| Arc::new(LabelStore::new()), |p| Arc::clone(&p.labels));
+        let action_keys: Vec<Vec<u64>> = pack.rules.iter().map(action_identities).collect();
+        let cooldown_ms: std::collections::HashMap<u64, u64> = pack
+            .rules
+            .iter()
+            .zip(&action_keys)
+            .flat_map(|(rule, keys)| rule.actions.iter().zip(keys).map(|(a, &k)| (k, a.cooldown_ms)))
+            .collect();
+        let cooldowns = previous.map_or_else(|| Arc::new(DashMap::new()), |p| Arc::clone(&p.cooldowns));
+        cooldowns.retain(|(key, _), _| cooldown_ms.contains_key(key));
         Engine {
             pack,
             windows,
             labels,
             features_by_kind,
             rules_by_kind,
-            cooldowns: DashMap::new(),
+            cooldowns,
+            action_keys,
+            cooldown_ms,
             rule_errors,
             pack_label,
         }
@@ -228,7 +281,7 @@ impl Engine {
             self.apply_labels(&self.pack.rules[r], event, &activation, t);
         }
         let decision = self.pack.decisions.decide(kind, score);
-        let signal = (!hits.is_empty()).then(|| RiskSignal {
+        let hits = (!hits.is_empty()).then(|| RiskSignal {
             event_id: event.event_id.clone(),
             event_kind: kind.as_str().to_string(),
             entity: Some(EntityRef { r#type: EntityType::User as i32, id: event.user_id.clone() }),
@@ -240,7 +293,7 @@ impl Engine {
             pack_hash: self.pack.hash.clone(),
             decision: decision as i32,
         });
-        Ok(Outcome { kind, event_time_ms: t, score, decision, signal, actions, failed_rules })
+        Ok(Outcome { kind, event_time_ms: t, score, decision, hits, actions, failed_rules })
     }
 
     /// The verdict for an evaluated event. Built on demand: most deployments
@@ -281,7 +334,7 @@ impl Engine {
             _ => return None,
         };
         if action.cooldown_ms > 0 {
-            let key = (rule as u32, index as u32, Box::from(target.as_str()));
+            let key = (self.action_keys[rule][index], Box::from(target.as_str()));
             let mut last = self.cooldowns.entry(key).or_insert(i64::MIN);
             if *last != i64::MIN && t.saturating_sub(*last) < action.cooldown_ms as i64 && t >= *last {
                 return None;
@@ -317,8 +370,9 @@ impl Engine {
     /// Drops idle keys and lapsed cooldowns as of event time `now_ms`.
     /// Returns the number of keys evicted.
     pub fn maintain(&self, now_ms: i64) -> usize {
-        let longest = self.pack.rules.iter().flat_map(|r| &r.actions).map(|a| a.cooldown_ms).max().unwrap_or(0);
-        self.cooldowns.retain(|_, last| now_ms.saturating_sub(*last) < longest as i64);
+        self.cooldowns.retain(|(key, _), last| {
+            self.cooldown_ms.get(key).is_some_and(|&ms| now_ms.saturating_sub(*last) < ms as i64)
+        });
         self.labels.evict_expired(now_ms);
         self.windows.iter().map(|w| w.evict_idle(now_ms)).sum()
     }
@@ -349,7 +403,7 @@ impl Engine {
             match op.ttl_ms {
                 Some(ttl) => self.labels.set(&key, &op.label, t, ttl),
                 None => {
-                    self.labels.remove(&key, &op.label, t);
+                    self.labels.remove(&key, &op.label);
                 }
             }
         }
@@ -417,6 +471,27 @@ impl Engine {
             _ => self.pack.features[f].aggregate.empty_value(),
         }
     }
+}
+
+/// The identity of each of `rule`'s actions across pack versions: a hash
+/// of the rule id and the action's type, target, target id expression and
+/// cooldown, plus its position among identical actions of the rule.
+fn action_identities(rule: &gavel_rules::Rule) -> Vec<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut seen = Vec::with_capacity(rule.actions.len());
+    rule.actions
+        .iter()
+        .map(|action| {
+            let mut h = std::hash::DefaultHasher::new();
+            (rule.id.as_str(), action.kind as i32, action.target as i32, action.id.source(), action.cooldown_ms)
+                .hash(&mut h);
+            let base = h.finish();
+            let twins = seen.iter().filter(|&&b| b == base).count();
+            seen.push(base);
+            twins.hash(&mut h);
+            h.finish()
+        })
+        .collect()
 }
 
 /// The label store key of an entity: `user:u-1`, `device:d-9`.

@@ -101,11 +101,11 @@ fn fires_once_the_count_passes_the_threshold() {
     let engine = engine();
     for i in 0..3 {
         let out = engine.evaluate(&bid("u1", 1_000 + i * 100, 100), None, 0).unwrap();
-        assert!(out.signal.is_none(), "bid {i} fired early");
+        assert!(out.signal().is_none(), "bid {i} fired early");
         assert_eq!(out.decision, Decision::Allow);
     }
     let out = engine.evaluate(&bid("u1", 1_400, 100), None, 7).unwrap();
-    let signal = out.signal.clone().expect("fourth bid fires");
+    let signal = out.signal().cloned().expect("fourth bid fires");
     assert_eq!(signal.score, 60, "shadow hits add no score");
     assert_eq!(out.decision, Decision::Challenge);
     assert_eq!(signal.decision, Decision::Challenge as i32);
@@ -131,7 +131,7 @@ fn fires_once_the_count_passes_the_threshold() {
 
     // Within the cooldown the rule still fires but the action is not repeated.
     let out = engine.evaluate(&bid("u1", 1_500, 100), None, 0).unwrap();
-    assert!(out.signal.is_some());
+    assert!(out.signal().is_some());
     assert!(out.actions.is_empty());
 
     // Another user is not affected by u1's count, but shares the device.
@@ -207,6 +207,57 @@ fn a_successor_keeps_the_state_of_unchanged_features() {
     };
     assert_eq!(value("bids_per_user_10s"), 4, "unchanged feature kept its counts");
     assert!(out.hits().iter().any(|h| h.rule_id == "bid_bot"));
+}
+
+#[test]
+fn a_successor_keeps_the_cooldowns_of_unchanged_actions() {
+    let engine = engine();
+    for i in 0..4 {
+        engine.evaluate(&bid("u1", 1_000 + i, 100), None, 0).unwrap();
+    }
+    // The rule's condition and score change, its action does not: the
+    // block_bid taken before the swap still holds its cooldown.
+    let reworded = PACK.replace(
+        "when: features.bids_per_user_10s > 3\n    score: 60",
+        "when: features.bids_per_user_10s > 2\n    score: 70",
+    );
+    assert_ne!(reworded, PACK);
+    let next = Engine::succeed(&engine, Pack::compile([("p.yaml", reworded.as_str())]).unwrap());
+    let out = next.evaluate(&bid("u1", 1_010, 100), None, 0).unwrap();
+    assert!(out.hits().iter().any(|h| h.rule_id == "bid_bot"));
+    assert!(out.actions.is_empty(), "cooldown kept across the swap: {:?}", out.actions);
+
+    // A changed action (a longer cooldown) starts afresh.
+    let longer = reworded.replace("cooldown: 1m", "cooldown: 2m");
+    let third = Engine::succeed(&next, Pack::compile([("p.yaml", longer.as_str())]).unwrap());
+    let out = third.evaluate(&bid("u1", 1_020, 100), None, 0).unwrap();
+    assert_eq!(out.actions.len(), 1, "a changed action has no cooldown yet");
+    // And holds its own from there.
+    let out = third.evaluate(&bid("u1", 1_030, 100), None, 0).unwrap();
+    assert!(out.actions.is_empty());
+    // Maintenance keeps a cooldown until it lapses, then drops it.
+    let burst =
+        |t: i64| (0..3).map(|i| third.evaluate(&bid("u1", t + i, 100), None, 0).unwrap().actions.len()).sum::<usize>();
+    third.maintain(1_020 + 119_000);
+    assert_eq!(burst(1_020 + 119_010), 0, "still cooling down");
+    third.maintain(1_020 + 121_000);
+    assert_eq!(burst(1_020 + 121_010), 1, "the cooldown lapsed");
+}
+
+#[test]
+fn publishes_signal_ignores_shadow_hits() {
+    let engine = engine();
+    // u2 bids on u1's device: only the shadow device rule fires.
+    for i in 0..4 {
+        engine.evaluate(&bid("u1", 1_000 + i, 100), None, 0).unwrap();
+    }
+    let out = engine.evaluate(&bid("u2", 1_010, 100), None, 0).unwrap();
+    assert_eq!(out.hits().len(), 1);
+    assert_eq!(out.shadow_hits().count(), 1);
+    assert!(!out.publishes_signal());
+    assert!(out.signal().is_none());
+    assert!(out.shadow_signal().is_some());
+    assert_eq!((out.score, out.decision), (0, Decision::Allow));
 }
 
 #[test]

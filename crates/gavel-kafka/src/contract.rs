@@ -68,6 +68,8 @@ pub enum OutputTopic {
     Actions,
     /// `risk.verdicts`.
     Verdicts,
+    /// `risk.shadow`: signals for events that shadow rules fired on.
+    Shadow,
     /// `risk.dlq`. The pipeline sends a message here, with its provenance
     /// in headers, when the processor returns [`Processed::DeadLetter`]; a
     /// processor's own [`Output`] to it would carry no such headers.
@@ -76,8 +78,13 @@ pub enum OutputTopic {
 
 impl OutputTopic {
     /// Every output topic, in the order of [`OutputTopics::all`].
-    pub const ALL: [OutputTopic; 4] =
-        [OutputTopic::Signals, OutputTopic::Actions, OutputTopic::Verdicts, OutputTopic::DeadLetter];
+    pub const ALL: [OutputTopic; 5] = [
+        OutputTopic::Signals,
+        OutputTopic::Actions,
+        OutputTopic::Verdicts,
+        OutputTopic::Shadow,
+        OutputTopic::DeadLetter,
+    ];
 }
 
 /// Names of the topics gavel writes.
@@ -89,6 +96,8 @@ pub struct OutputTopics {
     pub actions: String,
     /// One verdict per event, when enabled.
     pub verdicts: String,
+    /// Every event a shadow rule fired on, when enabled.
+    pub shadow: String,
     /// Undecodable input, with the reason in headers.
     pub dlq: String,
 }
@@ -99,6 +108,7 @@ impl Default for OutputTopics {
             signals: "risk.signals".into(),
             actions: "risk.actions".into(),
             verdicts: "risk.verdicts".into(),
+            shadow: "risk.shadow".into(),
             dlq: "risk.dlq".into(),
         }
     }
@@ -112,12 +122,13 @@ impl OutputTopics {
             OutputTopic::Signals => &self.signals,
             OutputTopic::Actions => &self.actions,
             OutputTopic::Verdicts => &self.verdicts,
+            OutputTopic::Shadow => &self.shadow,
             OutputTopic::DeadLetter => &self.dlq,
         }
     }
 
-    /// All four names, in the order of [`OutputTopic::ALL`].
-    pub fn all(&self) -> [&str; 4] {
+    /// All five names, in the order of [`OutputTopic::ALL`].
+    pub fn all(&self) -> [&str; 5] {
         OutputTopic::ALL.map(|topic| self.name(topic))
     }
 }
@@ -222,6 +233,9 @@ pub trait PipelineObserver: Send + Sync {
     fn processed(&self, _topic: &str, _latency: Duration, _outputs: usize) {}
     /// A message was sent to the dead-letter topic.
     fn dead_lettered(&self, _topic: &str) {}
+    /// The processor panicked on a message from `topic` (it is
+    /// dead-lettered too, and [`PipelineObserver::dead_lettered`] follows).
+    fn panicked(&self, _topic: &str) {}
     /// Every output of a message was acknowledged and its offset stored.
     /// `kafka_timestamp_ms` is the input message's Kafka timestamp and
     /// `event_time_ms` the event's own time ([`Outputs::event_time_ms`]),
@@ -290,8 +304,14 @@ mod tests {
 
     #[test]
     fn every_output_topic_maps_to_its_configured_name() {
-        let topics = OutputTopics { signals: "s".into(), actions: "a".into(), verdicts: "v".into(), dlq: "d".into() };
-        assert_eq!(topics.all(), ["s", "a", "v", "d"]);
+        let topics = OutputTopics {
+            signals: "s".into(),
+            actions: "a".into(),
+            verdicts: "v".into(),
+            shadow: "h".into(),
+            dlq: "d".into(),
+        };
+        assert_eq!(topics.all(), ["s", "a", "v", "h", "d"]);
         assert_eq!(topics.name(OutputTopic::DeadLetter), "d");
         for (topic, name) in OutputTopic::ALL.into_iter().zip(topics.all()) {
             assert_eq!(topics.name(topic), name);

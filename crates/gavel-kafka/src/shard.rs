@@ -271,7 +271,7 @@ pub(crate) fn note_fed(fed: &mut Vec<(usize, i32, i64)>, message: &Consumed) {
 
 /// Processes one message and enqueues its outputs (or its dead-letter record).
 async fn handle(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processor) -> InFlight {
-    let produced = process(&env.settings, message, processor);
+    let produced = process(&*env.observer, &env.settings, message, processor);
     let mut deliveries = Vec::with_capacity(produced.records.len());
     for record in produced.records {
         let delivery = enqueue(env, &record).await;
@@ -282,9 +282,23 @@ async fn handle(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processo
 }
 
 /// Runs the processor on one message: its outputs, or its dead-letter record.
-pub(crate) fn process(settings: &KafkaSettings, message: &Consumed, processor: &mut dyn Processor) -> Produced {
+/// A processor that panics dead-letters the message and the shard goes on
+/// with the next one: a bug triggered by one message must not stop its
+/// partition. The reason does not repeat the panic's message, which may
+/// quote the input.
+pub(crate) fn process(
+    observer: &dyn PipelineObserver,
+    settings: &KafkaSettings,
+    message: &Consumed,
+    processor: &mut dyn Processor,
+) -> Produced {
     let input = message.input(settings);
-    let (records, outputs, event_time_ms) = match processor.process(&input) {
+    let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| processor.process(&input)))
+        .unwrap_or_else(|_| {
+            observer.panicked(&settings.inputs[message.topic].name);
+            Processed::DeadLetter("processing panicked (a bug in gavel; the log has where)".into())
+        });
+    let (records, outputs, event_time_ms) = match processed {
         Processed::Outputs(Outputs { records, event_time_ms }) => {
             let count = records.len();
             let records = records

@@ -258,7 +258,7 @@ impl<'a> TxnShard<'a> {
             failed = self.producer.begin_transaction().err().map(Failure::Kafka);
             self.batch.opened = Some(Instant::now());
         }
-        let produced = shard::process(settings, message, processor);
+        let produced = shard::process(&*self.env.shard.observer, settings, message, processor);
         for record in produced.records {
             if failed.is_none() {
                 failed = self.send(&record).await.err();

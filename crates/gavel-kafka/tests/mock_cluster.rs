@@ -20,11 +20,15 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{DefaultProducerContext, FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
-/// Upper-cases payloads into the signals topic; rejects payloads starting with `bad`.
+/// Upper-cases payloads into the signals topic; rejects payloads starting
+/// with `bad` and panics on those starting with `panic`.
 struct Shout;
 
 impl Processor for Shout {
     fn process(&mut self, input: &Input<'_>) -> Processed {
+        if input.payload.starts_with(b"panic") {
+            panic!("a bug met {:?}", String::from_utf8_lossy(input.payload));
+        }
         if input.payload.starts_with(b"bad") {
             return Processed::DeadLetter(format!("cannot shout at offset {}", input.offset));
         }
@@ -70,7 +74,7 @@ async fn cluster_with(payloads: &[&str]) -> (MockCluster<'static, DefaultProduce
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_dead_letters_and_commits() {
-    let payloads = ["hello", "bad news", "world", "again"];
+    let payloads = ["hello", "bad news", "world", "panic secret", "again"];
     let (cluster, mut settings) = cluster_with(&payloads).await;
     let brokers = cluster.bootstrap_servers();
     let input = "in";
@@ -97,19 +101,28 @@ async fn processes_dead_letters_and_commits() {
     assert_eq!(seen, ["AGAIN", "HELLO", "WORLD"]);
 
     let dlq = consumer(&brokers, &settings.outputs.dlq);
-    let m = tokio::time::timeout(Duration::from_secs(30), dlq.recv()).await.expect("dlq in time").unwrap();
-    assert_eq!(m.payload().unwrap(), b"bad news", "the original bytes are kept");
-    assert_eq!(m.key().unwrap(), b"k1");
-    let headers: HashMap<String, String> = m
-        .headers()
-        .unwrap()
-        .iter()
-        .map(|h| (h.key.to_string(), String::from_utf8(h.value.unwrap().to_vec()).unwrap()))
-        .collect();
+    let mut dead = HashMap::new();
+    while dead.len() < 2 {
+        let m = tokio::time::timeout(Duration::from_secs(30), dlq.recv()).await.expect("dlq in time").unwrap();
+        let headers: HashMap<String, String> = m
+            .headers()
+            .unwrap()
+            .iter()
+            .map(|h| (h.key.to_string(), String::from_utf8(h.value.unwrap().to_vec()).unwrap()))
+            .collect();
+        dead.insert(m.payload().unwrap().to_vec(), (m.key().unwrap().to_vec(), headers));
+    }
+    let (key, headers) = &dead[&b"bad news"[..]];
+    assert_eq!(key, b"k1", "the original key and bytes are kept");
     assert_eq!(headers["gavel.source.topic"], input);
     assert_eq!(headers["gavel.source.encoding"], "json");
     assert!(headers["gavel.error"].starts_with("cannot shout at offset"));
     assert!(headers.contains_key("gavel.source.partition") && headers.contains_key("gavel.source.offset"));
+    // A panic dead-letters its message without quoting it; the shard goes on.
+    let (key, headers) = &dead[&b"panic secret"[..]];
+    assert_eq!(key, b"k3");
+    assert!(headers["gavel.error"].starts_with("processing panicked"), "{}", headers["gavel.error"]);
+    assert!(!headers["gavel.error"].contains("secret"));
 
     stop_tx.send(()).unwrap();
     run.await.unwrap().unwrap();

@@ -67,6 +67,7 @@ fn outputs_for(prefix: &str) -> OutputTopics {
         signals: format!("{prefix}-signals"),
         actions: format!("{prefix}-actions"),
         verdicts: format!("{prefix}-verdicts"),
+        shadow: format!("{prefix}-shadow"),
         dlq: format!("{prefix}-dlq"),
     }
 }

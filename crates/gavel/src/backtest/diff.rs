@@ -9,7 +9,6 @@ use gavel_engine::Outcome;
 use gavel_model::Event;
 use gavel_model::pb::RuleMode;
 
-use super::replay::flagged;
 use super::report::{Diff, Example, Report};
 
 /// How many changed events a diff explains.
@@ -26,7 +25,7 @@ pub(super) struct Comparison {
 impl Comparison {
     /// Compares the baseline's outcome for `event` with the replayed pack's.
     pub(super) fn add(&mut self, event: &Event, before: &Outcome, after: &Outcome) {
-        match (flagged(before), flagged(after)) {
+        match (before.publishes_signal(), after.publishes_signal()) {
             (true, false) => self.flagged_changed.0 += 1,
             (false, true) => self.flagged_changed.1 += 1,
             _ => {}

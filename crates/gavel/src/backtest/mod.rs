@@ -28,7 +28,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use gavel_recording::FileFormat;
 
 pub use recording::{Recording, read_file};
-pub use replay::{flagged, replay};
+pub use replay::replay;
 pub use report::{Detection, Diff, Example, PackId, Report, RuleHits, RuleScore, ScenarioScore};
 pub use score::Truth;
 

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use gavel_engine::{Engine, Outcome};
-use gavel_model::pb::RuleMode;
 use gavel_model::{Encoding, decode};
 use gavel_rules::Pack;
 
@@ -14,11 +13,6 @@ use super::recording::Recording;
 use super::report::{PackId, Report, RuleHits};
 use super::score::{Scoring, Truth};
 use gavel_model::pb::ActionType;
-
-/// Whether gavel would publish a signal for this outcome.
-pub fn flagged(outcome: &Outcome) -> bool {
-    !outcome.actions.is_empty() || outcome.hits().iter().any(|h| h.score != 0 && h.mode != RuleMode::Shadow as i32)
-}
 
 /// Replays `recording` through `pack` (and `baseline`, side by side), calling
 /// `progress` with the number of events done every few thousand.
@@ -106,7 +100,7 @@ impl Tally {
     }
 
     fn add(&mut self, outcome: &Outcome) {
-        if flagged(outcome) {
+        if outcome.publishes_signal() {
             self.flagged += 1;
         }
         *self

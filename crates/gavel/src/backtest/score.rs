@@ -10,7 +10,6 @@ use gavel_model::Event;
 use gavel_recording::{TruthRecord, read_truth};
 use gavel_rules::Pack;
 
-use super::replay::flagged;
 use super::report::{Detection, RuleScore, ScenarioScore};
 
 /// Ground truth: which scenario each labelled event belongs to, and the
@@ -85,7 +84,7 @@ impl<'t> Scoring<'t> {
     /// Counts one evaluated event against its label.
     pub(super) fn add(&mut self, event: &Event, outcome: &Outcome) {
         let scenario = self.truth.scenario_of.get(&event.event_id).map_or(NONE, String::as_str);
-        let is_flagged = flagged(outcome);
+        let is_flagged = outcome.publishes_signal();
         let entry = self.events.entry(scenario.to_string()).or_default();
         entry.0 += 1;
         entry.1 += u64::from(is_flagged);
@@ -101,7 +100,12 @@ impl<'t> Scoring<'t> {
             *self.rules.entry(hit.rule_id.clone()).or_default().entry(scenario.to_string()).or_default() += 1;
         }
         if is_flagged {
-            let rules = outcome.hits().iter().filter(|h| h.score != 0).map(|h| h.rule_id.clone()).collect();
+            let rules = outcome
+                .hits()
+                .iter()
+                .filter(|h| h.score != 0 && h.mode == gavel_model::pb::RuleMode::Enforce as i32)
+                .map(|h| h.rule_id.clone())
+                .collect();
             self.flagged.push((scenario.to_string(), rules));
         }
     }

@@ -10,6 +10,7 @@ use anyhow::Context;
 use gavel_engine::Engine;
 use std::sync::atomic::AtomicBool;
 
+use crate::runtime::Emit;
 use crate::runtime::admin::Admin;
 use crate::runtime::reload::Rules;
 use gavel_kafka::{InputTopic, KafkaSettings, OutputTopics};
@@ -119,7 +120,7 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
         settings,
         Arc::clone(&rules),
         Arc::clone(&stats),
-        crate::runtime::ServeOptions { emit_verdicts: true, ..Default::default() },
+        crate::runtime::ServeOptions { emit: Emit { verdicts: true, shadow: false }, ..Default::default() },
         ready,
         stopped(stop_rx.clone()),
     ));

@@ -42,8 +42,10 @@ warmup_timeout = "{warmup}"
 signals = "{signals}"
 actions = "{actions}"
 verdicts = "{verdicts}"
+shadow = "{shadow}"
 dlq = "{dlq}"
 emit_verdicts = false
+emit_shadow = false
 exactly_once = {exactly_once}
 "#,
         brokers = kafka.brokers,
@@ -56,6 +58,7 @@ exactly_once = {exactly_once}
         signals = outputs.signals,
         actions = outputs.actions,
         verdicts = outputs.verdicts,
+        shadow = outputs.shadow,
         dlq = outputs.dlq,
         exactly_once = kafka.exactly_once,
     )
@@ -179,10 +182,15 @@ pub struct OutputSection {
     pub actions: String,
     /// Verdicts.
     pub verdicts: String,
+    /// Shadow signals.
+    pub shadow: String,
     /// Dead-letter topic.
     pub dlq: String,
     /// Publish a verdict for every event (not only signals and actions).
     pub emit_verdicts: bool,
+    /// Publish a signal, with every hit, for every event a shadow rule fired
+    /// on, to `shadow`, whether or not the event publishes on its own.
+    pub emit_shadow: bool,
     /// Exactly-once outputs through Kafka transactions. Each shard produces
     /// through its own transactional producer and commits its input offsets
     /// in the same transaction, every 100 ms or `kafka.max_in_flight`
@@ -281,6 +289,7 @@ impl GavelConfig {
             signals: self.outputs.signals.clone(),
             actions: self.outputs.actions.clone(),
             verdicts: self.outputs.verdicts.clone(),
+            shadow: self.outputs.shadow.clone(),
             dlq: self.outputs.dlq.clone(),
         };
         settings.exactly_once = self.outputs.exactly_once;

@@ -27,6 +27,7 @@ use gavel_kafka::{Hooks, KafkaSettings, Pipeline};
 use crate::runtime::admin::Admin;
 use crate::runtime::config::GavelConfig;
 
+pub use crate::runtime::processor::Emit;
 use crate::runtime::processor::EngineProcessor;
 use crate::runtime::reload::Rules;
 use crate::telemetry::{self, Stats};
@@ -50,7 +51,8 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
         let bound = admin::serve(addr, admin).await?;
         tracing::info!(%bound, "admin endpoint: /metrics /healthz /readyz /stats /v1/rules");
         tokio::spawn(telemetry::log_every(Arc::clone(&stats), Duration::from_secs(10)));
-        let options = ServeOptions { shards: config.shards(), emit_verdicts: config.outputs.emit_verdicts };
+        let emit = Emit { verdicts: config.outputs.emit_verdicts, shadow: config.outputs.emit_shadow };
+        let options = ServeOptions { shards: config.shards(), emit };
         serve(config.kafka_settings(), rules, stats, options, ready, termination_signal()).await
     })
 }
@@ -60,13 +62,13 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
 pub struct ServeOptions {
     /// Shard workers (threads); each owns a share of the input partitions.
     pub shards: usize,
-    /// Publish a verdict for every event.
-    pub emit_verdicts: bool,
+    /// The optional outputs to publish.
+    pub emit: Emit,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { shards: default_shards(), emit_verdicts: false }
+        ServeOptions { shards: default_shards(), emit: Emit::default() }
     }
 }
 
@@ -93,7 +95,7 @@ pub async fn serve(
     let maintenance = tokio::spawn(maintain(Arc::clone(&rules)));
     let processors: Vec<Box<dyn gavel_kafka::Processor>> = (0..options.shards.max(1))
         .map(|_| {
-            Box::new(EngineProcessor::new(Arc::clone(&rules), Arc::clone(&stats), options.emit_verdicts))
+            Box::new(EngineProcessor::new(Arc::clone(&rules), Arc::clone(&stats), options.emit))
                 as Box<dyn gavel_kafka::Processor>
         })
         .collect();

@@ -12,21 +12,30 @@ use crate::runtime::reload::Rules;
 use crate::telemetry::Stats;
 use crate::telemetry::engine::EventMetrics;
 
+/// Which optional outputs to publish besides signals and actions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Emit {
+    /// A verdict for every event.
+    pub verdicts: bool,
+    /// A signal on the shadow topic for every event a shadow rule fired on.
+    pub shadow: bool,
+}
+
 /// Decodes with the topic's encoding, runs the engine, encodes the signal.
 #[derive(Debug)]
 pub struct EngineProcessor {
     rules: Arc<Rules>,
     stats: Arc<Stats>,
-    emit_verdicts: bool,
+    emit: Emit,
     /// Metric handles, registered on first use (after the recorder is installed).
     counters: Option<EventMetrics>,
 }
 
 impl EngineProcessor {
-    /// A processor over `engine`, reporting to `stats`. With `emit_verdicts`
-    /// every event also gets a verdict on the verdicts topic.
-    pub fn new(rules: Arc<Rules>, stats: Arc<Stats>, emit_verdicts: bool) -> Self {
-        EngineProcessor { rules, stats, emit_verdicts, counters: None }
+    /// A processor over `engine`, reporting to `stats`, publishing the
+    /// optional outputs `emit` names.
+    pub fn new(rules: Arc<Rules>, stats: Arc<Stats>, emit: Emit) -> Self {
+        EngineProcessor { rules, stats, emit, counters: None }
     }
 }
 
@@ -40,6 +49,9 @@ impl Processor for EngineProcessor {
         let engine = self.rules.current();
         // Wall clock for `decided_at` only: windows run on event time.
         let decided_at = crate::clock::now_ms();
+        // A panic in here is caught by the shard, which dead-letters the
+        // event; the velocity store's locks ignore poisoning, so state
+        // stays usable.
         let outcome = match engine.evaluate(&event, input.timestamp_ms, decided_at) {
             Ok(outcome) => outcome,
             Err(e) => return Processed::DeadLetter(e.to_string()),
@@ -60,15 +72,18 @@ impl Processor for EngineProcessor {
             counters.rule_failed(rule);
         }
         let mut outputs = Vec::with_capacity(outcome.actions.len() + 2);
-        // A rule with score 0 and no actions only keeps books (sets labels):
-        // counted above, but it does not publish a signal on its own.
-        if let Some(signal) = &outcome.signal
-            && (signal.hits.iter().any(|h| h.score != 0) || !outcome.actions.is_empty())
-        {
+        if let Some(signal) = outcome.signal() {
             self.stats.signal();
             counters.signal();
             let key = signal.entity.as_ref().map(|e| e.id.clone().into_bytes()).unwrap_or_default();
             outputs.push(Output { topic: OutputTopic::Signals, key, payload: encode_protobuf(signal) });
+        }
+        if self.emit.shadow
+            && let Some(signal) = outcome.shadow_signal()
+        {
+            counters.shadow_signal();
+            let key = signal.entity.as_ref().map(|e| e.id.clone().into_bytes()).unwrap_or_default();
+            outputs.push(Output { topic: OutputTopic::Shadow, key, payload: encode_protobuf(signal) });
         }
         for action in &outcome.actions {
             counters.action(action.r#type);
@@ -78,7 +93,7 @@ impl Processor for EngineProcessor {
             let key = action.target.as_ref().map(|t| t.id.clone().into_bytes()).unwrap_or_default();
             outputs.push(Output { topic: OutputTopic::Actions, key, payload: encode_protobuf(action) });
         }
-        if self.emit_verdicts {
+        if self.emit.verdicts {
             let verdict = engine.verdict(&event, &outcome, decided_at);
             outputs.push(Output {
                 topic: OutputTopic::Verdicts,
@@ -95,6 +110,7 @@ mod tests {
     use gavel_engine::Engine;
     use gavel_model::Encoding;
     use gavel_rules::Pack;
+    use prost::Message as _;
 
     use super::*;
 
@@ -118,6 +134,15 @@ rules:
     actions:
       - type: mute_chat
         target: user
+  - id: shadowed
+    description: says hi
+    on: [chat_message_sent]
+    mode: shadow
+    when: event.chat_message_sent.text.contains("hi")
+    score: 90
+    actions:
+      - type: suspend_account
+        target: user
 "#;
 
     fn process(processor: &mut EngineProcessor, payload: &[u8]) -> Processed {
@@ -135,13 +160,16 @@ rules:
     #[test]
     fn publishes_signals_actions_and_verdicts_but_not_bookkeeping_hits() {
         let rules = Rules::new(Engine::new(Pack::compile([("p.yaml", PACK)]).unwrap()), None);
-        let mut processor = EngineProcessor::new(rules, Arc::new(Stats::default()), true);
+        let emit = Emit { verdicts: true, shadow: false };
+        let mut processor = EngineProcessor::new(rules, Arc::new(Stats::default()), emit);
         let Processed::Outputs(out) = process(&mut processor, br#"{"userId":"u1","chatMessageSent":{"text":"hi"}}"#)
         else {
             panic!("decodable input")
         };
         let topics: Vec<OutputTopic> = out.iter().map(|o| o.topic).collect();
-        assert_eq!(topics, [OutputTopic::Verdicts], "a score-0 hit alone publishes no signal");
+        assert_eq!(topics, [OutputTopic::Verdicts], "neither a score-0 hit nor a shadow hit publishes a signal");
+        let verdict = gavel_model::pb::Verdict::decode(&*out[0].payload).unwrap();
+        assert_eq!((verdict.score, verdict.decision), (0, gavel_model::pb::Decision::Allow as i32));
 
         let Processed::Outputs(out) =
             process(&mut processor, br#"{"userId":"u1","chatMessageSent":{"text":"venmo me"}}"#)
@@ -153,5 +181,36 @@ rules:
         assert!(out.iter().all(|o| o.key == b"u1"));
 
         assert!(matches!(process(&mut processor, b"{oops"), Processed::DeadLetter(reason) if reason.contains("JSON")));
+    }
+
+    #[test]
+    fn shadow_hits_publish_on_the_shadow_topic_only_when_asked() {
+        let rules = Rules::new(Engine::new(Pack::compile([("p.yaml", PACK)]).unwrap()), None);
+        let emit = Emit { verdicts: false, shadow: true };
+        let mut processor = EngineProcessor::new(rules, Arc::new(Stats::default()), emit);
+        let Processed::Outputs(out) = process(&mut processor, br#"{"userId":"u1","chatMessageSent":{"text":"hi"}}"#)
+        else {
+            panic!("decodable input")
+        };
+        let topics: Vec<OutputTopic> = out.iter().map(|o| o.topic).collect();
+        assert_eq!(topics, [OutputTopic::Shadow], "the shadow action is not taken");
+        let signal = gavel_model::pb::RiskSignal::decode(&*out[0].payload).unwrap();
+        assert_eq!(signal.score, 0, "shadow scores do not count");
+        let hits: Vec<&str> = signal.hits.iter().map(|h| h.rule_id.as_str()).collect();
+        assert_eq!(hits, ["bookkeeping", "shadowed"]);
+
+        // An event that publishes anyway lists the shadow hit in its signal.
+        let Processed::Outputs(out) =
+            process(&mut processor, br#"{"userId":"u1","chatMessageSent":{"text":"hi, venmo me"}}"#)
+        else {
+            panic!("decodable input")
+        };
+        let topics: Vec<OutputTopic> = out.iter().map(|o| o.topic).collect();
+        assert_eq!(topics, [OutputTopic::Signals, OutputTopic::Shadow, OutputTopic::Actions]);
+        let signal = gavel_model::pb::RiskSignal::decode(&*out[0].payload).unwrap();
+        assert_eq!(signal.score, 10);
+        assert_eq!(signal.hits.len(), 3);
+        let action = gavel_model::pb::AutoAction::decode(&*out[2].payload).unwrap();
+        assert_eq!(action.rule_id, "scored");
     }
 }

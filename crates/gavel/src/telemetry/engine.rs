@@ -25,6 +25,7 @@ pub struct EventMetrics {
     /// Per action type, at [`ActionType::index`].
     actions: Vec<Counter>,
     signals: Counter,
+    shadow_signals: Counter,
     /// Per rule id: enforce hits, shadow hits, evaluation errors. Grows when
     /// a reloaded pack brings new rules.
     rules: HashMap<String, [Counter; 3]>,
@@ -43,6 +44,7 @@ impl Default for EventMetrics {
             verdicts: Decision::ALL.iter().map(|d| counter!(names::VERDICTS, "decision" => d.as_str())).collect(),
             actions: ActionType::ALL.iter().map(|t| counter!(names::ACTIONS, "type" => t.as_str())).collect(),
             signals: counter!(names::SIGNALS),
+            shadow_signals: counter!(names::SHADOW_SIGNALS),
             rules: HashMap::new(),
         }
     }
@@ -80,6 +82,11 @@ impl EventMetrics {
     /// Counts a published signal.
     pub fn signal(&self) {
         self.signals.increment(1);
+    }
+
+    /// Counts a signal published on the shadow topic.
+    pub fn shadow_signal(&self) {
+        self.shadow_signals.increment(1);
     }
 
     /// Counts a published action.

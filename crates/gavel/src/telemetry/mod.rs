@@ -33,6 +33,18 @@ pub fn init_logging() {
     } else {
         builder.init();
     }
+    // A panic's message can quote the value it choked on (a string slice
+    // error prints the string), and that value may be chat text or card
+    // data: log where it happened, never what it said.
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        tracing::error!(
+            thread = thread.name().unwrap_or("unnamed"),
+            location = location.as_deref().unwrap_or("unknown"),
+            "panic (message withheld: it may quote input)"
+        );
+    }));
 }
 
 /// Latency buckets for the processing histogram, in seconds (1 µs … 100 ms).
@@ -59,6 +71,7 @@ pub fn describe(settings: &gavel_kafka::KafkaSettings) {
     for counter in [
         EVENTS_ACKNOWLEDGED,
         SIGNALS,
+        SHADOW_SIGNALS,
         WARMUP_MESSAGES,
         VELOCITY_EVICTED,
         KAFKA_CLIENT_ERRORS,
@@ -76,6 +89,7 @@ pub fn describe(settings: &gavel_kafka::KafkaSettings) {
     for input in &settings.inputs {
         counter!(EVENTS_CONSUMED, "topic" => input.name.clone()).increment(0);
         counter!(EVENTS_DEAD_LETTERED, "topic" => input.name.clone()).increment(0);
+        counter!(PROCESSING_PANICS, "topic" => input.name.clone()).increment(0);
     }
     for output in settings.outputs.all() {
         counter!(KAFKA_DELIVERY_RETRIES, "topic" => output.to_string()).increment(0);

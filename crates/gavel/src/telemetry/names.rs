@@ -60,6 +60,10 @@ catalog! {
     EVENTS_ACKNOWLEDGED: Counter = "gavel_events_acknowledged_total", "Input messages whose outputs were all acknowledged and offset stored.";
     /// Counter: risk signals produced.
     SIGNALS: Counter = "gavel_signals_total", "Risk signals published.";
+    /// Counter: signals published on the shadow topic.
+    SHADOW_SIGNALS: Counter = "gavel_shadow_signals_total", "Signals published on the shadow topic (events a shadow rule fired on).";
+    /// Counter, label `topic`: messages whose processing panicked (dead-lettered).
+    PROCESSING_PANICS: Counter = "gavel_processing_panics_total", "Input messages whose processing panicked (a bug); each went to the dead-letter topic, by topic.";
     /// Counter, labels `rule`, `mode`: rule hits.
     RULE_HITS: Counter = "gavel_rule_hits_total", "Rule hits, by rule and mode (enforce or shadow).";
     /// Counter, label `rule`: conditions that failed to evaluate (the rule did not fire).

@@ -242,6 +242,10 @@ impl PipelineObserver for Stats {
         counter!(names::EVENTS_DEAD_LETTERED, "topic" => topic.to_string()).increment(1);
     }
 
+    fn panicked(&self, topic: &str) {
+        counter!(names::PROCESSING_PANICS, "topic" => topic.to_string()).increment(1);
+    }
+
     fn acknowledged(&self, kafka_timestamp_ms: Option<i64>, event_time_ms: Option<i64>) {
         let handles = self.end_to_end.get_or_init(|| EndToEnd {
             acknowledged: counter!(names::EVENTS_ACKNOWLEDGED),

@@ -84,6 +84,7 @@ impl Setup {
             signals: format!("{prefix}-signals"),
             actions: format!("{prefix}-actions"),
             verdicts: format!("{prefix}-verdicts"),
+            shadow: format!("{prefix}-shadow"),
             dlq: format!("{prefix}-dlq"),
         };
         let setup = Setup {

@@ -61,7 +61,7 @@ fn swaps_are_atomic_under_load_and_bad_packs_are_rejected() {
                     for n in 0..PER_THREAD {
                         let engine = rules.current();
                         let out = engine.evaluate(&bid(w * PER_THREAD + n), None, 0).unwrap();
-                        let signal = out.signal.expect("every bid fires");
+                        let signal = out.into_signal().expect("every bid fires");
                         // The hit comes from the same pack the outputs name.
                         let expected_rule = if signal.pack_version == "A" { "rule_a" } else { "rule_b" };
                         assert_eq!(signal.hits.len(), 1);
