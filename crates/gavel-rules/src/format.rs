@@ -136,7 +136,8 @@ pub(crate) struct RuleDef {
     pub tags: Vec<String>,
     pub on: Spanned<Vec<String>>,
     pub when: Spanned<String>,
-    pub score: i32,
+    /// Added to the event's score when the rule fires (enforce mode): 0 to 100.
+    pub score: Spanned<i32>,
     #[serde(default)]
     pub actions: Vec<ActionDef>,
     #[serde(default)]
@@ -170,21 +171,23 @@ fn enabled() -> bool {
 }
 
 /// Score thresholds. A verdict is the highest level whose threshold the
-/// event's score reaches; below all of them it is `allow`.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+/// event's score reaches; below all of them it is `allow`. Each is 1 to
+/// 1000, and review ≤ challenge ≤ block (an equal pair skips the lower
+/// level).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ThresholdsDef {
-    pub review: i32,
-    pub challenge: i32,
-    pub block: i32,
+    pub review: Spanned<i32>,
+    pub challenge: Spanned<i32>,
+    pub block: Spanned<i32>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DecisionsDef {
-    pub review: i32,
-    pub challenge: i32,
-    pub block: i32,
+    pub review: Spanned<i32>,
+    pub challenge: Spanned<i32>,
+    pub block: Spanned<i32>,
     /// Per event kind overrides.
     #[serde(default)]
     pub by_kind: BTreeMap<String, Spanned<ThresholdsDef>>,

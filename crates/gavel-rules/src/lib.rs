@@ -4,7 +4,10 @@
 //! A pack is a directory of YAML files. [`Pack::compile`] takes their text
 //! (never a path: this crate does no I/O) and returns either a compiled
 //! [`Pack`] ready for the engine or every error found, each with the file,
-//! line and column it points at.
+//! line and column it points at. A pack that compiles may still carry
+//! warnings ([`Pack::warnings`]): a label no rule sets, a feature no rule
+//! reads, a comparison that is constant. Every diagnostic has a stable
+//! code ([`CODES`]).
 //!
 //! A pack declares named `lists`, windowed `features` (grouped by a key
 //! expression), `rules` (a CEL condition, a score, actions, enforce or
@@ -27,8 +30,8 @@ mod pack;
 pub mod span;
 mod tests_def;
 
-pub use compile::{aggregate_type, aggregate_value_types};
-pub use diagnostic::Diagnostic;
+pub use compile::{SCORE_RANGE, THRESHOLD_RANGE, aggregate_type, aggregate_value_types};
+pub use diagnostic::{CODES, Diagnostic, Severity};
 pub use env::{FEATURE_SLOT_BASE, KIND_SLOT, compile_expression, event_slot, event_slot_is_set};
 /// What a feature computes; defined once in `gavel-model`, re-exported here
 /// so `gavel_rules::Aggregate` keeps working.
@@ -42,7 +45,8 @@ use diagnostic::render;
 /// Errors from compiling a pack.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
-    /// The pack has errors; every one found is listed.
+    /// The pack has errors; every one found is listed (errors only: a
+    /// pack's warnings are reported once it compiles).
     #[error("rule pack has {} error(s):\n{}", .0.len(), render(.0))]
     Invalid(Vec<Diagnostic>),
 }

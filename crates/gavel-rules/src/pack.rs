@@ -7,6 +7,7 @@ use std::sync::Arc;
 use gavel_model::EventKind;
 use gavel_model::pb::{self, ActionType, Decision, EntityType};
 
+use crate::Diagnostic;
 use crate::expr::{Plan, StringList};
 use crate::tests_def::TestCase;
 
@@ -33,6 +34,10 @@ pub struct Pack {
     pub decisions: Decisions,
     /// Rule tests declared in the pack (inline `tests:` and fixture files).
     pub tests: Vec<TestCase>,
+    /// What compiles but is almost certainly not meant (a label no rule
+    /// sets, a feature no rule reads, …), each a [`Diagnostic`] of
+    /// severity warning with its `W` code.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// A windowed aggregate the velocity store computes.

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gavel::demo::DemoOptions;
+use gavel::error::{Actor, Class};
 use gavel::runtime::config::{GavelConfig, defaults};
 use gavel::tools::check::Checked;
 
@@ -29,17 +30,25 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Validate a rule pack directory; exits non-zero on any error.
+    /// Validate a rule pack directory; prints its warnings; exits non-zero
+    /// on any error (and, with --deny-warnings, on any warning).
     Check {
         /// The pack directory.
         pack: PathBuf,
+        /// Fail on warnings too (for CI).
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Run a pack's rule tests (inline `tests:` and `tests/*.yaml`).
     Test {
         /// The pack directory.
         pack: PathBuf,
+        /// Fail when the pack has warnings, even if every test passes.
+        #[arg(long)]
+        deny_warnings: bool,
     },
-    /// Evaluate one expression against one event; prints JSON.
+    /// Evaluate one expression against one event; prints JSON; exits
+    /// non-zero when the expression does not compile or fails.
     Eval {
         /// The expression (CEL), e.g. `event.bid_placed.amount.amount_minor > 1000`.
         expression: String,
@@ -84,9 +93,10 @@ fn main() -> ExitCode {
         None => gavel::demo::run(DemoOptions::default()),
         Some(Command::Demo(options)) => gavel::demo::run(options),
         Some(Command::Run { config }) => gavel::runtime::run(config.as_deref()),
-        Some(Command::Check { pack }) => match gavel::tools::check::check(&pack) {
-            Ok(Checked::Ok(line)) => {
-                println!("{line}");
+        Some(Command::Check { pack, deny_warnings }) => match gavel::tools::check::check(&pack, deny_warnings) {
+            Ok(Checked::Ok { warnings, summary }) => {
+                eprint!("{warnings}");
+                println!("{summary}");
                 return ExitCode::SUCCESS;
             }
             Ok(Checked::Invalid(report)) => {
@@ -95,16 +105,24 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(e),
         },
-        Some(Command::Test { pack }) => match gavel::tools::test::test_pack(&pack) {
-            Ok((table, ok)) => {
-                print!("{table}");
-                return if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        Some(Command::Test { pack, deny_warnings }) => match gavel::tools::test::test_pack(&pack, deny_warnings) {
+            Ok(tested) => {
+                eprint!("{}", tested.warnings);
+                print!("{}", tested.table);
+                return if tested.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE };
             }
             Err(e) => Err(e),
         },
         Some(Command::Eval { expression, event, features, rules }) => {
-            gavel::tools::eval::eval_file(&expression, &event, features.as_deref(), rules.as_deref())
-                .map(|json| println!("{json}"))
+            match gavel::tools::eval::eval_file(&expression, &event, features.as_deref(), rules.as_deref()) {
+                Ok(evaluation) => {
+                    println!("{}", evaluation.json);
+                    // The expression is the user's input: exit as bad input does.
+                    let bad_input = Class { actor: Actor::User, retry_helps: false };
+                    return if evaluation.failed { ExitCode::from(bad_input.exit_code()) } else { ExitCode::SUCCESS };
+                }
+                Err(e) => Err(e),
+            }
         }
         Some(Command::Replay(args)) => gavel::backtest::run(&args),
         Some(Command::Sim(args)) => gavel::tools::sim::run(&args),

@@ -1,50 +1,45 @@
 //! A rule's `actions`: action type, target entity and its id, cooldown
 //! and expiry.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
+use gavel_model::or_list;
 use gavel_model::pb::{ActionType, EntityType};
-use gavel_model::{EventKind, or_list};
 use serde_saphyr::Spanned;
 
 use super::{PackCompiler, Source, parse_window};
+use crate::diagnostic::code;
 use crate::env::PackEnv;
-use crate::expr::{self, StringList, Type};
+use crate::expr::{self, Type};
 use crate::format::ActionDef;
 use crate::{Action, LabelEntity};
 
 impl PackCompiler {
-    /// One action of a rule on `on`.
-    pub(super) fn action(
-        &mut self,
-        src: &Source<'_>,
-        def: &ActionDef,
-        on: &[EventKind],
-        features: &HashMap<String, (usize, Type)>,
-        lists: &HashMap<String, Arc<StringList>>,
-    ) -> Option<Action> {
+    /// One action of a rule, its id compiled in the rule's `env`.
+    pub(super) fn action(&mut self, src: &Source<'_>, def: &ActionDef, env: &PackEnv<'_>) -> Option<Action> {
         let kind = match pack_action_type(&def.kind.value) {
             Some(kind) => Some(kind),
             None => {
                 let other = &def.kind.value;
                 let expected = or_list(ActionType::SPECIFIED.iter().map(|t| t.as_str()));
-                self.at(src, &def.kind, format!("unknown action `{other}` (expected {expected})"));
+                self.at(code::UNKNOWN_NAME, src, &def.kind, format!("unknown action `{other}` (expected {expected})"));
                 None
             }
         };
         let Some(target) = EntityType::from_name(&def.target.value).filter(|t| *t != EntityType::Unspecified) else {
-            self.at(src, &def.target, format!("unknown target `{}`", def.target.value));
+            self.at(code::UNKNOWN_NAME, src, &def.target, format!("unknown target `{}`", def.target.value));
             return None;
         };
         // The event's own user, device and ip are the default ids.
         let default_id = LabelEntity::from_entity_type(target).map(|e| format!("event.{}", e.field()));
-        let env = PackEnv::new(on, "rule", features, lists);
         let id = match (&def.id, default_id) {
-            (Some(id), _) => self.expression(src, id, &env, &[Type::String]),
-            (None, Some(default)) => expr::compile(&default, &env).ok(),
+            (Some(id), _) => self.expression(src, id, env, &[Type::String]),
+            (None, Some(default)) => expr::compile(&default, env).ok(),
             (None, None) => {
-                self.at(src, &def.target, format!("target `{}` needs an `id` expression", def.target.value));
+                self.at(
+                    code::MISSING,
+                    src,
+                    &def.target,
+                    format!("target `{}` needs an `id` expression", def.target.value),
+                );
                 None
             }
         };
@@ -53,7 +48,7 @@ impl PackCompiler {
             Some(text) => match parse_window(&text.value) {
                 Ok(ms) => Some(Some(ms)),
                 Err(e) => {
-                    this.at(src, text, e);
+                    this.at(code::BAD_VALUE, src, text, e);
                     None
                 }
             },

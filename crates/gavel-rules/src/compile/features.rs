@@ -8,6 +8,7 @@ use std::sync::Arc;
 use gavel_model::Aggregate;
 
 use super::{PackCompiler, Source, parse_window};
+use crate::diagnostic::code;
 use crate::env::PackEnv;
 use crate::expr::{StringList, Type};
 use crate::format::FeatureDef;
@@ -47,7 +48,7 @@ impl PackCompiler {
         for src in parsed {
             for def in &src.file.features {
                 if index.contains_key(&def.name.value) {
-                    self.at(src, &def.name, format!("duplicate feature `{}`", def.name.value));
+                    self.at(code::DUPLICATE, src, &def.name, format!("duplicate feature `{}`", def.name.value));
                     continue;
                 }
                 if let Some(feature) = self.feature(src, def, &no_features, lists) {
@@ -75,6 +76,7 @@ impl PackCompiler {
             None => {
                 let names: Vec<&str> = Aggregate::ALL.iter().map(|a| a.name()).collect();
                 self.at(
+                    code::UNKNOWN_NAME,
                     src,
                     &def.aggregate,
                     format!("unknown aggregate `{}` (expected one of {})", def.aggregate.value, names.join(", ")),
@@ -85,7 +87,7 @@ impl PackCompiler {
         let window_ms = match parse_window(&def.window.value) {
             Ok(ms) => Some(ms),
             Err(e) => {
-                self.at(src, &def.window, e);
+                self.at(code::BAD_VALUE, src, &def.window, e);
                 None
             }
         };
@@ -99,19 +101,24 @@ impl PackCompiler {
         let aggregate = aggregate?;
         let value = match (&def.value, aggregate_value_types(aggregate)) {
             (Some(v), []) => {
-                self.at(src, v, format!("aggregate `{}` takes no `value`", aggregate.name()));
+                self.at(code::BAD_VALUE, src, v, format!("aggregate `{}` takes no `value`", aggregate.name()));
                 return None;
             }
             (Some(v), types) => Some(self.expression(src, v, &env, types)?),
             (None, []) => None,
             (None, _) => {
-                self.at(src, &def.aggregate, format!("aggregate `{}` needs a `value` expression", aggregate.name()));
+                self.at(
+                    code::MISSING,
+                    src,
+                    &def.aggregate,
+                    format!("aggregate `{}` needs a `value` expression", aggregate.name()),
+                );
                 return None;
             }
         };
         let max_keys = match &def.max_keys {
             Some(n) if n.value == 0 => {
-                self.at(src, n, "max_keys must be at least 1");
+                self.at(code::BAD_VALUE, src, n, "max_keys must be at least 1");
                 return None;
             }
             Some(n) => usize::try_from(n.value).unwrap_or(usize::MAX),

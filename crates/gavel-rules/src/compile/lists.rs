@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::{PackCompiler, Source};
+use crate::diagnostic::code;
 use crate::expr::StringList;
 
 impl PackCompiler {
@@ -15,7 +16,7 @@ impl PackCompiler {
         for src in parsed {
             for def in &src.file.lists {
                 if !seen.insert(def.name.value.clone()) {
-                    self.at(src, &def.name, format!("duplicate list `{}`", def.name.value));
+                    self.at(code::DUPLICATE, src, &def.name, format!("duplicate list `{}`", def.name.value));
                     continue;
                 }
                 let mut items = def.items.clone();
@@ -24,14 +25,19 @@ impl PackCompiler {
                     match files.iter().find(|(n, _)| *n == wanted || n.ends_with(&format!("/{}", file.value))) {
                         Some((_, text)) => items.extend(list_entries(text)),
                         None => {
-                            self.at(src, file, format!("list file `{}` not found beside the pack", file.value));
+                            self.at(
+                                code::MISSING,
+                                src,
+                                file,
+                                format!("list file `{}` not found beside the pack", file.value),
+                            );
                             continue;
                         }
                     }
                 }
                 match StringList::new(def.name.value.clone(), items) {
                     Ok(list) => lists.push(Arc::new(list)),
-                    Err(e) => self.at(src, &def.name, format!("list `{}`: {e}", def.name.value)),
+                    Err(e) => self.at(code::BAD_VALUE, src, &def.name, format!("list `{}`: {e}", def.name.value)),
                 }
             }
         }

@@ -1,39 +1,44 @@
 //! Compiling pack files into a [`Pack`]: YAML parsed, then one pass per
 //! section — `version`, `lists`, `features`, `rules` (with their actions
 //! and labels), `decisions`, `tests` — each in its own file, every error
-//! collected with its place. Name resolution and slots are `env.rs`; the
-//! result's shape is `pack.rs`.
+//! collected with its place — then, for a pack that compiles, the lints
+//! (`lint.rs`) that find what compiles but cannot be meant. Name
+//! resolution and slots are `env.rs`; the result's shape is `pack.rs`.
 
 mod actions;
 mod decisions;
 mod duration;
 mod features;
+mod lint;
 mod lists;
 mod rules;
 mod tests;
 mod version;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use gavel_model::{EventKind, Fnv64};
 use serde_saphyr::Spanned;
 
+use crate::diagnostic::code;
 use crate::env::PackEnv;
 use crate::expr::{self, CompileError, Plan, StringList, Type};
 use crate::format::PackFile;
 use crate::{Diagnostic, Pack, Result, RulesError};
 
+pub use decisions::{SCORE_RANGE, THRESHOLD_RANGE};
 pub(crate) use duration::parse_window;
 pub use features::{aggregate_type, aggregate_value_types};
 
 impl Pack {
     /// Compiles a pack from its files, given as `(path, text)` pairs: the
     /// YAML files (`.yaml`/`.yml`) and any data files lists refer to.
-    /// Returns every error found across all files.
+    /// Returns every error found across all files; a pack that compiles
+    /// carries its warnings in [`Pack::warnings`].
     pub fn compile<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Pack> {
         let files: Vec<(&str, &str)> = files.into_iter().collect();
-        let mut c = PackCompiler { diags: Vec::new() };
+        let mut c = PackCompiler::default();
         let mut parsed = Vec::new();
         for (name, text) in &files {
             if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
@@ -51,14 +56,20 @@ impl Pack {
         let (features, feature_defs) = c.features(&parsed, &list_index);
         let rules = c.rules(&parsed, &features, &feature_defs, &list_index);
         let decisions = c.decisions(&parsed);
-        let tests = c.tests(&parsed, &rules);
+        let tests = c.tests(&parsed);
         if !c.diags.is_empty() {
             return Err(RulesError::Invalid(c.diags));
         }
         let Some(version) = version else {
-            return Err(RulesError::Invalid(vec![Diagnostic::whole("<pack>", "no file sets `version`")]));
+            return Err(RulesError::Invalid(vec![Diagnostic::whole(
+                "<pack>",
+                code::MISSING,
+                "no file sets `version`",
+            )]));
         };
-        Ok(Pack { version, hash: content_hash(&files), lists, features, rules, decisions, tests })
+        c.lints(&parsed, &features, &rules);
+        let warnings = c.warnings;
+        Ok(Pack { version, hash: content_hash(&files), lists, features, rules, decisions, tests, warnings })
     }
 }
 
@@ -88,14 +99,42 @@ struct Source<'a> {
     file: PackFile,
 }
 
-/// The compiler's state: the diagnostics found so far.
+/// What became of a rule the pack defines, for the tests that name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RuleStatus {
+    /// Compiled and enabled: tests may name it.
+    Enabled,
+    /// Compiled, `enabled: false`.
+    Disabled,
+    /// Did not compile: its own errors say why, tests naming it add none.
+    Failed,
+}
+
+/// The compiler's state: the diagnostics found so far, and what the lints
+/// need to know about the pack's rules.
+#[derive(Default)]
 struct PackCompiler {
+    /// Errors.
     diags: Vec<Diagnostic>,
+    /// Warnings, reported when the pack compiles.
+    warnings: Vec<Diagnostic>,
+    /// Every rule id defined, and what became of it.
+    rule_status: HashMap<String, RuleStatus>,
+    /// Features read by any expression of an enabled rule (condition,
+    /// action ids, label ids).
+    features_read: HashSet<usize>,
+    /// Features read by disabled rules.
+    features_read_by_disabled: HashSet<usize>,
 }
 
 impl PackCompiler {
-    fn at<T>(&mut self, src: &Source<'_>, spanned: &Spanned<T>, message: impl Into<String>) {
-        self.diags.push(Diagnostic::at_location(src.name, src.text, &spanned.referenced, message.into()));
+    /// An error (or, for a `W` code, a warning) at a YAML node.
+    fn at<T>(&mut self, code: &'static str, src: &Source<'_>, spanned: &Spanned<T>, message: impl Into<String>) {
+        self.push(Diagnostic::at_location(src.name, src.text, &spanned.referenced, code, message.into()));
+    }
+
+    fn push(&mut self, diag: Diagnostic) {
+        if diag.is_error() { self.diags.push(diag) } else { self.warnings.push(diag) }
     }
 
     fn kinds(&mut self, src: &Source<'_>, on: &Spanned<Vec<String>>) -> Option<Vec<EventKind>> {
@@ -108,13 +147,13 @@ impl PackCompiler {
                     let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
                     let hint =
                         expr::nearest(name, &names).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
-                    self.at(src, on, format!("unknown event kind `{name}`{hint}"));
+                    self.at(code::UNKNOWN_NAME, src, on, format!("unknown event kind `{name}`{hint}"));
                     ok = false;
                 }
             }
         }
         if kinds.is_empty() && ok {
-            self.at(src, on, "`on` needs at least one event kind");
+            self.at(code::MISSING, src, on, "`on` needs at least one event kind");
             ok = false;
         }
         ok.then_some(kinds)
@@ -129,7 +168,14 @@ impl PackCompiler {
         expected: &[Type],
     ) -> Option<Plan> {
         match expr::compile(&spanned.value, env) {
-            Ok(plan) if expected.contains(plan.ty()) => Some(plan),
+            Ok(plan) if expected.contains(plan.ty()) => {
+                // W003, W004: the expression compiler's own warnings.
+                for w in plan.warnings() {
+                    let at = CompileError { start: w.start, end: w.end, message: w.message.clone() };
+                    self.in_expression(w.code, src, spanned, &at);
+                }
+                Some(plan)
+            }
             Ok(plan) => {
                 let want = expected.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or ");
                 self.expression_error(
@@ -153,8 +199,12 @@ impl PackCompiler {
     }
 
     fn expression_error(&mut self, src: &Source<'_>, spanned: &Spanned<String>, e: CompileError) {
-        let diag = Diagnostic::in_expression(src.name, src.text, &spanned.referenced, &spanned.value, &e);
-        self.diags.push(diag);
+        self.in_expression(code::EXPRESSION, src, spanned, &e);
+    }
+
+    /// A problem at bytes `e.start..e.end` of the expression in `spanned`.
+    fn in_expression(&mut self, code: &'static str, src: &Source<'_>, spanned: &Spanned<String>, e: &CompileError) {
+        self.push(Diagnostic::in_expression(src.name, src.text, &spanned.referenced, &spanned.value, code, e));
     }
 }
 
@@ -170,7 +220,7 @@ fn yaml_diagnostic(file: &str, error: &serde_saphyr::Error) -> Diagnostic {
         None => first,
     };
     let message = message.split(" at line ").next().unwrap_or(message).to_string();
-    Diagnostic { file: file.to_string(), line, column, len: 1, message }
+    Diagnostic::at_place(file, line, column, code::YAML, message)
 }
 
 #[cfg(test)]

@@ -2,20 +2,23 @@
 //! the features it reads checked against its kinds, and its actions and
 //! label operations.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use gavel_model::pb;
 use gavel_model::{EventKind, or_list};
 
-use super::{PackCompiler, Source, parse_window};
+use super::decisions::SCORE_RANGE;
+use super::{PackCompiler, RuleStatus, Source, parse_window};
+use crate::diagnostic::code;
 use crate::env::{PackEnv, kinds_list};
 use crate::expr::{self, StringList, Type};
 use crate::format::RuleDef;
 use crate::{Feature, LabelEntity, LabelOp, Rule, RuleMode};
 
 impl PackCompiler {
-    /// Every enabled rule, in file order.
+    /// Every enabled rule, in file order; what became of each rule defined
+    /// is kept for the tests and lints.
     pub(super) fn rules(
         &mut self,
         parsed: &[Source<'_>],
@@ -24,23 +27,31 @@ impl PackCompiler {
         lists: &HashMap<String, Arc<StringList>>,
     ) -> Vec<Rule> {
         let mut rules = Vec::new();
-        let mut ids = HashSet::new();
         for src in parsed {
             for def in &src.file.rules {
-                if !ids.insert(def.id.value.clone()) {
-                    self.at(src, &def.id, format!("duplicate rule id `{}`", def.id.value));
+                if self.rule_status.contains_key(&def.id.value) {
+                    self.at(code::DUPLICATE, src, &def.id, format!("duplicate rule id `{}`", def.id.value));
                     continue;
                 }
-                if let Some(rule) = self.rule(src, def, features, feature_index, lists)
-                    && def.enabled
-                {
-                    rules.push(rule);
-                }
+                let status = match self.rule(src, def, features, feature_index, lists) {
+                    Some((rule, reads)) if def.enabled => {
+                        self.features_read.extend(reads);
+                        rules.push(rule);
+                        RuleStatus::Enabled
+                    }
+                    Some((_, reads)) => {
+                        self.features_read_by_disabled.extend(reads);
+                        RuleStatus::Disabled
+                    }
+                    None => RuleStatus::Failed,
+                };
+                self.rule_status.insert(def.id.value.clone(), status);
             }
         }
         rules
     }
 
+    /// One rule, and every feature any of its expressions reads.
     fn rule(
         &mut self,
         src: &Source<'_>,
@@ -48,7 +59,19 @@ impl PackCompiler {
         features: &[Feature],
         feature_index: &HashMap<String, (usize, Type)>,
         lists: &HashMap<String, Arc<StringList>>,
-    ) -> Option<Rule> {
+    ) -> Option<(Rule, Vec<usize>)> {
+        let score = if SCORE_RANGE.contains(&def.score.value) {
+            Some(def.score.value)
+        } else {
+            let (lo, hi) = (SCORE_RANGE.start(), SCORE_RANGE.end());
+            self.at(
+                code::BAD_VALUE,
+                src,
+                &def.score,
+                format!("score {} is out of range: a rule's score is {lo} to {hi}", def.score.value),
+            );
+            None
+        };
         let on = self.kinds(src, &def.on)?;
         let mode = match &def.mode {
             None => Some(RuleMode::Enforce),
@@ -56,22 +79,22 @@ impl PackCompiler {
                 Some(mode) => Some(mode),
                 None => {
                     let expected = or_list(pb::RuleMode::SPECIFIED.iter().map(|m| m.as_str()));
-                    self.at(src, m, format!("unknown mode `{}` (expected {expected})", m.value));
+                    self.at(code::UNKNOWN_NAME, src, m, format!("unknown mode `{}` (expected {expected})", m.value));
                     None
                 }
             },
         };
         let env = PackEnv::new(&on, "rule", feature_index, lists);
         let when = self.expression(src, &def.when, &env, &[Type::Bool]);
-        let mut actions = Vec::new();
-        for action in &def.actions {
-            if let Some(a) = self.action(src, action, &on, feature_index, lists) {
-                actions.push(a);
-            }
-        }
         let mut reads = env.reads.take();
         reads.sort_unstable();
         reads.dedup();
+        let mut actions = Vec::new();
+        for action in &def.actions {
+            if let Some(a) = self.action(src, action, &env) {
+                actions.push(a);
+            }
+        }
         if reads.contains(&usize::MAX) {
             // A feature that failed to compile: its own error says what to fix.
             return None;
@@ -80,8 +103,14 @@ impl PackCompiler {
         if actions.len() != def.actions.len() {
             return None;
         }
-        let labels = self.labels(src, def, &PackEnv::new(&on, "rule", feature_index, lists))?;
-        Some(Rule {
+        let labels = self.labels(src, def, &env)?;
+        // Action and label ids may read features too.
+        let mut all_reads = env.reads.take();
+        if all_reads.contains(&usize::MAX) {
+            return None;
+        }
+        all_reads.extend(&reads);
+        let rule = Rule {
             id: def.id.value.clone(),
             description: def.description.clone(),
             owner: def.owner.clone(),
@@ -89,11 +118,12 @@ impl PackCompiler {
             on,
             when: when?,
             reads,
-            score: def.score,
+            score: score?,
             mode: mode?,
             actions,
             labels,
-        })
+        };
+        Some((rule, all_reads))
     }
 
     /// A feature read on a kind that does not feed it is looked up by its
@@ -118,6 +148,7 @@ impl PackCompiler {
             let key_env = PackEnv::new(&foreign, "rule", feature_index, lists);
             if let Err(errors) = expr::compile(feature.key.source(), &key_env) {
                 self.at(
+                    code::EXPRESSION,
                     src,
                     &def.when,
                     format!(
@@ -145,20 +176,29 @@ impl PackCompiler {
             let entity = LabelEntity::from_name(&op.entity.value);
             if entity.is_none() {
                 let expected = or_list(LabelEntity::ALL.iter().map(|e| e.name()));
-                self.at(src, &op.entity, format!("unknown label entity `{}` (expected {expected})", op.entity.value));
+                self.at(
+                    code::UNKNOWN_NAME,
+                    src,
+                    &op.entity,
+                    format!("unknown label entity `{}` (expected {expected})", op.entity.value),
+                );
             }
-            let ttl = op.ttl.as_ref().map(|t| parse_window(&t.value).map_err(|e| self.at(src, t, e)));
+            let ttl = op.ttl.as_ref().map(|t| parse_window(&t.value).map_err(|e| self.at(code::BAD_VALUE, src, t, e)));
             match (&op.add, &op.remove, ttl, entity) {
                 (Some(label), None, Some(Ok(ttl)), Some(entity)) => {
                     labels.push(LabelOp { label: label.value.clone(), entity, id, ttl_ms: Some(ttl) })
                 }
-                (Some(label), None, None, _) => self.at(src, label, "adding a label needs a `ttl`"),
+                (Some(label), None, None, _) => self.at(code::MISSING, src, label, "adding a label needs a `ttl`"),
                 (None, Some(label), None, Some(entity)) => {
                     labels.push(LabelOp { label: label.value.clone(), entity, id, ttl_ms: None })
                 }
-                (None, Some(label), Some(_), _) => self.at(src, label, "removing a label takes no `ttl`"),
-                (Some(label), Some(_), _, _) => self.at(src, label, "a label entry either adds or removes"),
-                (None, None, _, _) => self.at(src, &op.entity, "a label entry needs `add` or `remove`"),
+                (None, Some(label), Some(_), _) => {
+                    self.at(code::BAD_VALUE, src, label, "removing a label takes no `ttl`")
+                }
+                (Some(label), Some(_), _, _) => {
+                    self.at(code::BAD_VALUE, src, label, "a label entry either adds or removes")
+                }
+                (None, None, _, _) => self.at(code::MISSING, src, &op.entity, "a label entry needs `add` or `remove`"),
                 _ => {}
             }
         }

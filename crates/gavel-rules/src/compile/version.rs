@@ -1,6 +1,7 @@
 //! The `version` section: exactly one file of the pack sets it.
 
 use super::{PackCompiler, Source};
+use crate::diagnostic::code;
 
 impl PackCompiler {
     /// The pack's version, reporting every file that sets it again.
@@ -9,7 +10,7 @@ impl PackCompiler {
         for src in parsed {
             if let Some(v) = &src.file.version {
                 if version.is_some() {
-                    self.at(src, v, "`version` is set in more than one file");
+                    self.at(code::DUPLICATE, src, v, "`version` is set in more than one file");
                 }
                 version = Some(v.value.clone());
             }

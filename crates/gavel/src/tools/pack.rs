@@ -113,13 +113,14 @@ impl miette::Diagnostic for Report {
     }
 }
 
-/// Renders each diagnostic as `file:line:col: message` followed by the
-/// source line and an underline, using `source` to find file texts.
+/// Renders each diagnostic as `file:line:col: severity[code]: message`
+/// followed by the source line and an underline, using `source` to find
+/// file texts.
 pub fn render<'a>(diagnostics: &[Diagnostic], source: impl Fn(&str) -> Option<&'a str>) -> String {
     let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
     let mut out = String::new();
     for d in diagnostics {
-        out.push_str(&format!("error: {d}\n"));
+        out.push_str(&format!("{d}\n"));
         let Some(text) = source(&d.file).filter(|_| d.line > 0) else {
             continue;
         };
@@ -181,9 +182,17 @@ mod tests {
     #[test]
     fn renders_a_caret_under_the_error() {
         let text = "rules:\n  - id: x\n    when: event.usr_id == 'a'\n";
-        let d = Diagnostic { file: "p.yaml".into(), line: 3, column: 11, len: 12, message: "unknown field".into() };
+        let d = Diagnostic {
+            file: "p.yaml".into(),
+            line: 3,
+            column: 11,
+            len: 12,
+            severity: gavel_rules::Severity::Error,
+            code: "E002",
+            message: "unknown field".into(),
+        };
         let out = render(&[d], |_| Some(text));
-        assert!(out.starts_with("error: p.yaml:3:11: unknown field\n"), "{out}");
+        assert!(out.starts_with("p.yaml:3:11: error[E002]: unknown field\n"), "{out}");
         assert!(out.contains("event.usr_id == 'a'"), "{out}");
         assert!(out.contains("────────────"), "{out}");
     }
