@@ -14,7 +14,17 @@ pub enum KafkaError {
     /// A client could not be created or configured, or a client call
     /// (metadata, watermarks, committed offsets, assignment) failed.
     #[error("kafka client: {0}")]
-    Client(#[from] rdkafka::error::KafkaError),
+    Client(#[source] rdkafka::error::KafkaError),
+    /// librdkafka refused a client option. Names the option, never its
+    /// value: a value may be a resolved secret (`env:`/`file:`), and
+    /// librdkafka's own message repeats it.
+    #[error("kafka option `{option}` rejected: {reason}")]
+    Option {
+        /// The option's name.
+        option: String,
+        /// librdkafka's reason, with the value taken out.
+        reason: String,
+    },
     /// Subscribing to the input topics failed.
     #[error("subscribe to {topics:?}: {source}")]
     Subscribe {
@@ -51,6 +61,18 @@ pub enum KafkaError {
 /// Result alias for this crate.
 pub type Result<T, E = KafkaError> = std::result::Result<T, E>;
 
+impl From<rdkafka::error::KafkaError> for KafkaError {
+    fn from(error: rdkafka::error::KafkaError) -> Self {
+        match error {
+            rdkafka::error::KafkaError::ClientConfig(_, description, option, value) => {
+                let reason = if value.is_empty() { description } else { description.replace(&value, "<redacted>") };
+                KafkaError::Option { option, reason }
+            }
+            other => KafkaError::Client(other),
+        }
+    }
+}
+
 impl KafkaError {
     /// A consume error for `code`, as librdkafka would report it.
     pub(crate) fn consume(code: RDKafkaErrorCode) -> Self {
@@ -72,5 +94,25 @@ mod tests {
         assert!(error.source().is_some_and(|s| s.is::<rdkafka::error::KafkaError>()));
         let error = KafkaError::CreateTopic { topic: "t".into(), source: RDKafkaErrorCode::InvalidPartitions };
         assert!(error.source().is_some_and(|s| s.is::<RDKafkaErrorCode>()));
+    }
+
+    #[test]
+    fn a_rejected_option_is_named_without_its_value() {
+        for (option, value) in [("sasl.passwrod", "hunter2-SECRET"), ("session.timeout.ms", "hunter2-SECRET")] {
+            let mut config = rdkafka::ClientConfig::new();
+            config.set("bootstrap.servers", "127.0.0.1:1").set(option, value);
+            let Err(error) = config.create::<rdkafka::consumer::BaseConsumer>() else {
+                panic!("librdkafka accepted {option}");
+            };
+            let error = KafkaError::from(error);
+            let mut text = error.to_string();
+            let mut source = error.source();
+            while let Some(s) = source {
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            assert!(text.contains(option), "{text}");
+            assert!(!text.contains("hunter2"), "{text}");
+        }
     }
 }

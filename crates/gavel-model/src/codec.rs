@@ -57,12 +57,119 @@ pub fn decode_protobuf(bytes: &[u8]) -> Result<Event> {
 
 /// Decodes a proto3-JSON-encoded event.
 pub fn decode_json(bytes: &[u8]) -> Result<Event> {
-    let event: Event = serde_json::from_slice(bytes).map_err(|e| ModelError::Json {
-        line: e.line(),
-        column: e.column(),
-        message: redact(strip_position(&e.to_string())),
-    })?;
+    let event: Event = serde_json::from_slice(bytes).map_err(|e| json_error(bytes, &e))?;
     require_payload(event)
+}
+
+/// A decoding error that says what kind of problem it is and where (field
+/// path, line, column), built from the error's structure, never from its
+/// message text, which quotes input values (chat text, card numbers).
+fn json_error(bytes: &[u8], error: &serde_json::Error) -> ModelError {
+    use serde_json::error::Category;
+    let what = match error.classify() {
+        Category::Io => "unreadable input".to_string(),
+        // serde_json's syntax messages are fixed texts ("expected value",
+        // "trailing characters", …) that never include input.
+        Category::Syntax | Category::Eof => strip_position(&error.to_string()).to_string(),
+        Category::Data => data_error(strip_position(&error.to_string())),
+    };
+    // The failing field's path, found by decoding again with path tracking:
+    // only on this cold path, so the hot path pays nothing for it.
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let path = match serde_path_to_error::deserialize::<_, Event>(&mut de) {
+        Err(e) => field_path(e.path()),
+        Ok(_) => String::new(),
+    };
+    let message = if path.is_empty() { what } else { format!("{what} at {path}") };
+    ModelError::Json { line: error.line(), column: error.column(), message }
+}
+
+/// The shape of a serde data error with every input-derived part dropped:
+/// serde's own forms are "invalid type: <unexpected>, expected <exp>",
+/// "invalid value: …", "unknown variant `<input>`, expected …", "unknown
+/// field …", "missing field `<name>`", "duplicate field `<name>`" and
+/// "invalid length <n>, expected …", where only the expectation and the
+/// field names come from the schema. Anything else (a custom message, e.g.
+/// from a timestamp parser) may quote input and becomes "invalid value".
+fn data_error(message: &str) -> String {
+    // The expectation ends the message: the last ", expected " is serde's.
+    let expected = message.rfind(", expected ").map(|i| &message[i + 2..]);
+    let unexpected_kind = |rest: &str| {
+        // "string \"…\"", "integer `5`", "floating point `1.5`", "map": the
+        // words before the quoted value.
+        let end = rest.find(['"', '`', ',']).unwrap_or(rest.len());
+        let kind = rest[..end].trim();
+        if kind.chars().all(|c| c.is_ascii_lowercase() || c == ' ') { kind.to_string() } else { String::new() }
+    };
+    let with_expected = |head: String| match expected {
+        Some(exp) if !exp.contains(['"']) => format!("{head}, {exp}"),
+        _ => head,
+    };
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        with_expected(format!("invalid type: {}", unexpected_kind(rest)).trim_end_matches(": ").to_string())
+    } else if let Some(rest) = message.strip_prefix("invalid value: ") {
+        with_expected(format!("invalid value: {}", unexpected_kind(rest)).trim_end_matches(": ").to_string())
+    } else if message.starts_with("unknown variant ") {
+        with_expected("unknown enum value".to_string())
+    } else if message.starts_with("unknown field ") {
+        with_expected("unknown field".to_string())
+    } else if message.starts_with("invalid length ") {
+        with_expected("invalid length".to_string())
+    } else if message.starts_with("missing field `") || message.starts_with("duplicate field `") {
+        // The name is the schema's (serde only reports fields it knows).
+        let name = message.split('`').nth(1).unwrap_or_default();
+        let head = if message.starts_with("missing") { "missing field" } else { "duplicate field" };
+        if known_segment(name) { format!("{head} {name}") } else { head.to_string() }
+    } else {
+        "invalid value".to_string()
+    }
+}
+
+/// `chat_message_sent.text`, `items[2]`: the path's segments that are
+/// field names of the schema, each other segment (an unknown key, which is
+/// input) shown as `?`.
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                let snake = snake_case(key);
+                out.push_str(if known_segment(&snake) { &snake } else { "?" });
+            }
+            Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    out
+}
+
+/// `chatMessageSent` → `chat_message_sent` (proto3 JSON accepts both).
+fn snake_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether `name` is one segment of some field path of the schema.
+fn known_segment(name: &str) -> bool {
+    let in_schema = || crate::schema::EVENT_FIELDS.iter().any(|f| f.path.split('.').any(|s| s == name));
+    !name.is_empty() && in_schema()
 }
 
 /// Encodes an event (or any generated message) as protobuf.
@@ -90,27 +197,6 @@ fn strip_position(message: &str) -> &str {
     }
 }
 
-/// Replaces every quoted span (`"…"` or `` `…` ``) of a decoder message with
-/// `<redacted>`: serde quotes the offending input value there, and that value
-/// may be chat text or card data, which must never reach logs or headers.
-fn redact(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut chars = message.chars();
-    while let Some(c) = chars.next() {
-        if c == '"' || c == '`' {
-            out.push_str("<redacted>");
-            for inner in chars.by_ref() {
-                if inner == c {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +207,88 @@ mod tests {
         match err {
             ModelError::Json { line, .. } => assert_eq!(line, 2),
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// Places a hostile value can sit in a JSON event: string values of
+    /// each type of field, enum values, keys known and unknown, numbers.
+    const HOSTILE_TEMPLATES: &[&str] = &[
+        r#"{"chatMessageSent":"@"}"#,
+        r#"{"chatMessageSent":{"text":{"@":1}}}"#,
+        r#"{"chatMessageSent":{"text":@}}"#,
+        r#"{"paymentAttempted":{"amount":{"amountMinor":"@"}}}"#,
+        r#"{"paymentAttempted":{"amount":{"amountMinor":@}}}"#,
+        r#"{"listingCreated":{"format":"@"}}"#,
+        r#"{"listingCreated":{"format":@}}"#,
+        r#"{"occurredAt":"@","loginFailed":{}}"#,
+        r#"{"eventId":["@"],"loginFailed":{}}"#,
+        r#"{"@":{"@":[1,"@"]},"loginFailed":{}}"#,
+        r#"{"loginFailed":{"@":"@"}, "@"}"#,
+        r#"{"userId":"@" "loginFailed":{}}"#,
+        r#"{"chatMessageSent":{"text":"@"},"chatMessageSent":{"text":"@"}}"#,
+        r#"["@"]"#,
+        r#""@""#,
+    ];
+
+    /// Hostile texts, each holding the canary `Qx7Z` or a card number:
+    /// quotes, escapes, backticks and Unicode meant to break a redactor
+    /// that pairs quote characters.
+    const HOSTILE_VALUES: &[&str] = &[
+        "Qx7Z",
+        "a\\\"4111111111111111 Qx7Z",
+        "`Qx7Z`",
+        "x` 4111111111111111 `y",
+        "\\u0022Qx7Z\\u0022",
+        "Qx7Z\\",
+        "\u{201c}Qx7Z\u{201d} \u{00e9}\u{1f600}",
+        "\\\"\\\"Qx7Z",
+        ", expected 4111111111111111",
+        "\" Qx7Z \"",
+        "Qx7Z\\n4111111111111111",
+    ];
+
+    #[test]
+    fn json_errors_never_echo_input_values_of_a_hostile_corpus() {
+        let mut tried = 0;
+        for template in HOSTILE_TEMPLATES {
+            for value in HOSTILE_VALUES {
+                for raw in [value.to_string(), format!("\"{value}\""), format!("{value}1")] {
+                    let input = template.replace('@', &raw);
+                    let Err(e) = decode_json(input.as_bytes()) else { continue };
+                    tried += 1;
+                    let message = e.to_string();
+                    for canary in ["Qx7Z", "4111", "\u{201c}", "\u{1f600}"] {
+                        assert!(!message.contains(canary), "{input}\n  -> {message}");
+                    }
+                }
+            }
+        }
+        assert!(tried > 300, "only {tried} inputs failed to decode");
+    }
+
+    #[test]
+    fn json_errors_name_the_field_and_the_problem() {
+        let message = decode_json(br#"{"chatMessageSent":{"text":5}}"#).unwrap_err().to_string();
+        assert!(message.contains("invalid type: integer, expected a string at chat_message_sent.text"), "{message}");
+        let message = decode_json(br#"{"listingCreated":{"format":"NOPE"}}"#).unwrap_err().to_string();
+        assert!(message.contains("unknown enum value") && message.contains("listing_created.format"), "{message}");
+        let message = decode_json(br#"{"chatMessageSent":{"text":"a"}"#).unwrap_err().to_string();
+        assert!(message.contains("EOF while parsing"), "{message}");
+    }
+
+    proptest::proptest! {
+        /// Any text in a string value, an enum value or a key: the error
+        /// never shows a run of it (runs of 4 characters not in the schema).
+        #[test]
+        fn json_errors_never_echo_arbitrary_text(text in "\\PC{4,40}", at in 0usize..HOSTILE_TEMPLATES.len()) {
+            let marked = format!("Qx7Z{text}");
+            let escaped = serde_json::to_string(&marked).unwrap();
+            for input in [HOSTILE_TEMPLATES[at].replace("\"@\"", &escaped), HOSTILE_TEMPLATES[at].replace('@', &marked)] {
+                if let Err(e) = decode_json(input.as_bytes()) {
+                    let message = e.to_string();
+                    proptest::prop_assert!(!message.contains("Qx7Z"), "{} -> {}", input, message);
+                }
+            }
         }
     }
 

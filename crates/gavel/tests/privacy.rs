@@ -175,3 +175,35 @@ async fn canaries_stay_out_of_logs_metrics_and_outputs() {
         messages.len()
     );
 }
+
+/// A Kafka option librdkafka refuses (a misspelt name, an unsupported
+/// one) stops start-up naming the option, never its value: the value may
+/// be a secret resolved from `env:` or `file:`. Needs no broker: the
+/// client is refused before it connects.
+#[test]
+fn a_refused_option_is_named_without_its_secret_value() {
+    let dir = std::env::temp_dir().join(format!("gavel-privacy-option-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pack = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    for option in ["sasl.passwrod", "sasl.oauthbearer.client.secret.typo"] {
+        let config = dir.join("gavel.toml");
+        let text = format!(
+            "pack = {pack:?}\nadmin_addr = \"127.0.0.1:0\"\n[kafka]\nbrokers = \"127.0.0.1:1\"\n\
+             [kafka.options]\n\"{option}\" = \"env:GAVEL_PRIVACY_SECRET\"\n\
+             [[inputs]]\ntopic = \"marketplace.bids\"\nencoding = \"json\"\n",
+            pack = pack.display().to_string(),
+        );
+        std::fs::write(&config, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gavel"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("GAVEL_PRIVACY_SECRET", SECRET_CANARY)
+            .output()
+            .unwrap();
+        let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "gavel started with a refused option:\n{printed}");
+        assert!(printed.contains(option), "the error names the option:\n{printed}");
+        assert!(!printed.contains(SECRET_CANARY), "the error shows the secret:\n{printed}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

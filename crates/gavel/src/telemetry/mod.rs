@@ -27,7 +27,10 @@ pub use crate::telemetry::tally::{Tally, TallySnapshot};
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GAVEL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: a log file or collector
+    // would get escape codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if std::env::var("GAVEL_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {

@@ -120,7 +120,9 @@ pub async fn feed(
     stop: impl Future<Output = ()>,
     mut on_queued: impl FnMut(&SimEvent) -> anyhow::Result<()>,
 ) -> anyhow::Result<FeedReport> {
-    let producer: FutureProducer = config.create().context("creating the Kafka producer")?;
+    // Through gavel's error: it names a rejected option without its value.
+    let producer: FutureProducer =
+        config.create().map_err(gavel_kafka::KafkaError::from).context("creating the Kafka producer")?;
     let mut events = events.into_iter().peekable();
     let mut stop = std::pin::pin!(stop);
     let mut report = FeedReport::default();
