@@ -403,7 +403,7 @@ impl Engine {
             match op.ttl_ms {
                 Some(ttl) => self.labels.set(&key, &op.label, t, ttl),
                 None => {
-                    self.labels.remove(&key, &op.label);
+                    self.labels.remove(&key, &op.label, t);
                 }
             }
         }
