@@ -23,8 +23,30 @@ use super::names::{CompileError, CompileWarning, Env, Resolved, nearest};
 use super::value::{Type, Value};
 use crate::span::{char_to_byte, next_char_boundary, offset_of};
 
+/// The longest expression source compiled, in bytes.
+const MAX_SOURCE: usize = 64 * 1024;
+/// The deepest expression tree compiled (cel-go's parser limit): the plan
+/// is evaluated recursively, on whatever stack the caller has.
+const MAX_DEPTH: usize = 250;
+/// The stack parsing and compiling run on. Both recurse once per nesting
+/// level, and the generated parser's frames are large (about 100 KB a
+/// level in debug builds), so they get a stack of their own: no text a
+/// rule author writes may overflow the caller's.
+const STACK: usize = 64 * 1024 * 1024;
+
 /// Compiles `source` against `env`. Returns the plan, or every error found.
 pub fn compile(source: &str, env: &dyn Env) -> Result<Plan, Vec<CompileError>> {
+    if source.len() > MAX_SOURCE {
+        return Err(vec![CompileError {
+            start: 0,
+            end: source.len(),
+            message: format!("this expression is longer than {MAX_SOURCE} bytes; put long lists in the pack's `lists`"),
+        }]);
+    }
+    stacker::maybe_grow(STACK, STACK, || compile_on_this_stack(source, env))
+}
+
+fn compile_on_this_stack(source: &str, env: &dyn Env) -> Result<Plan, Vec<CompileError>> {
     let parsed = Parser::new().enable_optional_syntax(true).parse_with_source_info(source);
     let (expr, info) = parsed.map_err(|errors| {
         errors
@@ -36,6 +58,13 @@ pub fn compile(source: &str, env: &dyn Env) -> Result<Plan, Vec<CompileError>> {
             })
             .collect::<Vec<_>>()
     })?;
+    if depth(&expr) > MAX_DEPTH {
+        return Err(vec![CompileError {
+            start: 0,
+            end: source.len(),
+            message: format!("this expression nests more than {MAX_DEPTH} levels deep"),
+        }]);
+    }
     let mut compiler = Compiler { env, source, info, scopes: Vec::new(), errors: Vec::new(), warnings: Vec::new() };
     match compiler.expr(&expr) {
         Ok((Node::Error(e), _)) if compiler.errors.is_empty() => Err(vec![CompileError {
@@ -49,7 +78,8 @@ pub fn compile(source: &str, env: &dyn Env) -> Result<Plan, Vec<CompileError>> {
             message: "labels.<entity> may only be used as `'label' in labels.<entity>`".into(),
         }]),
         Ok((node, ty)) if compiler.errors.is_empty() => {
-            Ok(Plan { node, ty, source: source.to_string(), warnings: compiler.warnings })
+            let depth = node.depth();
+            Ok(Plan { node, ty, source: source.to_string(), warnings: compiler.warnings, depth })
         }
         _ => {
             if compiler.errors.is_empty() {
@@ -62,6 +92,36 @@ pub fn compile(source: &str, env: &dyn Env) -> Result<Plan, Vec<CompileError>> {
             Err(compiler.errors)
         }
     }
+}
+
+/// The depth of the expression tree, counted without recursing.
+fn depth(root: &IdedExpr) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(root, 1usize)];
+    while let Some((e, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        let mut children: Vec<&IdedExpr> = Vec::new();
+        match &e.expr {
+            Expr::Call(c) => children.extend(c.target.as_deref().into_iter().chain(&c.args)),
+            Expr::Select(s) => children.push(&s.operand),
+            Expr::List(l) => children.extend(&l.elements),
+            Expr::Map(cel::common::ast::MapExpr { entries })
+            | Expr::Struct(cel::common::ast::StructExpr { entries, .. }) => {
+                for entry in entries {
+                    match &entry.expr {
+                        EntryExpr::MapEntry(m) => children.extend([&m.key, &m.value]),
+                        EntryExpr::StructField(f) => children.push(&f.value),
+                    }
+                }
+            }
+            Expr::Comprehension(c) => {
+                children.extend([&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result]);
+            }
+            Expr::Literal(_) | Expr::Ident(_) | Expr::Unspecified => {}
+        }
+        stack.extend(children.into_iter().map(|c| (c, d + 1)));
+    }
+    deepest
 }
 
 fn clean_parse_message(msg: &str) -> String {

@@ -271,14 +271,18 @@ impl Node {
             Node::Labels(_) => Err(EvalError::Type("labels.<entity> may only follow `in`".into())),
             Node::InValues(item, candidates) => {
                 // As cel-go, the list is built whole first: an element that
-                // fails fails the test, even after a match.
+                // fails fails the test, even after a match; constants cannot.
                 let needle = item.eval(act, vars)?;
                 let mut found = false;
-                for candidate in candidates {
-                    match candidate {
-                        Node::Const(v) => found = found || equals(&needle, v),
-                        other => found = equals(&needle, &other.eval(act, vars)?) || found,
+                for (i, candidate) in candidates.iter().enumerate() {
+                    let hit = match candidate {
+                        Node::Const(v) => equals(&needle, v),
+                        other => equals(&needle, &other.eval(act, vars)?),
+                    };
+                    if hit && candidates[i + 1..].iter().all(|c| matches!(c, Node::Const(_))) {
+                        return Ok(Value::Bool(true));
                     }
+                    found |= hit;
                 }
                 Ok(Value::Bool(found))
             }

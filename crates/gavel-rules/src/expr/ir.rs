@@ -316,6 +316,11 @@ impl Node {
         }
     }
 
+    /// The depth of the tree below and including this node.
+    pub(crate) fn depth(&self) -> usize {
+        1 + self.children().into_iter().map(Node::depth).max().unwrap_or(0)
+    }
+
     pub(crate) fn contains_labels(&self) -> bool {
         matches!(self, Node::Labels(_)) || self.children().into_iter().any(Node::contains_labels)
     }

@@ -97,7 +97,14 @@ pub struct Plan {
     ty: Type,
     source: String,
     warnings: Vec<CompileWarning>,
+    /// How deep the plan's tree is: evaluation recurses that deep.
+    depth: usize,
 }
+
+/// Plans up to this deep evaluate on the caller's stack as it is.
+const SHALLOW: usize = 24;
+/// Stack a level of evaluation may take (debug builds' frames are large).
+const STACK_PER_LEVEL: usize = 32 * 1024;
 
 impl Plan {
     /// The expression as written.
@@ -118,7 +125,13 @@ impl Plan {
     /// Evaluates against `activation`.
     pub fn eval<'a>(&'a self, activation: &dyn Activation<'a>) -> Result<Value<'a>, EvalError> {
         let mut vars = Vec::new();
-        self.node.eval(activation, &mut vars)
+        if self.depth <= SHALLOW {
+            return self.node.eval(activation, &mut vars);
+        }
+        // A deep plan (rare: compile caps the depth) checks that the stack
+        // has room for it, and moves to a new one if it has not.
+        let needed = self.depth * STACK_PER_LEVEL;
+        stacker::maybe_grow(needed, needed, || self.node.eval(activation, &mut vars))
     }
 
     /// Evaluates a `bool` plan.

@@ -150,6 +150,10 @@ fn other_constant_comparisons_are_warned_about() {
         assert_eq!(plan.constant(), Some(&Value::Bool(always)), "{source}");
         assert_eq!(plan.warnings()[0].code, "W004", "{source}");
     }
+    for source in ["0 <= event.amount", "event.amount >= 0", "event.score < 0.0", "0u < event.count"] {
+        let plan = plan(source);
+        assert!(plan.constant().is_none() && plan.warnings().is_empty(), "{source}");
+    }
 }
 
 #[test]
@@ -333,4 +337,32 @@ fn unsupported_constructs_say_so() {
     assert!(compile_error("b'x' == b'x'").contains("bytes"));
     assert!(compile_error("{?'a': optional.of(1)}").contains("optional map entries"));
     assert!(compile_error("[1].sortBy(x, x)").contains("unknown function"));
+}
+
+#[test]
+fn deep_or_long_inputs_do_not_overflow_the_stack() {
+    let long = |piece: &str, n: usize| piece.repeat(n);
+    for source in [
+        long("(", 100_000) + "1",
+        long("[", 20_000),
+        format!("{}1{}", long("(", 5_000), long(")", 5_000)),
+        long("-", 20_000) + "1",
+        long("!", 20_000) + "true",
+        long("event.", 10_000) + "amount",
+        long("1 + ", 10_000) + "1",
+        long("true && ", 10_000) + "true",
+        long("[1].map(x, ", 2_000) + "x",
+        long("{1: ", 20_000) + "1",
+    ] {
+        // Unary chains fold away (`--1` is `1`); the rest are too deep.
+        let compiled = compile(&source, &TestEnv);
+        assert!(compiled.is_err() || source.starts_with(['-', '!']), "{}", &source[..40]);
+    }
+    // As deep as compiles: evaluated on the test thread's own stack.
+    let n = 240;
+    let deep = long("event.amount + ", n) + "1";
+    assert_eq!(value(&deep), Value::Int(n as i64 * 500 + 1));
+    let nested = format!("{}event.amount{}", long("(1 + ", 90), long(")", 90));
+    assert_eq!(value(&nested), Value::Int(590));
+    assert!(compile_error(&(long("event.amount + ", 300) + "1")).contains("more than 250 levels"));
 }

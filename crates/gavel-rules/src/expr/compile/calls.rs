@@ -294,17 +294,18 @@ fn compare(c: &mut Compiler<'_>, id: u64, call: &CallExpr) -> Typed {
 
 /// A comparison of a field with a constant that holds whatever the field
 /// is: a `uint` or a size against 0 (`u >= 0u`, `size(s) < 0`).
-fn constant_comparison(op: CmpOp, (a, at): (&Node, &Type), (b, _): (&Node, &Type)) -> Option<bool> {
-    let never_negative = |n: &Node, t: &Type| {
-        (matches!(n, Node::Slot(_)) && *t == Type::Uint)
-            || matches!(n, Node::Size(inner) if matches!(**inner, Node::Slot(_)))
+fn constant_comparison(op: CmpOp, (a, at): (&Node, &Type), (b, bt): (&Node, &Type)) -> Option<bool> {
+    let never_negative = |n: &Node, t: &Type| match n {
+        Node::Slot(_) => *t == Type::Uint,
+        Node::Size(inner) => matches!(**inner, Node::Slot(_)),
+        _ => false,
     };
     let zero = |n: &Node| matches!(n, Node::Const(Value::Int(0) | Value::Uint(0)));
     match op {
         CmpOp::Ge if never_negative(a, at) && zero(b) => Some(true),
         CmpOp::Lt if never_negative(a, at) && zero(b) => Some(false),
-        CmpOp::Le if zero(a) && never_negative(b, &Type::Uint) => Some(true),
-        CmpOp::Gt if zero(a) && never_negative(b, &Type::Uint) => Some(false),
+        CmpOp::Le if zero(a) && never_negative(b, bt) => Some(true),
+        CmpOp::Gt if zero(a) && never_negative(b, bt) => Some(false),
         _ => None,
     }
 }
