@@ -179,7 +179,7 @@ fn scores_and_thresholds_are_checked_where_they_are_written() {
     let places: Vec<(usize, usize, &str)> = diagnostics(text).iter().map(|d| (d.line, d.column, d.code)).collect();
     assert_eq!(
         places,
-        [(7, 12, "E005"), (12, 12, "E005"), (14, 11, "E005"), (19, 16, "E003"), (18, 49, "E005")],
+        [(7, 12, "E005"), (12, 12, "E005"), (14, 11, "E005"), (19, 5, "E003"), (18, 49, "E005")],
         "{:#?}",
         diagnostics(text)
     );

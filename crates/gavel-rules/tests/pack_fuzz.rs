@@ -7,7 +7,7 @@
 //! diagnostics, each placed inside its file.
 //!
 //! Cases come from `GAVEL_FUZZ_CASES` (default 200, so a plain `cargo
-//! test` stays quick): that many arbitrary texts, and one in eight as many
+//! test` stays quick): that many arbitrary texts, and one in four as many
 //! mutated packs (each compiles the whole shipped pack, some 15 ms in
 //! release mode, where a text takes well under one); `GAVEL_FUZZ_SECONDS`,
 //! if set, stops each property earlier once that much time has passed.
@@ -246,7 +246,7 @@ fn mutated_shipped_pack_never_panics() {
     let pristine = shipped();
     compile_checked(&pristine);
     let strategy = (any::<usize>(), prop::collection::vec(mutation(), 1..6));
-    fuzz("mutated shipped packs", (cases() / 8).max(1), strategy, |(file, mutations)| {
+    fuzz("mutated shipped packs", (cases() / 4).max(1), strategy, |(file, mutations)| {
         let mut files = pristine.clone();
         let f = file % files.len();
         let mut text = files[f].1.clone();

@@ -12,7 +12,7 @@ use super::{PackCompiler, Source};
 use crate::diagnostic::code;
 use crate::expr;
 use crate::format::ThresholdsDef;
-use crate::{Decisions, Diagnostic, Thresholds};
+use crate::{Decisions, Diagnostic, Thresholds, span};
 
 /// The scores a rule may add when it fires. A rule of score 0 marks events
 /// (it is reported) without moving them towards a decision.
@@ -43,7 +43,15 @@ impl PackCompiler {
                     let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
                     let hint =
                         expr::nearest(kind, &names).map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
-                    self.at(code::UNKNOWN_NAME, src, t, format!("unknown event kind `{kind}` in `by_kind`{hint}"));
+                    let message = format!("unknown event kind `{kind}` in `by_kind`{hint}");
+                    match key_before(src.text, &t.referenced, kind) {
+                        Some((line, column)) => {
+                            let mut d = Diagnostic::at_place(src.name, line, column, code::UNKNOWN_NAME, message);
+                            d.len = kind.chars().count().max(1);
+                            self.push(d);
+                        }
+                        None => self.at(code::UNKNOWN_NAME, src, t, message),
+                    }
                     continue;
                 };
                 let ThresholdsDef { review, challenge, block } = &t.value;
@@ -98,4 +106,18 @@ impl PackCompiler {
         }
         ok.then_some(Thresholds { review: levels[0].value, challenge: levels[1].value, block: levels[2].value })
     }
+}
+
+/// Where the mapping key `key` is written before the value at `value`:
+/// the last `key:` between the start of the value's line (or the line
+/// above, for a block mapping) and the value. `None` when not found.
+fn key_before(text: &str, value: &serde_saphyr::Location, key: &str) -> Option<(usize, usize)> {
+    let end = span::offset_of(text, value.line() as usize, value.column() as usize)?;
+    let line_start = text[..end].rfind('\n').map_or(0, |i| i + 1);
+    let from = text[..line_start.saturating_sub(1)].rfind('\n').map_or(0, |i| i + 1);
+    let at = text[from..end].rmatch_indices(key).map(|(i, _)| from + i).find(|&i| {
+        let after = text[i + key.len()..end].trim_start_matches(['"', '\'']);
+        after.starts_with(':')
+    })?;
+    Some(span::line_col(text, at))
 }
