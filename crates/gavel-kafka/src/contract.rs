@@ -236,6 +236,9 @@ pub trait PipelineObserver: Send + Sync {
     /// The processor panicked on a message from `topic` (it is
     /// dead-lettered too, and [`PipelineObserver::dead_lettered`] follows).
     fn panicked(&self, _topic: &str) {}
+    /// A record for output topic `topic` was over the producer's size limit
+    /// and was replaced by a dead-letter reference to its input.
+    fn oversized(&self, _topic: &str) {}
     /// Every output of a message was acknowledged and its offset stored.
     /// `kafka_timestamp_ms` is the input message's Kafka timestamp and
     /// `event_time_ms` the event's own time ([`Outputs::event_time_ms`]),

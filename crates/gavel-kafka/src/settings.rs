@@ -60,7 +60,14 @@ pub struct KafkaSettings {
     /// before it is committed. A transaction also commits once it holds
     /// `max_in_flight` messages, and before partitions are given up.
     pub transaction_interval: Duration,
+    /// Input messages larger than this (key and value, in bytes) are
+    /// dead-lettered without being decoded.
+    pub max_input_bytes: usize,
 }
+
+/// Bytes of a record batch that are not key, value or headers (batch and
+/// record headers, varints), rounded up generously.
+const RECORD_FRAMING_BYTES: usize = 1_024;
 
 impl KafkaSettings {
     /// Settings with gavel's defaults for everything but brokers, group and inputs.
@@ -81,7 +88,21 @@ impl KafkaSettings {
             instance_id: None,
             exactly_once: false,
             transaction_interval: Duration::from_millis(100),
+            max_input_bytes: 1_000_000,
         }
+    }
+
+    /// The largest record the producer accepts (librdkafka's
+    /// `message.max.bytes`, 1,000,000 unless configured), less room for the
+    /// record's framing: outputs larger than this are not sent as they are
+    /// (see `shard::process`).
+    pub fn max_output_bytes(&self) -> usize {
+        let configured = self
+            .producer_options
+            .get("message.max.bytes")
+            .or_else(|| self.client_options.get("message.max.bytes"))
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        configured.unwrap_or(1_000_000).saturating_sub(RECORD_FRAMING_BYTES)
     }
 
     /// The consumer that joins the group: [`Self::consumer_config`] plus the
@@ -195,6 +216,7 @@ impl std::fmt::Debug for KafkaSettings {
             instance_id,
             exactly_once,
             transaction_interval,
+            max_input_bytes,
         } = self;
         f.debug_struct("KafkaSettings")
             .field("brokers", brokers)
@@ -212,6 +234,7 @@ impl std::fmt::Debug for KafkaSettings {
             .field("instance_id", instance_id)
             .field("exactly_once", exactly_once)
             .field("transaction_interval", transaction_interval)
+            .field("max_input_bytes", max_input_bytes)
             .finish()
     }
 }

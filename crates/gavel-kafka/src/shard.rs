@@ -131,6 +131,14 @@ impl Record {
         future
     }
 
+    /// Bytes of key, value and headers.
+    pub(crate) fn size(&self) -> usize {
+        use rdkafka::message::Headers as _;
+        let headers =
+            self.headers.as_ref().map_or(0, |h| h.iter().map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len)).sum());
+        self.key.as_ref().map_or(0, Vec::len) + self.payload.len() + headers
+    }
+
     /// The name of the record's topic under `settings`.
     pub(crate) fn topic_name<'a>(&self, settings: &'a KafkaSettings) -> &'a str {
         settings.outputs.name(self.topic)
@@ -273,8 +281,8 @@ pub(crate) fn note_fed(fed: &mut Vec<(usize, i32, i64)>, message: &Consumed) {
 async fn handle(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processor) -> InFlight {
     let produced = process(&*env.observer, &env.settings, message, processor);
     let mut deliveries = Vec::with_capacity(produced.records.len());
-    for record in produced.records {
-        let delivery = enqueue(env, &record).await;
+    for mut record in produced.records {
+        let delivery = enqueue(env, &mut record, &produced.acked).await;
         deliveries.push((record, delivery));
     }
     report(&*env.observer, &env.settings, message, produced.outputs);
@@ -285,7 +293,11 @@ async fn handle(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processo
 /// A processor that panics dead-letters the message and the shard goes on
 /// with the next one: a bug triggered by one message must not stop its
 /// partition. The reason does not repeat the panic's message, which may
-/// quote the input.
+/// quote the input. A message over `max_input_bytes` is dead-lettered
+/// undecoded; a record over the producer's limit (an output, or the
+/// dead-letter copy of a large input) is replaced by a dead-letter
+/// reference to the input, so nothing is sent that the producer would
+/// refuse forever.
 pub(crate) fn process(
     observer: &dyn PipelineObserver,
     settings: &KafkaSettings,
@@ -293,21 +305,50 @@ pub(crate) fn process(
     processor: &mut dyn Processor,
 ) -> Produced {
     let input = message.input(settings);
-    let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| processor.process(&input)))
-        .unwrap_or_else(|_| {
+    let size = input.payload.len() + input.key.map_or(0, <[u8]>::len);
+    let processed = if size > settings.max_input_bytes {
+        Processed::DeadLetter(format!(
+            "message of {size} bytes is over kafka.max_input_bytes ({})",
+            settings.max_input_bytes
+        ))
+    } else {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| processor.process(&input))).unwrap_or_else(|_| {
             observer.panicked(&settings.inputs[message.topic].name);
             Processed::DeadLetter("processing panicked (a bug in gavel; the log has where)".into())
-        });
+        })
+    };
+    let limit = settings.max_output_bytes();
     let (records, outputs, event_time_ms) = match processed {
         Processed::Outputs(Outputs { records, event_time_ms }) => {
             let count = records.len();
             let records = records
                 .into_iter()
-                .map(|o| Record { topic: o.topic, key: Some(o.key), payload: o.payload, headers: None })
+                .map(|o| {
+                    let record = Record { topic: o.topic, key: Some(o.key), payload: o.payload, headers: None };
+                    if record.size() <= limit {
+                        return record;
+                    }
+                    observer.oversized(settings.outputs.name(record.topic));
+                    let reason = format!(
+                        "its output to {} is {} bytes, over the producer's limit of {limit}",
+                        settings.outputs.name(record.topic),
+                        record.size()
+                    );
+                    dead_letter_reference(&input, Some(size), &reason)
+                })
                 .collect();
             (records, Some(count), event_time_ms)
         }
-        Processed::DeadLetter(reason) => (vec![dead_letter(&input, &reason)], None, None),
+        Processed::DeadLetter(reason) => {
+            let record = dead_letter(&input, &reason);
+            let record = if record.size() <= limit {
+                record
+            } else {
+                observer.oversized(settings.outputs.name(OutputTopic::DeadLetter));
+                dead_letter_reference(&input, Some(size), &reason)
+            };
+            (vec![record], None, None)
+        }
     };
     let acked = Acked {
         topic: message.topic,
@@ -358,23 +399,83 @@ fn dead_letter(input: &Input<'_>, reason: &str) -> Record {
     }
 }
 
+/// A dead-letter record that stands for `input` without its bytes, for an
+/// input or output too large to write: empty key and value, with the
+/// source's topic, partition and offset (where the original can be read
+/// back while retained), its size in `gavel.source.size` where known, and
+/// `reason`.
+fn dead_letter_reference(input: &Input<'_>, size: Option<usize>, reason: &str) -> Record {
+    let mut headers = dlq_headers(input, reason);
+    if let Some(size) = size {
+        headers = headers
+            .insert(rdkafka::message::Header { key: "gavel.source.size", value: Some(size.to_string().as_str()) });
+    }
+    Record { topic: OutputTopic::DeadLetter, key: None, payload: Vec::new(), headers: Some(headers) }
+}
+
+/// Producer errors that sending the same record again cannot fix: the
+/// record itself is refused (too large for the producer or the topic, or
+/// invalid for it).
+fn refuses_record(error: &RdError) -> bool {
+    matches!(
+        error,
+        RdError::MessageProduction(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::InvalidMessageSize
+        )
+    )
+}
+
+/// Replaces a record the broker or producer refused with a dead-letter
+/// reference to its input (see [`dead_letter_reference`]), unless it is one
+/// already: a reference is tiny, so a refusal of it is the dead-letter
+/// topic's problem, retried like any other failure.
+fn replace_refused(env: &ShardEnv, record: &mut Record, acked: &Acked, error: &RdError) -> bool {
+    if record.topic == OutputTopic::DeadLetter && record.payload.is_empty() && record.key.is_none() {
+        return false;
+    }
+    let topic = record.topic_name(&env.settings).to_string();
+    env.observer.oversized(&topic);
+    let source = &env.settings.inputs[acked.topic];
+    let input = Input {
+        topic: &source.name,
+        partition: acked.partition,
+        offset: acked.offset,
+        key: None,
+        payload: &[],
+        timestamp_ms: acked.kafka_timestamp_ms,
+        encoding: source.encoding,
+    };
+    let reason = format!("its output to {topic} ({} bytes) was refused: {error}", record.size());
+    warn!(topic = %topic, source = %source.name, partition = acked.partition, offset = acked.offset, error = %error,
+        "output refused; dead-lettered as a reference to its input");
+    *record = dead_letter_reference(&input, None, &reason);
+    true
+}
+
 /// Enqueues a record on the producer, waiting while its queue is full and
-/// retrying anything else: an output is never dropped.
-async fn enqueue(env: &ShardEnv, record: &Record) -> DeliveryFuture {
-    let topic = record.topic_name(&env.settings);
+/// retrying anything else: an output is never dropped. A record the
+/// producer refuses outright is replaced by a dead-letter reference.
+async fn enqueue(env: &ShardEnv, record: &mut Record, acked: &Acked) -> DeliveryFuture {
     let mut backoff = Backoff::default();
     loop {
-        match env.producer.send_result(record.to_send(&env.settings)) {
+        let error = match env.producer.send_result(record.to_send(&env.settings)) {
             Ok(delivery) => return delivery,
             Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
             }
-            Err((error, _)) => {
-                warn!(topic, error = %error, "output not enqueued; retrying");
-                env.observer.delivery_retried(topic);
-                backoff.wait().await;
-            }
+            Err((error, _)) => error,
+        };
+        if refuses_record(&error) && replace_refused(env, record, acked, &error) {
+            continue;
         }
+        let topic = record.topic_name(&env.settings);
+        warn!(topic, error = %error, "output not enqueued; retrying");
+        env.observer.delivery_retried(topic);
+        backoff.wait().await;
     }
 }
 
@@ -383,7 +484,7 @@ async fn enqueue(env: &ShardEnv, record: &Record) -> DeliveryFuture {
 /// outage). Messages settle in consumption order, so a later offset is never
 /// stored before an earlier message's outputs are safe.
 async fn settle(env: &ShardEnv, pending: InFlight) -> Acked {
-    for (record, mut delivery) in pending.deliveries {
+    for (mut record, mut delivery) in pending.deliveries {
         let mut backoff = Backoff::default();
         loop {
             let error = match delivery.await {
@@ -391,11 +492,13 @@ async fn settle(env: &ShardEnv, pending: InFlight) -> Acked {
                 Ok(Err((error, _))) => error,
                 Err(_canceled) => RdError::Canceled,
             };
-            let topic = env.settings.outputs.name(record.topic);
-            warn!(topic, error = %error, "delivery failed; sending again");
-            env.observer.delivery_retried(topic);
-            backoff.wait().await;
-            delivery = enqueue(env, &record).await;
+            if !(refuses_record(&error) && replace_refused(env, &mut record, &pending.acked, &error)) {
+                let topic = env.settings.outputs.name(record.topic);
+                warn!(topic, error = %error, "delivery failed; sending again");
+                env.observer.delivery_retried(topic);
+                backoff.wait().await;
+            }
+            delivery = enqueue(env, &mut record, &pending.acked).await;
         }
     }
     pending.acked

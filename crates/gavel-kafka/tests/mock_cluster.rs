@@ -188,3 +188,65 @@ async fn the_event_time_a_processor_returns_is_reported_with_its_acknowledgement
     seen.sort();
     assert_eq!(seen, [None, Some(1000), Some(2000), Some(3000)], "a dead-lettered message has no event time");
 }
+
+/// Counts the records replaced because they were too large.
+#[derive(Default)]
+struct Oversized(Mutex<Vec<String>>);
+
+impl PipelineObserver for Oversized {
+    fn oversized(&self, topic: &str) {
+        self.0.lock().unwrap().push(topic.to_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_too_large_to_write_become_dead_letter_references() {
+    // The producer takes records up to 2,000 bytes; inputs over 5,000 are
+    // not processed at all.
+    let big_output = "b".repeat(1_500);
+    let huge_input = "h".repeat(6_000);
+    let payloads = ["small", big_output.as_str(), huge_input.as_str(), "after"];
+    let (cluster, mut settings) = cluster_with(&payloads).await;
+    let brokers = cluster.bootstrap_servers();
+    settings.producer_options.insert("message.max.bytes".into(), "2000".into());
+    settings.max_input_bytes = 5_000;
+    let seen = Arc::new(Oversized::default());
+    let hooks = Hooks { observer: Arc::clone(&seen) as Arc<dyn PipelineObserver>, ..Hooks::default() };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let shards: Vec<Box<dyn Processor>> = vec![Box::new(Shout), Box::new(Shout)];
+    let run = tokio::spawn(Pipeline::new(settings.clone()).unwrap().run(shards, hooks, async {
+        let _ = stop_rx.await;
+    }));
+
+    let signals = consumer(&brokers, &settings.outputs.signals);
+    let mut shouted = Vec::new();
+    while shouted.len() < 2 {
+        let m = tokio::time::timeout(Duration::from_secs(30), signals.recv()).await.expect("signals in time").unwrap();
+        shouted.push(String::from_utf8(m.payload().unwrap().to_vec()).unwrap());
+    }
+    shouted.sort();
+    assert_eq!(shouted, ["AFTER", "SMALL"], "the shards went on past the large messages");
+
+    let dlq = consumer(&brokers, &settings.outputs.dlq);
+    let mut references = HashMap::new();
+    while references.len() < 2 {
+        let m = tokio::time::timeout(Duration::from_secs(30), dlq.recv()).await.expect("dlq in time").unwrap();
+        assert!(m.payload().is_none_or(<[u8]>::is_empty), "a reference carries no bytes");
+        let headers: HashMap<String, String> = m
+            .headers()
+            .unwrap()
+            .iter()
+            .map(|h| (h.key.to_string(), String::from_utf8(h.value.unwrap().to_vec()).unwrap()))
+            .collect();
+        references.insert(headers["gavel.source.size"].clone(), headers);
+    }
+    let output = &references["1502"];
+    assert!(output["gavel.error"].contains("output to risk.signals is 1502 bytes"), "{:?}", output["gavel.error"]);
+    assert_eq!(output["gavel.source.topic"], "in");
+    let input = &references["6002"];
+    assert!(input["gavel.error"].contains("over kafka.max_input_bytes"), "{:?}", input["gavel.error"]);
+    assert_eq!(seen.0.lock().unwrap().len(), 2);
+
+    stop_tx.send(()).unwrap();
+    run.await.unwrap().unwrap();
+}

@@ -35,6 +35,7 @@ shards = 0
 shard_queue = {shard_queue}
 max_in_flight = {max_in_flight}
 offsets_for_times = {offsets_for_times}
+max_input_bytes = {max_input_bytes}
 shutdown_timeout = "{shutdown}"
 warmup_timeout = "{warmup}"
 
@@ -53,6 +54,7 @@ exactly_once = {exactly_once}
         shard_queue = kafka.shard_queue,
         max_in_flight = kafka.max_in_flight,
         offsets_for_times = kafka.offsets_for_times,
+        max_input_bytes = kafka.max_input_bytes,
         shutdown = humantime::format_duration(kafka.shutdown_timeout),
         warmup = humantime::format_duration(kafka.warmup_timeout),
         signals = outputs.signals,
@@ -146,6 +148,10 @@ pub struct KafkaSection {
     /// false for brokers that do not answer it correctly (gavel then
     /// binary-searches message timestamps).
     pub offsets_for_times: bool,
+    /// Input messages larger than this many bytes (key and value) are
+    /// dead-lettered without being decoded, as a reference (source topic,
+    /// partition, offset, size) rather than a copy.
+    pub max_input_bytes: usize,
     /// librdkafka options passed through to every client (SASL, TLS),
     /// applied after gavel's own. Values are redacted from logs; a value
     /// `env:NAME` is read from environment variable NAME and `file:PATH`
@@ -245,6 +251,9 @@ impl GavelConfig {
         if self.kafka.shard_queue == 0 {
             problems.push("kafka.shard_queue must be at least 1".to_string());
         }
+        if self.kafka.max_input_bytes == 0 {
+            problems.push("kafka.max_input_bytes must be at least 1".to_string());
+        }
         if self.kafka.shutdown_timeout.is_zero() {
             problems.push("kafka.shutdown_timeout must be positive".to_string());
         }
@@ -285,6 +294,7 @@ impl GavelConfig {
         settings.shutdown_timeout = self.kafka.shutdown_timeout;
         settings.warmup_timeout = self.kafka.warmup_timeout;
         settings.offsets_for_times = self.kafka.offsets_for_times;
+        settings.max_input_bytes = self.kafka.max_input_bytes;
         settings.outputs = OutputTopics {
             signals: self.outputs.signals.clone(),
             actions: self.outputs.actions.clone(),

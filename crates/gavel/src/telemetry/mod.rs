@@ -96,6 +96,7 @@ pub fn describe(settings: &gavel_kafka::KafkaSettings) {
     }
     for output in settings.outputs.all() {
         counter!(KAFKA_DELIVERY_RETRIES, "topic" => output.to_string()).increment(0);
+        counter!(OUTPUTS_OVERSIZED, "topic" => output.to_string()).increment(0);
     }
     gauge!(KAFKA_PARTITIONS_PAUSED).set(0.0);
     gauge!(KAFKA_PARTITIONS_ASSIGNED).set(0.0);

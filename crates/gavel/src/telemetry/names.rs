@@ -62,6 +62,8 @@ catalog! {
     SIGNALS: Counter = "gavel_signals_total", "Risk signals published.";
     /// Counter: signals published on the shadow topic.
     SHADOW_SIGNALS: Counter = "gavel_shadow_signals_total", "Signals published on the shadow topic (events a shadow rule fired on).";
+    /// Counter, label `topic`: records over the size limit, replaced by dead-letter references.
+    OUTPUTS_OVERSIZED: Counter = "gavel_outputs_oversized_total", "Records over the message size limit, by output topic; each was replaced by a dead-letter reference to its input.";
     /// Counter, label `topic`: messages whose processing panicked (dead-lettered).
     PROCESSING_PANICS: Counter = "gavel_processing_panics_total", "Input messages whose processing panicked (a bug); each went to the dead-letter topic, by topic.";
     /// Counter, labels `rule`, `mode`: rule hits.

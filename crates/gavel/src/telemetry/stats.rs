@@ -242,6 +242,10 @@ impl PipelineObserver for Stats {
         counter!(names::EVENTS_DEAD_LETTERED, "topic" => topic.to_string()).increment(1);
     }
 
+    fn oversized(&self, topic: &str) {
+        counter!(names::OUTPUTS_OVERSIZED, "topic" => topic.to_string()).increment(1);
+    }
+
     fn panicked(&self, topic: &str) {
         counter!(names::PROCESSING_PANICS, "topic" => topic.to_string()).increment(1);
     }
