@@ -116,6 +116,8 @@ async fn phase(
     let mut settings =
         KafkaSettings::new(brokers, &run, vec![InputTopic { name: topic.into(), encoding: Encoding::Protobuf }]);
     settings.outputs = outputs(&run);
+    // The input is preloaded: read it from the start.
+    settings.first_start = gavel_kafka::FirstStart::Earliest;
     settings.exactly_once = exactly_once;
     let out_topics: Vec<&str> = settings.outputs.all().to_vec();
     create_topics(&settings, &out_topics, partitions).await.expect("create output topics");
@@ -229,6 +231,8 @@ async fn open_loop(brokers: &str, label: &str, rate: f64, latency_secs: f64, sha
     let mut settings =
         KafkaSettings::new(brokers, &run, vec![InputTopic { name: input.clone(), encoding: Encoding::Protobuf }]);
     settings.outputs = outputs(&run);
+    // The input is preloaded: read it from the start.
+    settings.first_start = gavel_kafka::FirstStart::Earliest;
     let mut topics = vec![input.as_str()];
     topics.extend(settings.outputs.all());
     create_topics(&settings, &topics, partitions).await.expect("create latency topics");

@@ -59,6 +59,7 @@ async fn main() {
         format!("bench-{run}"),
         vec![InputTopic { name: topic.clone(), encoding: Encoding::Protobuf }],
     );
+    settings.first_start = gavel_kafka::FirstStart::Earliest;
     settings.outputs = outputs.clone();
     let mut topics = vec![topic.as_str()];
     topics.extend(outputs.all());

@@ -13,10 +13,12 @@
 //!   partitions are given up. In exactly-once mode draining commits each
 //!   shard's open transaction, offsets included, and there is nothing else
 //!   to commit.
-//! - **Assign**: before the new partitions go live, each is replayed in
+//! - **Assign**: before the new partitions are assigned, each is replayed in
 //!   warm-up mode from the start of the pack's longest window (or from just
 //!   after the last offset this process already fed into its state) up to the
-//!   group's committed offset. `/readyz` is false meanwhile.
+//!   group's committed offset; one the group never committed is replayed to
+//!   its end and assigned there, so it goes live without emitting for the
+//!   past (unless `first_start` is `earliest`). `/readyz` is false meanwhile.
 //!
 //! Which shard a partition goes to, and when it is paused and resumed, is
 //! decided by the pure [`Router`] (`routing.rs`); this module carries the
@@ -27,10 +29,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError as RdError, KafkaResult};
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientContext, Message, TopicPartitionList};
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tracing::{error, info, warn};
 
@@ -265,29 +267,34 @@ impl GroupContext {
         );
     }
 
-    /// After partitions are assigned: warm them up (if there is a sink),
-    /// then declare the pipeline ready; or, if warm-up fails for good, stop
-    /// the group rather than score with no history.
-    fn assigned(&self, tpl: &TopicPartitionList) {
+    /// Before partitions are assigned: warm them up (into the sink, if
+    /// there is one) and return where live consumption starts on those the
+    /// group never committed; or, if warm-up fails for good, stop the group
+    /// rather than score with no history (`None`).
+    fn assigning(&self, tpl: &TopicPartitionList) -> Option<Vec<(String, i32, i64)>> {
         let partitions = self.partitions(tpl);
         self.observer.rebalanced("assign", partitions.len());
-        if let Some(warm) = &self.warm {
-            self.ready.store(false, Ordering::Relaxed);
-            if let Err(e) = self.warm_up(&partitions, &mut **lock(warm)) {
+        self.ready.store(false, Ordering::Relaxed);
+        let warmed = match &self.warm {
+            Some(warm) => self.warm_up(&partitions, &mut **lock(warm)),
+            None => self.warm_up(&partitions, &mut NoHistory),
+        };
+        match warmed {
+            Ok(starts) => Some(starts),
+            Err(e) => {
                 error!(error = %e, "warm-up failed; stopping rather than scoring with no history");
                 *lock(&self.fatal) = Some(e);
-                return;
+                None
             }
         }
-        self.ready.store(true, Ordering::Relaxed);
-        info!(partitions = partitions.len(), "partitions assigned");
     }
 
     /// Replays `partitions` into `sink`, each from just after what this
     /// process already fed into its state, trying three more times, a
-    /// second apart, before giving up.
-    fn warm_up(&self, partitions: &[Partition], sink: &mut dyn WarmSink) -> Result<()> {
-        let Some(since_ms) = sink.since_ms() else { return Ok(()) };
+    /// second apart, before giving up. Returns the live starts of the
+    /// partitions the group never committed.
+    fn warm_up(&self, partitions: &[Partition], sink: &mut dyn WarmSink) -> Result<Vec<(String, i32, i64)>> {
+        let since_ms = sink.since_ms();
         let replays: Vec<Replay> = {
             let fed = lock(&self.fed);
             partitions
@@ -320,8 +327,16 @@ impl GroupContext {
             }
         }
         self.observer.warmed(&report);
-        Ok(())
+        Ok(report.live_starts)
     }
+}
+
+/// The sink of a pipeline without warm-up: it keeps no history, so only
+/// the live starts of never-committed partitions are looked up.
+struct NoHistory;
+
+impl WarmSink for NoHistory {
+    fn warm(&mut self, _input: &crate::contract::Input<'_>) {}
 }
 
 impl ClientContext for GroupContext {
@@ -350,17 +365,45 @@ impl ClientContext for GroupContext {
 }
 
 impl ConsumerContext for GroupContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            self.revoked(consumer, tpl);
-        }
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(tpl) => self.assigned(tpl),
-            Rebalance::Revoke(_) => self.ready.store(false, Ordering::Relaxed),
-            Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
+    /// The whole rebalance, in place of rdkafka's default: on assignment the
+    /// partitions are warmed up *before* they are assigned, so that those
+    /// the group never committed can be assigned at the offset warm-up
+    /// reached (the end of the log) instead of librdkafka's
+    /// `auto.offset.reset`.
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                // A warm-up that failed for good stops the group: assign
+                // nothing rather than consume with no history.
+                let Some(starts) = self.assigning(tpl) else { return };
+                for (topic, partition, offset) in &starts {
+                    if let Err(e) = tpl.set_partition_offset(topic, *partition, Offset::Offset(*offset)) {
+                        warn!(topic, partition, error = %e, "live start not set");
+                    }
+                }
+                let assigned = if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) };
+                if let Err(e) = assigned {
+                    warn!(error = %e, "assign failed");
+                }
+                self.ready.store(true, Ordering::Relaxed);
+                info!(partitions = tpl.count(), started_at_end = starts.len(), "partitions assigned");
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.revoked(consumer, tpl);
+                let unassigned = if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
+                if let Err(e) = unassigned {
+                    warn!(error = %e, "unassign failed");
+                }
+                self.ready.store(false, Ordering::Relaxed);
+            }
+            other => {
+                warn!(error = %RDKafkaErrorCode::from(other), "rebalance error");
+                if !cooperative {
+                    let _ = consumer.unassign();
+                }
+                self.ready.store(false, Ordering::Relaxed);
+            }
         }
     }
 

@@ -209,6 +209,9 @@ pub struct WarmupReport {
     pub elapsed: Duration,
     /// `(topic, partition, last offset replayed)` for each replayed partition.
     pub fed: Vec<(String, i32, i64)>,
+    /// Partitions the group had never committed, each with the offset
+    /// (the end it was warmed up to) live consumption starts at.
+    pub live_starts: Vec<(String, i32, i64)>,
 }
 
 /// Receives replayed messages.

@@ -95,5 +95,5 @@ pub use contract::{
 pub use error::{KafkaError, Result};
 pub use pipeline::Pipeline;
 pub use read::read_topic;
-pub use settings::KafkaSettings;
+pub use settings::{FirstStart, KafkaSettings};
 pub use warmup::{Replay, warm_partitions, warm_up};

@@ -63,6 +63,44 @@ pub struct KafkaSettings {
     /// Input messages larger than this (key and value, in bytes) are
     /// dead-lettered without being decoded.
     pub max_input_bytes: usize,
+    /// Where a partition the group never committed starts.
+    pub first_start: FirstStart,
+}
+
+/// Where consumption starts on a partition the group has no committed
+/// offset for: a first deployment, a renamed group, a new partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FirstStart {
+    /// Warm state up from the retained history (now − the longest window)
+    /// to the end of the log, then go live at the end: nothing is emitted
+    /// for the past.
+    #[default]
+    End,
+    /// Consume the whole retained history from the earliest offset,
+    /// emitting signals, verdicts and actions for it: a deliberate replay.
+    Earliest,
+}
+
+impl FirstStart {
+    /// The name used in config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FirstStart::End => "end",
+            FirstStart::Earliest => "earliest",
+        }
+    }
+}
+
+impl std::str::FromStr for FirstStart {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "end" => Ok(FirstStart::End),
+            "earliest" => Ok(FirstStart::Earliest),
+            other => Err(format!("`{other}` (expected \"end\" or \"earliest\")")),
+        }
+    }
 }
 
 /// Bytes of a record batch that are not key, value or headers (batch and
@@ -89,6 +127,7 @@ impl KafkaSettings {
             exactly_once: false,
             transaction_interval: Duration::from_millis(100),
             max_input_bytes: 1_000_000,
+            first_start: FirstStart::End,
         }
     }
 
@@ -217,6 +256,7 @@ impl std::fmt::Debug for KafkaSettings {
             exactly_once,
             transaction_interval,
             max_input_bytes,
+            first_start,
         } = self;
         f.debug_struct("KafkaSettings")
             .field("brokers", brokers)
@@ -235,6 +275,7 @@ impl std::fmt::Debug for KafkaSettings {
             .field("exactly_once", exactly_once)
             .field("transaction_interval", transaction_interval)
             .field("max_input_bytes", max_input_bytes)
+            .field("first_start", first_start)
             .finish()
     }
 }

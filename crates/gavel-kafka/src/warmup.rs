@@ -6,8 +6,12 @@
 //! The start offset comes from offsets-for-times where the broker answers
 //! it; where it does not (some Kafka-compatible brokers, including the test
 //! broker), from a binary search over message timestamps, one fetch per
-//! probe (`search.rs`). Partitions the group never committed are skipped:
-//! the live consumer reads them from the beginning anyway.
+//! probe (`search.rs`). A partition the group never committed is warmed up
+//! to its end (the high watermark when planned) and reported in
+//! [`WarmupReport::live_starts`]: live consumption starts there, so a first
+//! deployment or a renamed group emits nothing for the past. With
+//! [`FirstStart::Earliest`] such partitions are skipped instead, and the
+//! live consumer reads (and emits for) their whole history.
 //!
 //! Warm-up never emits, never commits and never joins the group: its
 //! consumer only reads the group's committed offsets. When to warm up (on
@@ -23,7 +27,7 @@ use tracing::{debug, info};
 use crate::contract::{Input, WarmSink, WarmupReport};
 use crate::error::{KafkaError, Result};
 use crate::search::first_at_or_after;
-use crate::settings::KafkaSettings;
+use crate::settings::{FirstStart, KafkaSettings};
 
 /// A partition to warm up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,17 +78,19 @@ pub fn warm_up(
         }
     }
     drop(consumer);
-    warm_partitions(&settings, &replays, since_ms, sink)
+    warm_partitions(&settings, &replays, Some(since_ms), sink)
 }
 
 /// Replays the given partitions from the first message at or after
 /// `since_ms` (and after each one's `after`) up to the group's committed
-/// offset. Partitions the group never committed are skipped: the live
-/// consumer reads them from the beginning anyway. Blocking.
+/// offset, or, for a partition the group never committed, up to its end
+/// (see the module docs and [`FirstStart`]). With `since_ms` `None` (the
+/// rules keep no history) nothing is replayed, but the live starts of
+/// never-committed partitions are still found. Blocking.
 pub fn warm_partitions(
     settings: &KafkaSettings,
     replays: &[Replay],
-    since_ms: i64,
+    since_ms: Option<i64>,
     sink: &mut dyn WarmSink,
 ) -> Result<WarmupReport> {
     let started = Instant::now();
@@ -92,10 +98,11 @@ pub fn warm_partitions(
     if replays.is_empty() {
         return Ok(WarmupReport::default());
     }
-    let (ranges, searched) = plan(&consumer, settings, replays, since_ms)?;
+    let (ranges, searched, live_starts) = plan(&consumer, settings, replays, since_ms)?;
     let messages = replay(&consumer, settings, &ranges, sink, settings.warmup_timeout)?;
     let fed = ranges.iter().map(|r| (r.topic.clone(), r.partition, r.end - 1)).collect();
-    let report = WarmupReport { partitions: ranges.len(), messages, searched, elapsed: started.elapsed(), fed };
+    let report =
+        WarmupReport { partitions: ranges.len(), messages, searched, elapsed: started.elapsed(), fed, live_starts };
     info!(
         partitions = report.partitions,
         messages,
@@ -121,15 +128,19 @@ fn replay_consumer(settings: &KafkaSettings) -> Result<BaseConsumer> {
     Ok(config.create()?)
 }
 
+/// Live start offsets of partitions the group never committed.
+type LiveStarts = Vec<(String, i32, i64)>;
+
 /// The range to replay of each partition, from its start (found by the
-/// broker or by search) to the group's committed offset, and how many
-/// starts were searched for.
+/// broker or by search) to the group's committed offset (or the end of a
+/// partition never committed), how many starts were searched for, and
+/// where live consumption starts on never-committed partitions.
 fn plan(
     consumer: &BaseConsumer,
     settings: &KafkaSettings,
     replays: &[Replay],
-    since_ms: i64,
-) -> Result<(Vec<Range>, usize)> {
+    since_ms: Option<i64>,
+) -> Result<(Vec<Range>, usize, LiveStarts)> {
     let timeout = settings.warmup_timeout;
     let mut tpl = TopicPartitionList::new();
     for r in replays {
@@ -138,11 +149,21 @@ fn plan(
     let committed = consumer.committed_offsets(tpl, timeout)?;
     let mut ranges = Vec::new();
     let mut searched = 0;
+    let mut live_starts = Vec::new();
     for r in replays {
-        let Some(Offset::Offset(end)) = committed.find_partition(&r.topic, r.partition).map(|e| e.offset()) else {
-            continue;
+        let committed_end = match committed.find_partition(&r.topic, r.partition).map(|e| e.offset()) {
+            Some(Offset::Offset(end)) => Some(end),
+            _ => None,
         };
-        let (low, _high) = consumer.fetch_watermarks(&r.topic, r.partition, timeout)?;
+        if committed_end.is_none() && settings.first_start == FirstStart::Earliest {
+            continue;
+        }
+        let (low, high) = consumer.fetch_watermarks(&r.topic, r.partition, timeout)?;
+        let end = committed_end.unwrap_or_else(|| {
+            live_starts.push((r.topic.clone(), r.partition, high));
+            high
+        });
+        let Some(since_ms) = since_ms else { continue };
         let floor = low.max(r.after.map_or(i64::MIN, |after| after + 1));
         if floor >= end {
             continue;
@@ -163,7 +184,7 @@ fn plan(
             ranges.push(Range { topic: r.topic.clone(), partition: r.partition, start, end });
         }
     }
-    Ok((ranges, searched))
+    Ok((ranges, searched, live_starts))
 }
 
 /// The broker's answer to offsets-for-times, when it gives one.

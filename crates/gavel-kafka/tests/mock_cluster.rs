@@ -59,8 +59,10 @@ async fn cluster_with(payloads: &[&str]) -> (MockCluster<'static, DefaultProduce
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let input = "in";
-    let settings =
+    let mut settings =
         KafkaSettings::new(&brokers, "gavel-test", vec![InputTopic { name: input.into(), encoding: Encoding::Json }]);
+    // The payloads are written before the pipeline starts: read them all.
+    settings.first_start = gavel_kafka::FirstStart::Earliest;
     for topic in [input].iter().chain(settings.outputs.all().iter()) {
         cluster.create_topic(topic, 2, 1).unwrap();
     }

@@ -100,6 +100,8 @@ async fn json_and_protobuf_events_become_signals_and_garbage_is_dead_lettered() 
             InputTopic { name: proto_topic.clone(), encoding: Encoding::Protobuf },
         ],
     );
+    // The events are written before gavel starts: read them all.
+    settings.first_start = gavel_kafka::FirstStart::Earliest;
     settings.outputs = outputs.clone();
     let mut topics = vec![json_topic.as_str(), proto_topic.as_str()];
     topics.extend(outputs.all());
@@ -213,6 +215,7 @@ async fn warm_up_rebuilds_features_from_the_log_without_emitting() {
     let group = format!("warm-gavel-{run}");
     let mut settings =
         KafkaSettings::new(&brokers, &group, vec![InputTopic { name: input.clone(), encoding: Encoding::Protobuf }]);
+    settings.first_start = gavel_kafka::FirstStart::Earliest;
     settings.outputs = outputs.clone();
     let mut topics = vec![input.as_str()];
     topics.extend(outputs.all());

@@ -11,7 +11,10 @@
 //!   needing that history still fires;
 //! - a static member (`kafka.instance_id`) killed and restarted with the
 //!   same id takes its partitions straight back, without a rebalance of
-//!   the others.
+//!   the others;
+//! - a group that never committed starts live at the end of the log after
+//!   warming up from history, emitting nothing for the past, unless
+//!   `kafka.first_start = "earliest"` asks for the replay.
 //!
 //! The default run is sized to take about a minute; `GAVEL_LONG_TESTS=1`
 //! runs the long variants (50,000 events, 10 kills). Every test prints its
@@ -257,4 +260,58 @@ async fn a_static_member_killed_and_restarted_takes_its_partitions_straight_back
         let (status, _) = g.terminate(Duration::from_secs(20)).expect("exits within its shutdown bound");
         assert!(status.success());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_group_warms_up_from_history_and_emits_nothing_for_it() {
+    let _one_at_a_time = exclusive().await;
+    let Some(brokers) = shared_brokers() else { return };
+    let setup = Setup::new(&brokers, "first-start", 2).await;
+    let seen = collect(&setup);
+    let writer = producer(&brokers);
+    let log = setup.dir.join("gavel.log");
+
+    // History written before any gavel ran: two bids by one user (the
+    // test pack's rule fires on the third).
+    produce(&writer, &setup.input, 0, 2, 100, 1).await;
+    let (config, admin) = setup.config("gavel", None, 2);
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("first_start = \"earliest\""));
+    std::fs::write(&config, text.replace("first_start = \"earliest\"", "first_start = \"end\"")).unwrap();
+
+    let mut first = Gavel::start(&config, admin, &log);
+    assert!(first.until_ready(Duration::from_secs(60)).await.is_some(), "not ready\n{}", first.log_tail());
+    let replayed = first.metric("gavel_warmup_messages_total").unwrap_or(0.0);
+    produce(&writer, &setup.input, 2, 3, 100, 1).await;
+    let fired = eventually(Duration::from_secs(30), || !seen.lock().unwrap().actions.is_empty()).await;
+    // Give anything re-emitted for the history time to show up.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, _) = first.terminate(Duration::from_secs(20)).expect("exits within its shutdown bound");
+    assert!(status.success());
+    {
+        let seen = seen.lock().unwrap();
+        let mut verdicts: Vec<&String> = seen.verdicts.keys().collect();
+        verdicts.sort();
+        eprintln!("first start at the end: {replayed} messages warmed up, verdicts for {verdicts:?}");
+        assert_eq!(replayed, 2.0, "the history was warmed up");
+        assert!(fired, "the live bid did not see the two warmed-up ones\n{}", first.log_tail());
+        assert_eq!(verdicts, ["ev-2"], "only the live event is scored: nothing re-emitted for the past");
+        assert_eq!(seen.actions.len(), 1);
+    }
+
+    // A renamed group that asks for the replay consumes and emits the
+    // whole history.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let renamed = text
+        .replace(&format!("group_id = \"{}\"", setup.group), &format!("group_id = \"{}-replay\"", setup.group))
+        .replace("first_start = \"end\"", "first_start = \"earliest\"");
+    assert_ne!(renamed, text);
+    std::fs::write(&config, renamed).unwrap();
+    let mut second = Gavel::start(&config, admin, &log);
+    let replayed_all = eventually(Duration::from_secs(60), || {
+        ["ev-0", "ev-1"].iter().all(|id| seen.lock().unwrap().verdicts.contains_key(*id))
+    })
+    .await;
+    second.kill();
+    assert!(replayed_all, "first_start = earliest did not replay the history\n{}", second.log_tail());
 }

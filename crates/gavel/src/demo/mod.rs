@@ -102,7 +102,9 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
     let admin_addr = crate::runtime::admin::serve(options.metrics_addr, admin).await?;
     let inputs =
         MARKETPLACE_TOPICS.iter().map(|t| InputTopic { name: t.to_string(), encoding: encoding_of(t) }).collect();
-    let settings = KafkaSettings::new(&brokers, "gavel-demo", inputs);
+    let mut settings = KafkaSettings::new(&brokers, "gavel-demo", inputs);
+    // A fresh cluster: everything on it is this run's traffic.
+    settings.first_start = gavel_kafka::FirstStart::Earliest;
 
     println!(
         "gavel demo: {} events/s of simulated marketplace traffic through an in-process Kafka cluster, rule pack {}",

@@ -36,6 +36,7 @@ shard_queue = {shard_queue}
 max_in_flight = {max_in_flight}
 offsets_for_times = {offsets_for_times}
 max_input_bytes = {max_input_bytes}
+first_start = "{first_start}"
 shutdown_timeout = "{shutdown}"
 warmup_timeout = "{warmup}"
 
@@ -55,6 +56,7 @@ exactly_once = {exactly_once}
         max_in_flight = kafka.max_in_flight,
         offsets_for_times = kafka.offsets_for_times,
         max_input_bytes = kafka.max_input_bytes,
+        first_start = kafka.first_start.as_str(),
         shutdown = humantime::format_duration(kafka.shutdown_timeout),
         warmup = humantime::format_duration(kafka.warmup_timeout),
         signals = outputs.signals,
@@ -152,6 +154,12 @@ pub struct KafkaSection {
     /// dead-lettered without being decoded, as a reference (source topic,
     /// partition, offset, size) rather than a copy.
     pub max_input_bytes: usize,
+    /// Where a partition the group has no committed offset for starts (a
+    /// first deployment, a renamed group): "end" warms state up from the
+    /// retained history and goes live at the end of the log, emitting
+    /// nothing for the past; "earliest" consumes and emits for the whole
+    /// retained history, a deliberate replay.
+    pub first_start: String,
     /// librdkafka options passed through to every client (SASL, TLS),
     /// applied after gavel's own. Values are redacted from logs; a value
     /// `env:NAME` is read from environment variable NAME and `file:PATH`
@@ -251,6 +259,9 @@ impl GavelConfig {
         if self.kafka.shard_queue == 0 {
             problems.push("kafka.shard_queue must be at least 1".to_string());
         }
+        if let Err(e) = self.kafka.first_start.parse::<gavel_kafka::FirstStart>() {
+            problems.push(format!("kafka.first_start is {e}"));
+        }
         if self.kafka.max_input_bytes == 0 {
             problems.push("kafka.max_input_bytes must be at least 1".to_string());
         }
@@ -295,6 +306,8 @@ impl GavelConfig {
         settings.warmup_timeout = self.kafka.warmup_timeout;
         settings.offsets_for_times = self.kafka.offsets_for_times;
         settings.max_input_bytes = self.kafka.max_input_bytes;
+        // Unparsable values were reported by `problems` before this runs.
+        settings.first_start = self.kafka.first_start.parse().unwrap_or_default();
         settings.outputs = OutputTopics {
             signals: self.outputs.signals.clone(),
             actions: self.outputs.actions.clone(),

@@ -108,6 +108,7 @@ impl Setup {
             vec![InputTopic { name: self.input.clone(), encoding: Encoding::Json }],
         );
         settings.outputs = self.outputs.clone();
+        settings.first_start = gavel_kafka::FirstStart::Earliest;
         settings
     }
 
@@ -142,6 +143,8 @@ group_id = "{group}"
 {instance}shards = {shards}
 shutdown_timeout = "10s"
 offsets_for_times = false
+# The tests write input before gavel starts and expect it all scored.
+first_start = "earliest"
 
 [kafka.options]
 {extra_options}
