@@ -17,7 +17,6 @@
 //! not fire; the failure is counted per rule ([`Engine::rule_errors`]).
 
 mod activation;
-pub mod testing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -39,6 +39,7 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
     let config = GavelConfig::load(config)?;
     let pack = crate::tools::pack::load(&config.pack)?;
     tracing::info!(pack_version = %pack.version, rules = pack.rules.len(), brokers = %config.kafka.brokers, "starting");
+    reload::log_warnings(&pack);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let addr: SocketAddr = config.admin_addr.parse().context("admin_addr")?;

@@ -104,6 +104,7 @@ impl Rules {
                 return Err(e);
             }
         };
+        log_warnings(&pack);
         let old = self.current.load_full();
         let changed = old.pack().hash != pack.hash;
         let (version, hash, rules) = (pack.version.clone(), pack.hash.clone(), pack.rules.len());
@@ -155,3 +156,11 @@ impl Rules {
 
 #[cfg(test)]
 mod tests;
+
+/// Logs a pack's warnings (`gavel check` prints the same, with carets): the
+/// pack serves anyway, but its author should know.
+pub fn log_warnings(pack: &gavel_rules::Pack) {
+    for warning in &pack.warnings {
+        warn!(warning = %warning, "rule pack warning");
+    }
+}

@@ -14,7 +14,6 @@
 
 use std::path::Path;
 
-use gavel_engine::testing::TEST_START_MS;
 use gavel_engine::{Engine, Outcome};
 use gavel_model::pb::{ActionType, FeatureValue, RuleHit};
 use gavel_model::timestamp_from_ms;
@@ -22,6 +21,9 @@ use gavel_rules::expr::Type;
 use gavel_rules::{Expect, Pack, Rule, RuleMode, RulesError, TestCase, aggregate_type, compile_expression};
 
 use crate::tools::pack::PackFiles;
+
+/// Event time at which every test starts: 2026-01-01T00:00:00Z.
+pub const TEST_START_MS: i64 = 1_767_225_600_000;
 
 /// What `gavel test` found.
 #[derive(Debug)]
