@@ -366,3 +366,17 @@ fn deep_or_long_inputs_do_not_overflow_the_stack() {
     assert_eq!(value(&nested), Value::Int(590));
     assert!(compile_error(&(long("event.amount + ", 300) + "1")).contains("more than 250 levels"));
 }
+
+#[test]
+fn the_pack_environment_knows_the_event_kinds() {
+    use gavel_model::EventKind;
+    let kinds = [EventKind::BidPlaced];
+    let plan = crate::compile_expression("event.kind == 'bid_place'", &kinds, &[], &[]).unwrap();
+    let [warning] = plan.warnings() else { panic!("{:?}", plan.warnings()) };
+    assert_eq!(
+        (warning.code, warning.message.as_str()),
+        ("W003", "no event kind `bid_place`; did you mean `bid_placed`?")
+    );
+    let plan = crate::compile_expression("event.kind == 'payment_attempted'", &kinds, &[], &[]).unwrap();
+    assert!(plan.warnings().is_empty());
+}
