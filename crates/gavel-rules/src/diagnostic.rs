@@ -54,6 +54,8 @@ pub(crate) mod code {
     pub const CONSTANT_COMPARISON: &str = "W004";
     /// A rule that can never fire because of the kinds that feed what it reads.
     pub const NEVER_FIRES: &str = "W005";
+    /// A pack with no enabled rules: every event is allowed.
+    pub const NO_RULES: &str = "W006";
 }
 
 /// Every code with its severity and what it means, for documentation and
@@ -79,6 +81,11 @@ pub const CODES: &[(&str, Severity, &str)] = &[
     (code::UNKNOWN_KIND_VALUE, Severity::Warning, "`event.kind` compared with a value that is no event kind"),
     (code::CONSTANT_COMPARISON, Severity::Warning, "a comparison that is the same for every event"),
     (code::NEVER_FIRES, Severity::Warning, "a rule that can never fire: what it reads is never fed where it runs"),
+    (
+        code::NO_RULES,
+        Severity::Warning,
+        "the pack has no enabled rules, so it allows every event; `gavel run` refuses it unless `allow_empty_pack = true`",
+    ),
 ];
 
 /// One problem in a pack, with where it is.

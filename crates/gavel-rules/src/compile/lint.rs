@@ -9,6 +9,7 @@
 //!   kinds it runs on feeds the feature, so the value is looked up by the
 //!   key this event gives, and that key includes `event.kind`, which here
 //!   is never one of the kinds the feature was fed by.
+//! - `W006`: a pack with no enabled rule, which allows every event.
 //!
 //! `W003` and `W004` are the expression compiler's, reported where each
 //! expression compiles. These lints read expressions' syntax trees (the
@@ -33,6 +34,20 @@ impl PackCompiler {
         self.labels_never_set(parsed, rules);
         self.features_never_read(parsed, features);
         self.never_fires(parsed, features, rules);
+        self.no_rules(parsed, rules);
+    }
+
+    /// W006, on the whole pack, when no rule is enabled.
+    fn no_rules(&mut self, parsed: &[Source<'_>], rules: &[Rule]) {
+        if rules.is_empty() {
+            let file = parsed.first().map_or("pack", |src| src.name);
+            self.push(crate::Diagnostic::whole(
+                file,
+                crate::diagnostic::code::NO_RULES,
+                "the pack has no enabled rules: it allows every event (`gavel run` refuses to serve it unless \
+                 `allow_empty_pack = true`)",
+            ));
+        }
     }
 
     /// W001, at each test of a label no enforcing rule adds on its entity.

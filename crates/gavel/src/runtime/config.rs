@@ -26,6 +26,7 @@ pub fn defaults() -> String {
     let outputs = &kafka.outputs;
     format!(
         r#"pack = "rules"
+allow_empty_pack = false
 admin_addr = "{DEFAULT_ADMIN_ADDR}"
 
 [kafka]
@@ -103,6 +104,10 @@ impl Redacted {
 pub struct GavelConfig {
     /// Directory of the rule pack (YAML files).
     pub pack: PathBuf,
+    /// Serve a pack with no enabled rules (every event allowed). False: such
+    /// a pack stops start-up and is rejected on reload, so a placeholder
+    /// or a botched deploy cannot silently switch scoring off.
+    pub allow_empty_pack: bool,
     /// Address of the metrics endpoint (`GET /metrics`). Keep it on
     /// loopback or a private network: it is not authenticated.
     pub admin_addr: String,

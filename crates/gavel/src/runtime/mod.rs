@@ -38,6 +38,13 @@ use crate::telemetry::{self, Stats};
 pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
     let config = GavelConfig::load(config)?;
     let pack = crate::tools::pack::load(&config.pack)?;
+    if pack.rules.is_empty() && !config.allow_empty_pack {
+        return Err(crate::error::bad_input(format!(
+            "the rule pack in {} has no enabled rules: every event would be allowed. \
+             Set allow_empty_pack = true to serve it anyway",
+            config.pack.display()
+        )));
+    }
     tracing::info!(pack_version = %pack.version, rules = pack.rules.len(), brokers = %config.kafka.brokers, "starting");
     reload::log_warnings(&pack);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -45,6 +52,7 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
         let addr: SocketAddr = config.admin_addr.parse().context("admin_addr")?;
         let metrics = telemetry::install_recorder()?;
         let rules = Rules::new(Engine::new(pack), Some(config.pack.clone()));
+        rules.allow_empty(config.allow_empty_pack);
         rules.watch()?;
         let ready = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Stats::default());

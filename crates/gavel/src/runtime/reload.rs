@@ -31,6 +31,8 @@ pub struct Rules {
     current: ArcSwap<Engine>,
     /// Serialises reloads so two never race to build on the same old engine.
     reloading: Mutex<()>,
+    /// Whether a pack with no enabled rules may be swapped in.
+    allow_empty: std::sync::atomic::AtomicBool,
 }
 
 /// What a successful reload did.
@@ -57,6 +59,12 @@ pub enum ReloadError {
     /// The pack directory could not be read.
     #[error("{0:#}")]
     Read(anyhow::Error),
+    /// The pack has no enabled rules and `allow_empty_pack` is off; the old
+    /// pack keeps serving.
+    #[error(
+        "the pack has no enabled rules (every event would be allowed); the previous pack keeps serving. Set allow_empty_pack = true to serve it anyway"
+    )]
+    Empty,
     /// The pack has errors; the old pack keeps serving.
     #[error("{count} error(s); the previous pack keeps serving:\n{rendered}")]
     Invalid {
@@ -71,7 +79,17 @@ impl Rules {
     /// Starts serving `engine`; `dir` is where reloads read from.
     pub fn new(engine: Engine, dir: Option<PathBuf>) -> Arc<Rules> {
         telemetry::pack_loaded(&engine, None);
-        Arc::new(Rules { dir, current: ArcSwap::from_pointee(engine), reloading: Mutex::new(()) })
+        Arc::new(Rules {
+            dir,
+            current: ArcSwap::from_pointee(engine),
+            reloading: Mutex::new(()),
+            allow_empty: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Lets reloads swap in a pack with no enabled rules (off by default).
+    pub fn allow_empty(&self, allow: bool) {
+        self.allow_empty.store(allow, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The engine in force now. Hold the snapshot for one event.
@@ -95,6 +113,13 @@ impl Rules {
                 count: diags.len(),
                 rendered: files.render(&diags),
             })
+        });
+        let result = result.and_then(|pack| {
+            if pack.rules.is_empty() && !self.allow_empty.load(std::sync::atomic::Ordering::Relaxed) {
+                Err(ReloadError::Empty)
+            } else {
+                Ok(pack)
+            }
         });
         let pack = match result {
             Ok(pack) => pack,

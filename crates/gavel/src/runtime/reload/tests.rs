@@ -117,3 +117,20 @@ fn reload_without_a_directory_is_an_error() {
     let rules = Rules::new(Engine::new(crate::tools::pack::shipped().unwrap()), None);
     assert!(matches!(rules.reload(), Err(ReloadError::NoDirectory)));
 }
+
+#[test]
+fn a_pack_with_no_rules_is_rejected_unless_allowed() {
+    let dir = std::env::temp_dir().join(format!("gavel-reload-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pack.yaml");
+    std::fs::write(&file, pack("A", "rule_a")).unwrap();
+    let rules = Rules::new(Engine::new(crate::tools::pack::load(&dir).unwrap()), Some(dir.clone()));
+    // A placeholder (or a deploy that lost the rules) would allow everything.
+    std::fs::write(&file, "version: \"placeholder\"\nrules: []\n").unwrap();
+    assert!(matches!(rules.reload(), Err(ReloadError::Empty)));
+    assert_eq!(rules.current().pack().version, "A", "the old pack keeps serving");
+    rules.allow_empty(true);
+    assert!(rules.reload().is_ok());
+    assert_eq!(rules.current().pack().version, "placeholder");
+    std::fs::remove_dir_all(&dir).ok();
+}
