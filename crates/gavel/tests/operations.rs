@@ -122,3 +122,30 @@ async fn the_scrape_passes_promtool_and_has_every_metric_the_dashboard_and_alert
     }
     eprintln!("operations: {} metrics queried by the dashboard and alerts, all exported", wanted.len());
 }
+
+/// A pack with no enabled rules (the Kubernetes placeholder, a deploy that
+/// lost its rules) would allow every event: `gavel run` refuses it at
+/// start, saying how to serve it anyway. Needs no broker: the pack is
+/// checked before anything connects.
+#[test]
+fn an_empty_pack_stops_start_up_unless_allowed() {
+    let dir = std::env::temp_dir().join(format!("gavel-empty-pack-{}", std::process::id()));
+    let pack = dir.join("pack");
+    std::fs::create_dir_all(&pack).unwrap();
+    std::fs::write(pack.join("pack.yaml"), "version: \"placeholder\"\nrules: []\n").unwrap();
+    let config = dir.join("gavel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "pack = {:?}\nadmin_addr = \"127.0.0.1:0\"\n[kafka]\nbrokers = \"127.0.0.1:1\"\n\
+             [[inputs]]\ntopic = \"marketplace.bids\"\nencoding = \"json\"\n",
+            pack.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gavel")).args(["run", "--config"]).arg(&config).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "refused as bad input:\n{stderr}");
+    assert!(stderr.contains("no enabled rules") && stderr.contains("allow_empty_pack"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
