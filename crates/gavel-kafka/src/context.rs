@@ -217,15 +217,17 @@ impl GroupContext {
     /// Commits the stored offsets, synchronously. In exactly-once mode
     /// nothing is stored: the shards committed their offsets in their
     /// transactions while draining.
-    pub fn commit(&self, consumer: &BaseConsumer<GroupContext>) {
+    /// Returns whether the offsets are committed (or nothing needed it).
+    pub fn commit(&self, consumer: &BaseConsumer<GroupContext>) -> bool {
         if self.settings.exactly_once {
-            return;
+            return true;
         }
         match consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) | Err(RdError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Ok(()) | Err(RdError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => true,
             Err(e) => {
                 self.observer.commit_failed();
                 warn!(error = %e, "commit failed; uncommitted messages will be processed again");
+                false
             }
         }
     }
@@ -255,16 +257,20 @@ impl GroupContext {
             self.observer.partition_lag(&self.settings.inputs[topic].name, partition, None);
         }
         let started = Instant::now();
-        if !self.drain(self.settings.shutdown_timeout) {
+        let drained = self.drain(self.settings.shutdown_timeout);
+        if !drained {
             warn!("a shard did not drain in time; its partitions' latest outputs will be processed again");
         }
-        self.commit(consumer);
+        let committed = self.commit(consumer);
         self.observer.rebalanced("revoke", partitions.len());
-        info!(
-            partitions = partitions.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "partitions revoked: drained and committed"
-        );
+        // Say what happened: the warnings above already said what did not.
+        let what = match (drained, committed) {
+            (true, true) => "partitions revoked: drained and committed",
+            (true, false) => "partitions revoked: drained, not committed",
+            (false, true) => "partitions revoked: committed what drained in time",
+            (false, false) => "partitions revoked: neither drained nor committed",
+        };
+        info!(partitions = partitions.len(), elapsed_ms = started.elapsed().as_millis() as u64, "{what}");
     }
 
     /// Before partitions are assigned: warm them up (into the sink, if

@@ -126,13 +126,10 @@ fn main() -> ExitCode {
         }
         Some(Command::Replay(args)) => gavel::backtest::run(&args),
         Some(Command::Sim(args)) => gavel::tools::sim::run(&args),
-        Some(Command::Config(ConfigCommand::Defaults)) => {
-            print!("{}", defaults());
-            Ok(())
-        }
-        Some(Command::Config(ConfigCommand::Print { config })) => {
-            GavelConfig::load(config.as_deref()).map(|c| println!("{c:#?}"))
-        }
+        Some(Command::Config(ConfigCommand::Defaults)) => print_out(&defaults()),
+        Some(Command::Config(ConfigCommand::Print { config })) => GavelConfig::load(config.as_deref())
+            .and_then(|c| Ok(toml::to_string(&c)?))
+            .and_then(|text: String| print_out(&text)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -141,5 +138,16 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}\n({class})");
             ExitCode::from(class.exit_code())
         }
+    }
+}
+
+/// Writes `text` to stdout. A reader that stops early (`| head`) closes the
+/// pipe: that ends the output, it is not an error.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use gavel_kafka::{InputTopic, KafkaSettings, OutputTopics};
 use gavel_model::Encoding;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Where `/metrics` and the admin API listen unless configured: the same
 /// for `gavel run` and the demo.
@@ -69,10 +69,16 @@ exactly_once = {exactly_once}
     )
 }
 
-/// A string that never shows in `Debug` output.
+/// A string that never shows in `Debug` output or serialized.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Redacted(pub String);
+
+impl Serialize for Redacted {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("<redacted>")
+    }
+}
 
 impl std::fmt::Debug for Redacted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -99,7 +105,7 @@ impl Redacted {
 }
 
 /// The whole configuration of `gavel run`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GavelConfig {
     /// Directory of the rule pack (YAML files).
@@ -121,7 +127,7 @@ pub struct GavelConfig {
 }
 
 /// `[kafka]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSection {
     /// `bootstrap.servers`: comma-separated `host:port` list.
@@ -149,7 +155,7 @@ pub struct KafkaSection {
     /// stable, unique id (e.g. the pod name) and a restarted instance takes
     /// its partitions straight back instead of waiting out the session
     /// timeout. Unset: dynamic membership.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
     /// Find warm-up start offsets with the broker's offsets-for-times; set
     /// false for brokers that do not answer it correctly (gavel then
@@ -182,7 +188,7 @@ pub struct KafkaSection {
 }
 
 /// One `[[inputs]]` entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputSection {
     /// Topic name.
@@ -192,7 +198,7 @@ pub struct InputSection {
 }
 
 /// `[outputs]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSection {
     /// Risk signals.
@@ -372,6 +378,20 @@ max_in_flight = 10
         let config = GavelConfig::read(Some(&example)).unwrap();
         assert_eq!(config.inputs.len(), 5);
         assert_eq!(config.kafka.shutdown_timeout, std::time::Duration::from_secs(30));
+    }
+
+    /// `gavel config print` writes TOML that reads back as the same config,
+    /// with secrets shown as `<redacted>`.
+    #[test]
+    fn the_printed_config_is_toml_that_reads_back() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/gavel.toml");
+        let mut config = GavelConfig::read(Some(&example)).unwrap();
+        config.kafka.options.insert("sasl.password".into(), Redacted("hunter2".into()));
+        let printed = toml::to_string(&config).unwrap();
+        assert!(printed.contains("\"sasl.password\" = \"<redacted>\"") && !printed.contains("hunter2"), "{printed}");
+        let back: GavelConfig = toml::from_str(&printed).unwrap();
+        config.kafka.options.insert("sasl.password".into(), Redacted("<redacted>".into()));
+        assert_eq!(format!("{back:?}"), format!("{config:?}"));
     }
 
     /// deploy/gavel.toml restates the defaults as documentation: every
