@@ -57,6 +57,7 @@ pub async fn serve(addr: SocketAddr, admin: Admin) -> anyhow::Result<SocketAddr>
 
 async fn metrics(State(admin): State<Admin>) -> Response {
     telemetry::engine::ready(admin.ready.load(Ordering::Relaxed));
+    telemetry::collect_process_metrics();
     ([("content-type", "text/plain; version=0.0.4")], admin.metrics.render()).into_response()
 }
 
@@ -97,7 +98,9 @@ async fn rules(State(admin): State<Admin>) -> Response {
             })
         })
         .collect();
-    Json(json!({ "version": pack.version, "hash": pack.hash, "rules": rules })).into_response()
+    let last_reload = admin.rules.last_reload();
+    Json(json!({ "version": pack.version, "hash": pack.hash, "rules": rules, "last_reload": last_reload }))
+        .into_response()
 }
 
 async fn reload(State(admin): State<Admin>) -> Response {

@@ -33,6 +33,19 @@ pub struct Rules {
     reloading: Mutex<()>,
     /// Whether a pack with no enabled rules may be swapped in.
     allow_empty: std::sync::atomic::AtomicBool,
+    /// The last reload attempt, for `/v1/rules`.
+    last: Mutex<Option<LastReload>>,
+}
+
+/// The last reload attempt: when (Unix ms) and, if it failed, why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LastReload {
+    /// When it finished, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// Whether the pack it read is now serving (or already was).
+    pub ok: bool,
+    /// The diagnostics or read error, when it failed.
+    pub error: Option<String>,
 }
 
 /// What a successful reload did.
@@ -84,7 +97,20 @@ impl Rules {
             current: ArcSwap::from_pointee(engine),
             reloading: Mutex::new(()),
             allow_empty: std::sync::atomic::AtomicBool::new(false),
+            last: Mutex::new(None),
         })
+    }
+
+    /// The last reload attempt, if there was one.
+    pub fn last_reload(&self) -> Option<LastReload> {
+        self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    fn record(&self, error: Option<String>) {
+        let at_ms = crate::clock::now_ms();
+        telemetry::reload_finished(at_ms, error.is_none());
+        *self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some(LastReload { at_ms, ok: error.is_none(), error });
     }
 
     /// Lets reloads swap in a pack with no enabled rules (off by default).
@@ -126,6 +152,7 @@ impl Rules {
             Err(e) => {
                 telemetry::reloaded(false);
                 warn!(pack = %dir.display(), error = %e, "rule pack rejected");
+                self.record(Some(e.to_string()));
                 return Err(e);
             }
         };
@@ -139,23 +166,32 @@ impl Rules {
             self.current.store(Arc::new(next));
         }
         telemetry::reloaded(true);
+        self.record(None);
         let millis = started.elapsed().as_secs_f64() * 1e3;
         info!(version, hash, rules, changed, millis, "rule pack reloaded");
         Ok(Reloaded { version, hash, rules, changed, millis })
     }
 
     /// Reloads on changes in the pack directory (debounced) and on SIGHUP,
-    /// until the process ends.
+    /// until the process ends. The directory's parent is watched too, and
+    /// the directory itself watched again after every change, so a pack
+    /// directory that is replaced whole (`rm -rf pack && cp -r new pack`,
+    /// as deploy tools do) keeps reloading.
     pub fn watch(self: &Arc<Self>) -> anyhow::Result<()> {
         let Some(dir) = self.dir.clone() else { return Ok(()) };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let hup = tx.clone();
+        let watched = dir.clone();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok_and(|e| !e.kind.is_access()) {
+            // The parent's other entries are none of the pack's business.
+            if event.is_ok_and(|e| !e.kind.is_access() && e.paths.iter().any(|p| p.starts_with(&watched))) {
                 let _ = tx.send(());
             }
         })?;
         notify::Watcher::watch(&mut watcher, &dir, notify::RecursiveMode::Recursive)?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            notify::Watcher::watch(&mut watcher, parent, notify::RecursiveMode::NonRecursive)?;
+        }
         #[cfg(unix)]
         tokio::spawn(async move {
             if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
@@ -166,11 +202,16 @@ impl Rules {
         });
         let rules = Arc::clone(self);
         tokio::spawn(async move {
-            let _watcher = watcher;
+            let mut watcher = watcher;
             while rx.recv().await.is_some() {
                 // Editors write in bursts: wait for the directory to settle.
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 while rx.try_recv().is_ok() {}
+                // A replaced directory is a new inode: watch it afresh.
+                let _ = notify::Watcher::unwatch(&mut watcher, &dir);
+                if let Err(e) = notify::Watcher::watch(&mut watcher, &dir, notify::RecursiveMode::Recursive) {
+                    warn!(pack = %dir.display(), error = %e, "pack directory not watched (gone?); waiting for it");
+                }
                 let rules = Arc::clone(&rules);
                 let _ = tokio::task::spawn_blocking(move || rules.reload()).await;
             }

@@ -112,6 +112,11 @@ pub fn pack_loaded(engine: &Engine, previous: Option<&Engine>) {
     }
 }
 
+/// Stamps when the last reload of its result finished.
+pub fn reload_finished(at_ms: i64, ok: bool) {
+    gauge!(names::RULES_LAST_RELOAD, "result" => if ok { "success" } else { "failure" }).set(at_ms as f64 / 1e3);
+}
+
 /// Counts a reload attempt: `success` (whether or not the pack changed)
 /// or `failure` (the pack was rejected and the old one kept serving).
 pub fn reloaded(ok: bool) {
@@ -119,8 +124,8 @@ pub fn reloaded(ok: bool) {
 }
 
 /// After a maintenance sweep that evicted `evicted` keys: the store's size
-/// per feature, its cap evictions and too-late events, labelled entities,
-/// and the process's resident memory.
+/// per feature, its cap evictions and too-late events, and labelled
+/// entities.
 pub fn store_swept(engine: &Engine, evicted: usize) {
     counter!(names::VELOCITY_EVICTED).increment(evicted as u64);
     for (feature, window) in engine.pack().features.iter().zip(engine.windows()) {
@@ -131,9 +136,6 @@ pub fn store_swept(engine: &Engine, evicted: usize) {
         counter!(names::VELOCITY_TOO_LATE, "feature" => feature.name.clone()).absolute(window.too_late_total());
     }
     gauge!(names::LABELS).set(engine.labels().len() as f64);
-    if let Some(bytes) = super::resident_memory_bytes() {
-        gauge!(names::PROCESS_RESIDENT_MEMORY).set(bytes as f64);
-    }
 }
 
 /// Counts one message replayed by warm-up.

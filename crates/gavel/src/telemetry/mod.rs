@@ -115,6 +115,7 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
         .set_buckets_for_metric(Matcher::Full(names::END_TO_END_DURATION.into()), END_TO_END_BUCKETS)?
         .install_recorder()?;
     gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    collect_process_metrics();
     let upkeep = handle.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(5));
@@ -156,13 +157,18 @@ pub async fn log_every(stats: std::sync::Arc<Stats>, period: Duration) {
     }
 }
 
-/// Resident memory of this process (`VmRSS` in `/proc/self/status`), where
-/// the platform has it.
-pub fn resident_memory_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+/// The standard process metrics (`process_cpu_seconds_total`,
+/// `process_start_time_seconds`, `process_open_fds`, memory, threads), as
+/// Prometheus' own client libraries name them: call before each scrape.
+pub fn collect_process_metrics() {
+    static COLLECTOR: std::sync::OnceLock<metrics_process::Collector> = std::sync::OnceLock::new();
+    COLLECTOR
+        .get_or_init(|| {
+            let collector = metrics_process::Collector::default();
+            collector.describe();
+            collector
+        })
+        .collect();
 }
 
 #[cfg(test)]

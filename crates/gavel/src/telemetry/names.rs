@@ -76,6 +76,8 @@ catalog! {
     VERDICTS: Counter = "gavel_verdicts_total", "Events decided, by decision.";
     /// Counter, label `result` (`success`, `failure`): rule pack reloads.
     RULES_RELOADS: Counter = "gavel_rules_reloads_total", "Rule pack reloads, by result.";
+    /// Gauge, label `result`: when the last reload of that result finished.
+    RULES_LAST_RELOAD: Gauge(Seconds) = "gavel_rules_last_reload_timestamp_seconds", "When the last rule pack reload finished (Unix seconds), by result.";
     /// Gauge, labels `version`, `hash`: 1 for the pack in force.
     RULES_PACK_INFO: Gauge = "gavel_rules_pack_info", "1 for the rule pack in force, by version and content hash.";
     /// Gauge: rules in the pack in force.
@@ -120,8 +122,14 @@ catalog! {
     END_TO_END_DURATION: Histogram(Seconds) = "gavel_end_to_end_duration_seconds", "Event time or Kafka timestamp to outputs acknowledged.";
     /// Gauge: 1 while partitions are assigned and warmed up, else 0.
     READY: Gauge = "gavel_ready", "1 while partitions are assigned and warmed up.";
-    /// Gauge: resident memory of the process.
-    PROCESS_RESIDENT_MEMORY: Gauge(Bytes) = "process_resident_memory_bytes", "Resident memory of the process.";
+    /// Gauge: resident memory of the process (the process collector's).
+    PROCESS_RESIDENT_MEMORY: Gauge(Bytes) = "process_resident_memory_bytes", "Resident memory size in bytes.";
+    /// Counter: CPU time of the process (the process collector's).
+    PROCESS_CPU: Counter(Seconds) = "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.";
+    /// Gauge: when the process started (the process collector's).
+    PROCESS_START_TIME: Gauge(Seconds) = "process_start_time_seconds", "Start time of the process since unix epoch in seconds.";
+    /// Gauge: open file descriptors (the process collector's).
+    PROCESS_OPEN_FDS: Gauge = "process_open_fds", "Number of open file descriptors.";
     /// Gauge, always 1: the running version, as a label.
     BUILD_INFO: Gauge = "gavel_build_info", "Always 1, labelled with the running version.";
 }

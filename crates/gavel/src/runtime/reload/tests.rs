@@ -134,3 +134,40 @@ fn a_pack_with_no_rules_is_rejected_unless_allowed() {
     assert_eq!(rules.current().pack().version, "placeholder");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_directory_replaced_whole_keeps_reloading() {
+    let root = std::env::temp_dir().join(format!("gavel-reload-replaced-{}", std::process::id()));
+    let dir = root.join("pack");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pack.yaml"), pack("A", "rule_a")).unwrap();
+    let rules = Rules::new(Engine::new(crate::tools::pack::load(&dir).unwrap()), Some(dir.clone()));
+    rules.watch().unwrap();
+    let serving = |version: &'static str| {
+        let rules = Arc::clone(&rules);
+        async move {
+            for _ in 0..100 {
+                if rules.current().pack().version == version {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        }
+    };
+    // Replaced whole, as deploy tools and ConfigMap updates do, twice.
+    for (version, rule) in [("B", "rule_b"), ("C", "rule_c")] {
+        std::fs::remove_dir_all(&dir).unwrap();
+        let staged = root.join("staged");
+        std::fs::create_dir_all(&staged).unwrap();
+        std::fs::write(staged.join("pack.yaml"), pack(version, rule)).unwrap();
+        std::fs::rename(&staged, &dir).unwrap();
+        assert!(serving(version).await, "pack {version} not reloaded after the directory was replaced");
+    }
+    // And an edit in place after that still reloads.
+    std::fs::write(dir.join("pack.yaml"), pack("D", "rule_d")).unwrap();
+    assert!(serving("D").await, "an edit after the replacements was not reloaded");
+    let last = rules.last_reload().expect("reloads were recorded");
+    assert!(last.ok && last.error.is_none());
+    std::fs::remove_dir_all(&root).ok();
+}
