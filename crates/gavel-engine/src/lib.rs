@@ -313,6 +313,7 @@ impl Engine {
             pack_version: self.pack_label.clone(),
             decided_at: Some(timestamp_from_ms(decided_at_ms)),
             pack_hash: self.pack.hash.clone(),
+            event_time: Some(timestamp_from_ms(outcome.event_time_ms)),
         }
     }
 

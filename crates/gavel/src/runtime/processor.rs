@@ -95,9 +95,12 @@ impl Processor for EngineProcessor {
         }
         if self.emit.verdicts {
             let verdict = engine.verdict(&event, &outcome, decided_at);
+            // Keyed by user, so one user's verdicts stay in order; an event
+            // with no user by its own id, so it is not lumped under "".
+            let key = if event.user_id.is_empty() { &event.event_id } else { &event.user_id };
             outputs.push(Output {
                 topic: OutputTopic::Verdicts,
-                key: event.user_id.clone().into_bytes(),
+                key: key.clone().into_bytes(),
                 payload: encode_protobuf(&verdict),
             });
         }
@@ -170,6 +173,15 @@ rules:
         assert_eq!(topics, [OutputTopic::Verdicts], "neither a score-0 hit nor a shadow hit publishes a signal");
         let verdict = gavel_model::pb::Verdict::decode(&*out[0].payload).unwrap();
         assert_eq!((verdict.score, verdict.decision), (0, gavel_model::pb::Decision::Allow as i32));
+        // The event has no time of its own: the Kafka timestamp is its time.
+        assert_eq!(verdict.event_time, Some(gavel_model::timestamp_from_ms(1_767_225_600_000)));
+        assert_eq!(out[0].key, b"u1", "verdicts are keyed by user");
+
+        let Processed::Outputs(out) = process(&mut processor, br#"{"eventId":"e9","chatMessageSent":{"text":"hi"}}"#)
+        else {
+            panic!("decodable input")
+        };
+        assert_eq!(out[0].key, b"e9", "an event with no user is keyed by its id");
 
         let Processed::Outputs(out) =
             process(&mut processor, br#"{"userId":"u1","chatMessageSent":{"text":"venmo me"}}"#)
