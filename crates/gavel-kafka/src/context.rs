@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError as RdError, KafkaResult};
 use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
@@ -365,10 +366,67 @@ impl ClientContext for GroupContext {
     }
 
     fn error(&self, error: RdError, reason: &str) {
-        self.observer.client_error();
-        warn!(error = %error, reason, "kafka client error; librdkafka retries");
+        client_error(&*self.observer, &error, reason);
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        librdkafka_log(level, facility, message);
     }
 }
+
+/// One client error: counted and logged once. librdkafka reports each
+/// error twice, as an error event and as a log line; the log line is
+/// demoted to debug ([`librdkafka_log`]) so this is the one that shows.
+fn client_error(observer: &dyn PipelineObserver, error: &RdError, reason: &str) {
+    observer.client_error();
+    warn!(error = %error, reason, "kafka client error; librdkafka retries");
+}
+
+/// A librdkafka log line. Errors also arrive as error events, which
+/// [`client_error`] counts and logs, so at error level the line is kept at
+/// debug only; the rest keep their level.
+fn librdkafka_log(level: RDKafkaLogLevel, facility: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+            tracing::debug!(target: "librdkafka", facility, "{message}");
+        }
+        RDKafkaLogLevel::Warning => warn!(target: "librdkafka", facility, "{message}"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => info!(target: "librdkafka", facility, "{message}"),
+        RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility, "{message}"),
+    }
+}
+
+/// The producers' context: client errors counted and logged once, as the
+/// consumer's are. The observer arrives with the pipeline's hooks, after
+/// the producer is made, so it is set once at run time, through a clone
+/// (clones share the slot).
+#[derive(Default, Clone)]
+pub(crate) struct ProducerContext {
+    observer: Arc<std::sync::OnceLock<Arc<dyn PipelineObserver>>>,
+}
+
+impl ProducerContext {
+    /// Reports to `observer` from now on (the first call wins).
+    pub fn observe(&self, observer: Arc<dyn PipelineObserver>) {
+        let _ = self.observer.set(observer);
+    }
+}
+
+impl ClientContext for ProducerContext {
+    fn error(&self, error: RdError, reason: &str) {
+        match self.observer.get() {
+            Some(observer) => client_error(&**observer, &error, reason),
+            None => warn!(error = %error, reason, "kafka client error; librdkafka retries"),
+        }
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        librdkafka_log(level, facility, message);
+    }
+}
+
+/// The producer gavel writes with.
+pub(crate) type OutputProducer = rdkafka::producer::FutureProducer<ProducerContext>;
 
 impl ConsumerContext for GroupContext {
     /// The whole rebalance, in place of rdkafka's default: on assignment the
@@ -421,5 +479,37 @@ impl ConsumerContext for GroupContext {
                 warn!(error = %e, "offset commit failed; retried with the next commit");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Errors(AtomicUsize);
+
+    impl PipelineObserver for Errors {
+        fn client_error(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A producer's client errors are counted like the consumer's: once per
+    /// error event, through a context whose observer is set after the
+    /// producer exists.
+    #[test]
+    fn producer_client_errors_are_counted_once_through_a_late_observer() {
+        let context = ProducerContext::default();
+        let handle = context.clone();
+        let errors = Arc::new(Errors::default());
+        ClientContext::error(&context, RdError::Canceled, "before the observer: logged only");
+        handle.observe(Arc::clone(&errors) as Arc<dyn PipelineObserver>);
+        ClientContext::error(&context, RdError::Canceled, "broker down");
+        // The same error's log line is not a second report.
+        ClientContext::log(&context, RDKafkaLogLevel::Error, "FAIL", "broker down");
+        assert_eq!(errors.0.load(Ordering::Relaxed), 1);
     }
 }

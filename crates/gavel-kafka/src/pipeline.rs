@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use crate::context::GroupContext;
+use crate::context::{GroupContext, OutputProducer, ProducerContext};
 use crate::contract::{Hooks, Processor};
 use crate::error::{KafkaError, Result};
 use crate::settings::KafkaSettings;
@@ -34,7 +34,9 @@ pub struct Pipeline {
     settings: Arc<KafkaSettings>,
     /// The idempotent producer every shard shares (at-least-once mode;
     /// exactly-once shards each create their own transactional one).
-    producer: FutureProducer,
+    producer: OutputProducer,
+    /// The producer's context, to hand it the observer at run time.
+    producer_context: ProducerContext,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -46,8 +48,9 @@ impl std::fmt::Debug for Pipeline {
 impl Pipeline {
     /// Checks the settings and creates the producer.
     pub fn new(settings: KafkaSettings) -> Result<Self> {
-        let producer: FutureProducer = settings.producer_config().create()?;
-        Ok(Pipeline { settings: Arc::new(settings), producer })
+        let producer_context = ProducerContext::default();
+        let producer: OutputProducer = settings.producer_config().create_with_context(producer_context.clone())?;
+        Ok(Pipeline { settings: Arc::new(settings), producer, producer_context })
     }
 
     /// Joins the group and runs one shard per processor until `shutdown`
@@ -87,6 +90,7 @@ impl Pipeline {
     /// The consumer thread: subscribe, start shards, route until stopped, shut down.
     fn consume(self, processors: Vec<Box<dyn Processor>>, hooks: Hooks, stop: &AtomicBool) -> Result<()> {
         let Hooks { observer, warm, ready } = hooks;
+        self.producer_context.observe(Arc::clone(&observer));
         let context = GroupContext::new(Arc::clone(&self.settings), Arc::clone(&observer), warm, Arc::clone(&ready));
         let consumer: BaseConsumer<GroupContext> =
             self.settings.group_consumer_config().create_with_context(context)?;

@@ -21,7 +21,7 @@ use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError as RdError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -200,7 +200,7 @@ pub(crate) struct ShardEnv {
     /// The group consumer, for storing offsets.
     pub offsets: Arc<dyn OffsetStore>,
     /// The shared idempotent producer.
-    pub producer: FutureProducer,
+    pub producer: crate::context::OutputProducer,
     /// Telemetry.
     pub observer: Arc<dyn PipelineObserver>,
 }

@@ -36,13 +36,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError as RdError;
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::backoff::Backoff;
+use crate::context::{OutputProducer, ProducerContext};
 use crate::contract::Processor;
 use crate::settings::KafkaSettings;
 use crate::shard::{self, Acked, Consumed, Drained, Record, ShardEnv, Work};
@@ -212,7 +213,7 @@ struct TxnShard<'a> {
     /// Its `transactional.id`.
     id: String,
     /// The producer, initialised for transactions.
-    producer: FutureProducer,
+    producer: OutputProducer,
     /// The open transaction.
     batch: Batch,
 }
@@ -236,11 +237,13 @@ impl<'a> TxnShard<'a> {
     /// A new producer for `id` with transactions initialised (which aborts
     /// what an earlier producer with this id left open, and fences it).
     /// Only creating the client can fail; initialising is retried.
-    async fn producer(env: &TxnEnv, id: &str) -> Result<FutureProducer, RdError> {
+    async fn producer(env: &TxnEnv, id: &str) -> Result<OutputProducer, RdError> {
         let settings = &env.shard.settings;
         let mut backoff = Backoff::default();
         loop {
-            let producer: FutureProducer = settings.transactional_producer_config(id).create()?;
+            let context = ProducerContext::default();
+            context.observe(Arc::clone(&env.shard.observer));
+            let producer: OutputProducer = settings.transactional_producer_config(id).create_with_context(context)?;
             match producer.init_transactions(settings.shutdown_timeout) {
                 Ok(()) => return Ok(producer),
                 Err(e) => warn!(transactional_id = %id, error = %e, "init_transactions failed; retrying"),
