@@ -50,6 +50,7 @@ dlq = "{dlq}"
 emit_verdicts = false
 emit_shadow = false
 exactly_once = {exactly_once}
+transaction_interval = "{transaction_interval}"
 "#,
         brokers = kafka.brokers,
         group = kafka.group_id,
@@ -66,6 +67,7 @@ exactly_once = {exactly_once}
         shadow = outputs.shadow,
         dlq = outputs.dlq,
         exactly_once = kafka.exactly_once,
+        transaction_interval = humantime::format_duration(kafka.transaction_interval),
     )
 }
 
@@ -218,8 +220,8 @@ pub struct OutputSection {
     pub emit_shadow: bool,
     /// Exactly-once outputs through Kafka transactions. Each shard produces
     /// through its own transactional producer and commits its input offsets
-    /// in the same transaction, every 100 ms or `kafka.max_in_flight`
-    /// messages, so a consumer reading the outputs with
+    /// in the same transaction, every `transaction_interval` or
+    /// `kafka.max_in_flight` messages, so a consumer reading the outputs with
     /// `isolation.level=read_committed` sees every event's outputs exactly
     /// once, whatever crashes. Costs: outputs become visible to such readers
     /// only when their transaction commits (up to ~100 ms later), and each
@@ -230,6 +232,11 @@ pub struct OutputSection {
     /// broker with transactions. False: at-least-once (offsets stored after
     /// acknowledgement; a crash may repeat outputs, with the same ids).
     pub exactly_once: bool,
+    /// Exactly-once mode: how long a shard's transaction stays open at most.
+    /// Shorter: outputs visible to read_committed readers sooner, more
+    /// commits (a few broker round trips each).
+    #[serde(with = "humantime_serde")]
+    pub transaction_interval: std::time::Duration,
 }
 
 impl GavelConfig {
@@ -255,7 +262,20 @@ impl GavelConfig {
         Ok(builder.build()?.try_deserialize()?)
     }
 
-    /// Every semantic problem, not only the first.
+    /// What is allowed but probably not meant, logged at start-up.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.outputs.exactly_once && self.kafka.instance_id.is_none() {
+            warnings.push(
+                "outputs.exactly_once without kafka.instance_id: after a crash, read_committed readers wait up to \
+                 transaction.timeout.ms for the dead instance's open transactions; set a stable instance_id"
+                    .to_string(),
+            );
+        }
+        warnings
+    }
+
+    /// Every semantic problem that stops start-up, not only the first.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if self.kafka.brokers.trim().is_empty() {
@@ -263,6 +283,9 @@ impl GavelConfig {
         }
         if self.kafka.group_id.trim().is_empty() {
             problems.push("kafka.group_id is empty".to_string());
+        }
+        if self.outputs.transaction_interval.is_zero() {
+            problems.push("outputs.transaction_interval must be positive".to_string());
         }
         if self.kafka.max_in_flight == 0 {
             problems.push("kafka.max_in_flight must be at least 1".to_string());
@@ -327,6 +350,7 @@ impl GavelConfig {
             dlq: self.outputs.dlq.clone(),
         };
         settings.exactly_once = self.outputs.exactly_once;
+        settings.transaction_interval = self.outputs.transaction_interval;
         // Unresolvable values were reported by `problems` before this runs.
         let plain = |options: &BTreeMap<String, Redacted>| {
             options.iter().map(|(k, v)| (k.clone(), v.resolve().unwrap_or_default())).collect()
@@ -447,6 +471,8 @@ max_in_flight = 10
         let config = GavelConfig::load(Some(&file)).unwrap();
         assert!(config.outputs.exactly_once);
         assert!(config.kafka_settings().exactly_once);
+        assert_eq!(config.kafka_settings().transaction_interval, std::time::Duration::from_millis(100));
+        assert!(config.warnings().iter().any(|w| w.contains("instance_id")), "{:?}", config.warnings());
     }
 
     #[test]

@@ -37,6 +37,9 @@ use crate::telemetry::{self, Stats};
 /// log, and serves until SIGINT or SIGTERM.
 pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
     let config = GavelConfig::load(config)?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let pack = crate::tools::pack::load(&config.pack)?;
     if pack.rules.is_empty() && !config.allow_empty_pack {
         return Err(crate::error::bad_input(format!(
