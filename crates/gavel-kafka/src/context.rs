@@ -77,8 +77,15 @@ pub(crate) struct GroupContext {
     fed: Mutex<HashMap<Partition, i64>>,
     /// Where assigned partitions are warmed up, if anywhere.
     warm: Option<Mutex<Box<dyn WarmSink>>>,
-    /// True while partitions are assigned and warmed up.
+    /// True while partitions are assigned and warmed up and the group is
+    /// healthy ([`GroupContext::publish_ready`]).
     ready: Arc<AtomicBool>,
+    /// Partitions are assigned and warmed up.
+    warmed: AtomicBool,
+    /// The broker answers and the group is not stuck (`health.rs`).
+    healthy: AtomicBool,
+    /// The partitions this member owns.
+    owned: Mutex<std::collections::HashSet<Partition>>,
     /// Set when the group cannot go on (warm-up failed for good); the
     /// consumer loop stops with it.
     fatal: Mutex<Option<KafkaError>>,
@@ -106,7 +113,43 @@ impl GroupContext {
             fed: Mutex::default(),
             warm: warm.map(Mutex::new),
             ready,
+            warmed: AtomicBool::new(false),
+            healthy: AtomicBool::new(true),
+            owned: Mutex::default(),
             fatal: Mutex::default(),
+        }
+    }
+
+    /// Ready = assigned and warmed up, and healthy.
+    fn publish_ready(&self) {
+        let ready = self.warmed.load(Ordering::Relaxed) && self.healthy.load(Ordering::Relaxed);
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Records the health verdict (`health.rs`), logging each change.
+    pub fn set_healthy(&self, healthy: bool) {
+        if self.healthy.swap(healthy, Ordering::Relaxed) != healthy {
+            if healthy {
+                info!("group healthy again");
+            } else {
+                warn!(
+                    "not ready: the broker is unreachable, or the group is stuck (no partitions here, unconsumed messages, no commits)"
+                );
+            }
+        }
+        self.publish_ready();
+    }
+
+    /// The partitions this member owns now.
+    pub fn owned(&self) -> std::collections::HashSet<Partition> {
+        lock(&self.owned).clone()
+    }
+
+    /// Reports a lag probe's figures for the partitions this member does
+    /// not own.
+    pub fn report_lags(&self, probe: &crate::health::Probe, owned: &std::collections::HashSet<Partition>) {
+        for (topic, partition, lag) in crate::health::unowned_lags(probe, owned) {
+            self.observer.partition_lag(&self.settings.inputs[topic].name, partition, Some(lag));
         }
     }
 
@@ -281,7 +324,8 @@ impl GroupContext {
     fn assigning(&self, tpl: &TopicPartitionList) -> Option<Vec<(String, i32, i64)>> {
         let partitions = self.partitions(tpl);
         self.observer.rebalanced("assign", partitions.len());
-        self.ready.store(false, Ordering::Relaxed);
+        self.warmed.store(false, Ordering::Relaxed);
+        self.publish_ready();
         let warmed = match &self.warm {
             Some(warm) => self.warm_up(&partitions, &mut **lock(warm)),
             None => self.warm_up(&partitions, &mut NoHistory),
@@ -450,7 +494,15 @@ impl ConsumerContext for GroupContext {
                 if let Err(e) = assigned {
                     warn!(error = %e, "assign failed");
                 }
-                self.ready.store(true, Ordering::Relaxed);
+                {
+                    let mut owned = lock(&self.owned);
+                    if !cooperative {
+                        owned.clear();
+                    }
+                    owned.extend(self.partitions(tpl));
+                }
+                self.warmed.store(true, Ordering::Relaxed);
+                self.publish_ready();
                 info!(partitions = tpl.count(), started_at_end = starts.len(), "partitions assigned");
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
@@ -459,14 +511,23 @@ impl ConsumerContext for GroupContext {
                 if let Err(e) = unassigned {
                     warn!(error = %e, "unassign failed");
                 }
-                self.ready.store(false, Ordering::Relaxed);
+                {
+                    let mut owned = lock(&self.owned);
+                    for partition in self.partitions(tpl) {
+                        owned.remove(&partition);
+                    }
+                }
+                self.warmed.store(false, Ordering::Relaxed);
+                self.publish_ready();
             }
             other => {
                 warn!(error = %RDKafkaErrorCode::from(other), "rebalance error");
                 if !cooperative {
                     let _ = consumer.unassign();
+                    lock(&self.owned).clear();
                 }
-                self.ready.store(false, Ordering::Relaxed);
+                self.warmed.store(false, Ordering::Relaxed);
+                self.publish_ready();
             }
         }
     }

@@ -78,6 +78,7 @@ mod backoff;
 mod context;
 mod contract;
 mod error;
+mod health;
 mod pipeline;
 mod read;
 mod routing;

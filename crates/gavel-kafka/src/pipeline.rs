@@ -24,6 +24,7 @@ use tracing::{error, info, warn};
 use crate::context::{GroupContext, OutputProducer, ProducerContext};
 use crate::contract::{Hooks, Processor};
 use crate::error::{KafkaError, Result};
+use crate::health;
 use crate::settings::KafkaSettings;
 use crate::shard::{self, ShardEnv};
 use crate::transactional::{self, TxnEnv};
@@ -127,7 +128,12 @@ impl Pipeline {
             source,
         })?;
         info!(group = %self.settings.group_id, shards, "consuming");
+        let monitor_stop = Arc::new(AtomicBool::new(false));
+        let monitor =
+            monitor_health(Arc::clone(&self.settings), Arc::clone(consumer.context()), Arc::clone(&monitor_stop))?;
         let result = route(&consumer, stop);
+        monitor_stop.store(true, Ordering::Relaxed);
+        let _ = monitor.join();
         let started = Instant::now();
         ready.store(false, Ordering::Relaxed);
         let context = consumer.context();
@@ -181,4 +187,33 @@ fn route(consumer: &BaseConsumer<GroupContext>, stop: &AtomicBool) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// Probes the group's lag every [`health::PROBE_INTERVAL`] on a thread of
+/// its own (`health.rs`): reports the lag of the partitions this member
+/// does not own and feeds the health verdict into readiness, until `stop`.
+fn monitor_health(
+    settings: Arc<KafkaSettings>,
+    context: Arc<GroupContext>,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    let consumer: BaseConsumer = settings.consumer_config().create()?;
+    let thread = std::thread::Builder::new().name("gavel-health".into()).spawn(move || {
+        let mut judge = health::Judge::default();
+        let mut next = Instant::now() + health::PROBE_INTERVAL;
+        while !stop.load(Ordering::Relaxed) {
+            if Instant::now() < next {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            next = Instant::now() + health::PROBE_INTERVAL;
+            let owned = context.owned();
+            let probe = health::probe(&consumer, &settings, health::PROBE_INTERVAL / 2);
+            if let Ok(probe) = &probe {
+                context.report_lags(probe, &owned);
+            }
+            context.set_healthy(judge.observe(probe.as_ref().ok(), owned.len()));
+        }
+    })?;
+    Ok(thread)
 }
