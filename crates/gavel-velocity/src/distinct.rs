@@ -93,6 +93,14 @@ impl Exact {
         if self.seen.get(at) == Some(&(hash, t_ms)) {
             return true;
         }
+        if at == hi && hi - lo >= 2 && t_ms.saturating_sub(self.seen[hi - 2].1) < clock.window_ms() {
+            // The newest occurrence, less than a window after the one
+            // before last: the last one becomes the middle of three, and
+            // the one before it was already a window from it, so this is
+            // all the pruning there is.
+            self.seen[hi - 1].1 = t_ms;
+            return true;
+        }
         self.seen.insert(at, (hash, t_ms));
         hi += 1;
         // Drop every middle occurrence of three less than a window apart.
@@ -150,7 +158,8 @@ impl Sketched {
     fn advance(&mut self, clock: &Clock, newest: i64) -> bool {
         let from = clock.window_buckets(newest).0;
         let left_union = from > self.union_from && self.ring.occupied(self.union_from, from - 1) != 0;
-        self.ring.advance(clock.bucket(newest), clock.oldest_kept_bucket(newest));
+        let (oldest, head) = clock.kept_buckets(newest);
+        self.ring.advance(head, oldest);
         if self.ring.is_empty() {
             return false;
         }

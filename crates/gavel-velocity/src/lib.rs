@@ -14,13 +14,15 @@
 //!
 //! The clock is the events' own time, passed in by the caller. A reading at
 //! time `t` of a window `w` long covers `(t − w, t]`: every event younger
-//! than the window counts, one exactly `w` old does not. For a key holding
-//! at most `EXACT_EVENTS` events this is exact. Past that, a reading covers
-//! every bucket of `w / 60` the window overlaps: it may also count events
-//! up to one bucket older than `t − w` and, for a reading earlier than the
-//! key's newest event, up to one bucket after `t`, never fewer than the
-//! window holds. Buckets are closed on the right, `(i·b, (i+1)·b]`, so a
-//! window starting on a bucket edge is exact even then.
+//! than the window counts, one exactly `w` old does not. This is exact while
+//! a key holds at most `EXACT_EVENTS` events (`distinct`:
+//! [`DISTINCT_EXACT_ITEMS`] items). A key that goes past that keeps its
+//! events in buckets of `w / 60` until it holds none, and a reading then
+//! covers every bucket the window overlaps: it may also count events up to
+//! one bucket older than `t − w` and, for a reading earlier than the key's
+//! newest event, up to one bucket after `t`, never fewer than the window
+//! holds. Buckets are closed on the right, `(i·b, (i+1)·b]`, so a window
+//! starting on a bucket edge is exact even then.
 //!
 //! A key's *newest* time is the latest event time it has seen. Events may
 //! arrive in any order: one that is less than `w` older than its key's
@@ -33,18 +35,19 @@
 //!
 //! There is nothing to load: replaying past events through `record` (and
 //! discarding what it returns) rebuilds the state live traffic built. In
-//! the order they first came, exactly; in any other order, the same events
-//! count as long as none is too late in either (a replay in time order
-//! drops no event that the live order kept), and readings agree exactly for
-//! keys that stay at or below `EXACT_EVENTS` events, within the bucket
-//! bound above for the others. Replay at least one window length of history
-//! for every feature (two to answer late events the same way).
+//! the order they first came (a topic's order), exactly. In another order
+//! the too-late events may differ; where none is too late in either order
+//! (in time order none is) the same events count and readings agree
+//! exactly, except `distinct` past its exact tier, which agrees within the
+//! bucket bound above. Replay at least one window length of history for
+//! every feature (two to answer late events the same way).
 //!
 //! # Memory
 //!
 //! Keys live in a table split into shards, each behind its own lock; a key
-//! of up to 24 bytes is stored inline, and so are a key's first events and,
-//! once bucketed, its non-empty buckets while few. `evict_idle` drops keys
+//! of up to 24 bytes is stored inline, and so are its first events; a
+//! bucketed key's ring is one heap block, holding only its non-empty
+//! buckets. `evict_idle` drops keys
 //! with nothing left to read; an optional cap per window evicts the least
 //! recently active keys (see [`WindowConfig::max_keys`]); `bytes()`
 //! estimates what the window holds, for gauges.

@@ -39,6 +39,12 @@ fn ages(lo: u32, hi: u32) -> u128 {
 pub(crate) struct Clock {
     window_ms: i64,
     bucket_ms: i64,
+    /// `w − 1` as whole buckets and a remainder, so that the bucket a
+    /// window starts in follows from the bucket it ends in without a second
+    /// division.
+    one_back: (i64, i64),
+    /// The same for `2w − 1`, back to the oldest bucket a key keeps.
+    two_back: (i64, i64),
 }
 
 impl Clock {
@@ -46,7 +52,9 @@ impl Clock {
     /// caller).
     pub(crate) fn new(window_ms: u64) -> Clock {
         // window_ms <= 30 days, so it and its bucket width fit in i64.
-        Clock { window_ms: window_ms as i64, bucket_ms: window_ms.div_ceil(BUCKETS as u64) as i64 }
+        let (window_ms, bucket_ms) = (window_ms as i64, window_ms.div_ceil(BUCKETS as u64) as i64);
+        let back = |d: i64| (d.div_euclid(bucket_ms), d.rem_euclid(bucket_ms));
+        Clock { window_ms, bucket_ms, one_back: back(window_ms - 1), two_back: back(2 * window_ms - 1) }
     }
 
     pub(crate) fn window_ms(&self) -> i64 {
@@ -57,20 +65,28 @@ impl Clock {
         self.bucket_ms
     }
 
-    /// The bucket holding `t`: bucket `i` holds `(i·b, (i+1)·b]`.
+    /// The bucket holding `t` (bucket `i` holds `(i·b, (i+1)·b]`) and the
+    /// offset of `t` from its first millisecond.
+    pub(crate) fn split(&self, t: i64) -> (i64, u32) {
+        let x = t.saturating_sub(1);
+        // 0 <= offset < bucket_ms <= 30 days / 60, which fits in u32.
+        (x.div_euclid(self.bucket_ms), x.rem_euclid(self.bucket_ms) as u32)
+    }
+
+    /// The bucket holding `t`.
     pub(crate) fn bucket(&self, t: i64) -> i64 {
-        t.saturating_sub(1).div_euclid(self.bucket_ms)
+        self.split(t).0
+    }
+
+    /// The bucket holding `t − (k·b + s)`, from `t`'s bucket and offset.
+    fn back(split: (i64, u32), (k, s): (i64, i64)) -> i64 {
+        let (index, offset) = split;
+        index.saturating_sub(k).saturating_sub(i64::from(i64::from(offset) < s))
     }
 
     /// The first millisecond of bucket `index`.
     pub(crate) fn bucket_start(&self, index: i64) -> i64 {
         index.saturating_mul(self.bucket_ms).saturating_add(1)
-    }
-
-    /// Offset of `t` from the first millisecond of its bucket.
-    pub(crate) fn offset(&self, t: i64) -> u32 {
-        // 0 <= offset < bucket_ms <= 30 days / 60, which fits in u32.
-        t.saturating_sub(1).rem_euclid(self.bucket_ms) as u32
     }
 
     /// The exclusive start of the window ending at `t`: it covers
@@ -81,7 +97,8 @@ impl Clock {
 
     /// The first and last bucket the window ending at `t` overlaps.
     pub(crate) fn window_buckets(&self, t: i64) -> (i64, i64) {
-        (self.bucket(self.start(t).saturating_add(1)), self.bucket(t))
+        let split = self.split(t);
+        (Self::back(split, self.one_back), split.0)
     }
 
     /// True when an event at `t` is too late for a key whose newest time is
@@ -96,9 +113,11 @@ impl Clock {
         newest.saturating_sub(self.window_ms.saturating_mul(2))
     }
 
-    /// The oldest bucket a key whose newest time is `newest` keeps.
-    pub(crate) fn oldest_kept_bucket(&self, newest: i64) -> i64 {
-        self.bucket(self.kept_after(newest).saturating_add(1))
+    /// The oldest bucket a key whose newest time is `newest` keeps, and the
+    /// newest (`newest`'s own).
+    pub(crate) fn kept_buckets(&self, newest: i64) -> (i64, i64) {
+        let split = self.split(newest);
+        (Self::back(split, self.two_back), split.0)
     }
 }
 
@@ -245,12 +264,12 @@ mod tests {
         assert_eq!(c.bucket_ms(), 1_000);
         assert_eq!((c.bucket(1), c.bucket(1_000), c.bucket(1_001)), (0, 0, 1));
         assert_eq!((c.bucket(0), c.bucket(-999), c.bucket(-1_000)), (-1, -1, -2));
-        assert_eq!((c.bucket_start(1), c.offset(1_001), c.offset(2_000)), (1_001, 0, 999));
+        assert_eq!((c.bucket_start(1), c.split(1_001), c.split(2_000)), (1_001, (1, 0), (1, 999)));
         // (0, 60 000] is exactly buckets 0 to 59; (500, 60 500] overlaps 61.
         assert_eq!(c.window_buckets(60_000), (0, 59));
         assert_eq!(c.window_buckets(60_500), (0, 60));
         assert!(c.too_late(60_000, 0) && !c.too_late(60_000, 1));
-        assert_eq!((c.kept_after(200_000), c.oldest_kept_bucket(200_000)), (80_000, 80));
+        assert_eq!((c.kept_after(200_000), c.kept_buckets(200_000)), (80_000, (80, 199)));
         // Saturating, never wrapping.
         assert_eq!(c.start(i64::MIN + 5), i64::MIN);
         assert!(!c.too_late(i64::MIN + 5, i64::MIN + 1));
@@ -267,7 +286,10 @@ mod tests {
         for window in [1u64, 59, 60, 61, 119, 600_000, 7 * 86_400_000, crate::MAX_WINDOW_MS] {
             let c = Clock::new(window);
             for newest in [-7_919, 0, 1, 59, 60, 61, 1_000_003, 86_400_000 * 45 + 17] {
-                let span = c.bucket(newest) - c.oldest_kept_bucket(newest) + 1;
+                let (oldest, head) = c.kept_buckets(newest);
+                assert_eq!(oldest, c.bucket(c.kept_after(newest) + 1), "window {window} newest {newest}");
+                assert_eq!(c.window_buckets(newest).0, c.bucket(c.start(newest) + 1));
+                let span = head - oldest + 1;
                 assert!(span <= i64::from(RING_BUCKETS), "window {window} newest {newest}: {span}");
             }
         }

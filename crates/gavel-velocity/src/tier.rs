@@ -50,8 +50,10 @@ impl<A: Agg> Default for Tiered<A> {
 /// The events of `events` (oldest first) in the window ending at `t_ms`.
 fn window<'a, E: Exact>(events: &'a [E], clock: &Clock, t_ms: i64) -> &'a [E] {
     let start = clock.start(t_ms);
-    let lo = events.partition_point(|e| e.t() <= start);
-    let hi = events.partition_point(|e| e.t() <= t_ms);
+    let (Some(first), Some(last)) = (events.first(), events.last()) else { return events };
+    // Most readings are of every event held: search only when not.
+    let lo = if first.t() > start { 0 } else { events.partition_point(|e| e.t() <= start) };
+    let hi = if last.t() <= t_ms { events.len() } else { events.partition_point(|e| e.t() <= t_ms) };
     &events[lo..hi.max(lo)]
 }
 
@@ -66,10 +68,8 @@ impl<A: Agg> Tiered<A> {
     fn to_buckets(events: &[A::Event], clock: &Clock, newest: i64) -> Box<Ring<A::Cells>> {
         let mut ring = Box::new(Ring::new(clock.bucket(newest)));
         for e in events {
-            A::add(
-                ring.cell_mut(clock.bucket(e.t()), || A::IDENTITY),
-                Sample { offset: clock.offset(e.t()), value: e.value() },
-            );
+            let (index, offset) = clock.split(e.t());
+            A::add(ring.cell_mut(index, || A::IDENTITY), Sample { offset, value: e.value() });
         }
         ring
     }
@@ -84,16 +84,24 @@ impl<A: Agg> State for Tiered<A> {
         match self {
             Tiered::Exact(events) => {
                 let kept_after = clock.kept_after(newest);
-                let gone = events.partition_point(|e| e.t() <= kept_after);
-                if gone > 0 {
-                    events.drain(..gone);
-                    if events.spilled() && events.len() <= events.inline_size() {
+                if events.first().is_some_and(|e| e.t() <= kept_after) {
+                    let gone = events.partition_point(|e| e.t() <= kept_after);
+                    let left = events.len() - gone;
+                    events.copy_within(gone.., 0);
+                    events.truncate(left);
+                    // Back inline once few enough, but not at every dip: a
+                    // key moving between one, two and three events keeps a
+                    // block of up to four times the inline size rather than
+                    // allocate at every event (until it is evicted).
+                    let large = events.capacity() > 4 * events.inline_size();
+                    if events.spilled() && large && left <= events.inline_size() {
                         events.shrink_to_fit();
                     }
                 }
             }
             Tiered::Buckets(ring) => {
-                ring.advance(clock.bucket(newest), clock.oldest_kept_bucket(newest));
+                let (oldest, head) = clock.kept_buckets(newest);
+                ring.advance(head, oldest);
                 if ring.is_empty() {
                     *self = Tiered::default();
                 }
@@ -111,15 +119,21 @@ impl<A: Agg> State for Tiered<A> {
     fn add(&mut self, clock: &Clock, newest: i64, t_ms: i64, value: f64) {
         if let Tiered::Exact(events) = self {
             if events.len() < EXACT_EVENTS {
-                // After any event at the same time: stable, oldest first.
-                let at = events.partition_point(|e| e.t() <= t_ms);
-                events.insert(at, A::Event::new(t_ms, value));
+                let event = A::Event::new(t_ms, value);
+                if events.last().is_none_or(|e| e.t() <= t_ms) {
+                    events.push(event);
+                } else {
+                    // After any event at the same time: stable, oldest first.
+                    let at = events.partition_point(|e| e.t() <= t_ms);
+                    events.insert(at, event);
+                }
                 return;
             }
             *self = Tiered::Buckets(Self::to_buckets(events, clock, newest));
         }
         if let Tiered::Buckets(ring) = self {
-            A::add(ring.cell_mut(clock.bucket(t_ms), || A::IDENTITY), Sample { offset: clock.offset(t_ms), value });
+            let (index, offset) = clock.split(t_ms);
+            A::add(ring.cell_mut(index, || A::IDENTITY), Sample { offset, value });
         }
     }
 

@@ -277,9 +277,10 @@ macro_rules! with_table {
 /// A reading at `t_ms` covers the key's events in `(t_ms − window, t_ms]`:
 /// an event exactly the window older than `t_ms` is out, one a millisecond
 /// younger is in. Exact while the key holds at most [`crate::EXACT_EVENTS`]
-/// events; past that its events are kept in buckets of `window / 60`
-/// ([`Window::bucket_ms`]), and a reading covers every bucket the window
-/// overlaps: it still counts every event of the window, and may count ones
+/// events; a key that goes past that keeps its events in buckets of
+/// `window / 60` ([`Window::bucket_ms`]) until it holds none, and a reading
+/// covers every bucket the window overlaps: it still counts every event of
+/// the window, and may count ones
 /// up to a bucket older than the window's start and, for a reading earlier
 /// than the key's newest event, up to a bucket after `t_ms`.
 ///
