@@ -52,6 +52,26 @@ fn consumer(brokers: &str, topic: &str) -> StreamConsumer {
     consumer
 }
 
+/// The next `n` payloads `consumer` reads, as text, sorted.
+async fn sorted_payloads(consumer: &StreamConsumer, n: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    while seen.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await.expect("records in time").unwrap();
+        seen.push(String::from_utf8(m.payload().unwrap().to_vec()).unwrap());
+    }
+    seen.sort();
+    seen
+}
+
+/// A record's headers, by name.
+fn headers_of(m: &rdkafka::message::BorrowedMessage<'_>) -> HashMap<String, String> {
+    m.headers()
+        .unwrap()
+        .iter()
+        .map(|h| (h.key.to_string(), String::from_utf8(h.value.unwrap().to_vec()).unwrap()))
+        .collect()
+}
+
 /// A mock cluster with the input topic `in` and the output topics, two
 /// partitions each, holding `payloads` on `in` (keyed `k0`, `k1`, …), and
 /// settings for group `gavel-test` reading it.
@@ -93,25 +113,14 @@ async fn processes_dead_letters_and_commits() {
             .await
     });
 
-    let signals = consumer(&brokers, &settings.outputs.signals);
-    let mut seen = Vec::new();
-    while seen.len() < 3 {
-        let m = tokio::time::timeout(Duration::from_secs(30), signals.recv()).await.expect("signals in time").unwrap();
-        seen.push(String::from_utf8(m.payload().unwrap().to_vec()).unwrap());
-    }
-    seen.sort();
+    let seen = sorted_payloads(&consumer(&brokers, &settings.outputs.signals), 3).await;
     assert_eq!(seen, ["AGAIN", "HELLO", "WORLD"]);
 
     let dlq = consumer(&brokers, &settings.outputs.dlq);
     let mut dead = HashMap::new();
     while dead.len() < 2 {
         let m = tokio::time::timeout(Duration::from_secs(30), dlq.recv()).await.expect("dlq in time").unwrap();
-        let headers: HashMap<String, String> = m
-            .headers()
-            .unwrap()
-            .iter()
-            .map(|h| (h.key.to_string(), String::from_utf8(h.value.unwrap().to_vec()).unwrap()))
-            .collect();
+        let headers = headers_of(&m);
         dead.insert(m.payload().unwrap().to_vec(), (m.key().unwrap().to_vec(), headers));
     }
     let (key, headers) = &dead[&b"bad news"[..]];
@@ -220,13 +229,7 @@ async fn records_too_large_to_write_become_dead_letter_references() {
         let _ = stop_rx.await;
     }));
 
-    let signals = consumer(&brokers, &settings.outputs.signals);
-    let mut shouted = Vec::new();
-    while shouted.len() < 2 {
-        let m = tokio::time::timeout(Duration::from_secs(30), signals.recv()).await.expect("signals in time").unwrap();
-        shouted.push(String::from_utf8(m.payload().unwrap().to_vec()).unwrap());
-    }
-    shouted.sort();
+    let shouted = sorted_payloads(&consumer(&brokers, &settings.outputs.signals), 2).await;
     assert_eq!(shouted, ["AFTER", "SMALL"], "the shards went on past the large messages");
 
     let dlq = consumer(&brokers, &settings.outputs.dlq);
@@ -234,12 +237,7 @@ async fn records_too_large_to_write_become_dead_letter_references() {
     while references.len() < 2 {
         let m = tokio::time::timeout(Duration::from_secs(30), dlq.recv()).await.expect("dlq in time").unwrap();
         assert!(m.payload().is_none_or(<[u8]>::is_empty), "a reference carries no bytes");
-        let headers: HashMap<String, String> = m
-            .headers()
-            .unwrap()
-            .iter()
-            .map(|h| (h.key.to_string(), String::from_utf8(h.value.unwrap().to_vec()).unwrap()))
-            .collect();
+        let headers = headers_of(&m);
         references.insert(headers["gavel.source.size"].clone(), headers);
     }
     let output = &references["1502"];

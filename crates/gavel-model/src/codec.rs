@@ -152,8 +152,10 @@ fn field_path(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-/// `chatMessageSent` → `chat_message_sent` (proto3 JSON accepts both).
-fn snake_case(key: &str) -> String {
+/// A proto3 JSON key as its field name: `chatMessageSent` →
+/// `chat_message_sent`; a snake_case name is unchanged (proto3 JSON
+/// accepts both).
+pub fn snake_case(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 4);
     for c in key.chars() {
         if c.is_ascii_uppercase() {

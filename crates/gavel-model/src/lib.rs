@@ -26,7 +26,7 @@ pub mod pb {
 }
 
 pub use aggregate::{Aggregate, InputKind};
-pub use codec::{Encoding, decode, decode_json, decode_protobuf, encode_json, encode_protobuf};
+pub use codec::{Encoding, decode, decode_json, decode_protobuf, encode_json, encode_protobuf, snake_case};
 pub use fnv::{Fnv64, Fnv128};
 pub use kind::EventKind;
 pub use names::or_list;

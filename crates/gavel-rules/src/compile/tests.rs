@@ -191,7 +191,7 @@ impl PackCompiler {
 fn unknown_fields(value: &serde_json::Value, prefix: &str, out: &mut Vec<(String, String, Option<String>)>) {
     let serde_json::Value::Object(map) = value else { return };
     for (key, child) in map {
-        let name = snake_case(key);
+        let name = gavel_model::snake_case(key);
         let path = if prefix.is_empty() { name } else { format!("{prefix}.{name}") };
         match field(&path) {
             Some(def) if def.ty == FieldType::Message => unknown_fields(child, &path, out),
@@ -219,20 +219,6 @@ fn unknown_fields(value: &serde_json::Value, prefix: &str, out: &mut Vec<(String
             }
         }
     }
-}
-
-/// `amountMinor` → `amount_minor`; a snake_case name is unchanged.
-fn snake_case(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
-    for c in key.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `amount_minor` → `amountMinor`, the proto3 JSON name.
@@ -276,8 +262,8 @@ mod unit {
 
     #[test]
     fn names_convert_both_ways() {
-        assert_eq!(snake_case("amountMinor"), "amount_minor");
-        assert_eq!(snake_case("amount_minor"), "amount_minor");
+        assert_eq!(gavel_model::snake_case("amountMinor"), "amount_minor");
+        assert_eq!(gavel_model::snake_case("amount_minor"), "amount_minor");
         assert_eq!(camel_case("payment_attempted"), "paymentAttempted");
     }
 
