@@ -66,11 +66,7 @@ struct Passthrough;
 
 impl Processor for Passthrough {
     fn process(&mut self, input: &Input<'_>) -> Processed {
-        let copy = Output {
-            topic: OutputTopic::Signals,
-            key: input.key.unwrap_or_default().to_vec(),
-            payload: input.payload.to_vec(),
-        };
+        let copy = Output::new(OutputTopic::Signals, input.key.unwrap_or_default().to_vec(), input.payload.to_vec());
         Processed::Outputs(vec![copy].into())
     }
 }

@@ -18,15 +18,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(files, [&proto_root])?;
     let descriptor_bytes = descriptors.encode_to_vec();
     let schema_source = event_fields(&descriptors)?;
+    let message_table = message_table(&descriptors);
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("gavel_descriptor.bin"), &descriptor_bytes)?;
 
     prost_build::Config::new()
         .compile_well_known_types()
+        .enable_type_names()
         .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(descriptors)?;
 
     std::fs::write(out_dir.join("event_fields.rs"), schema_source)?;
+    std::fs::write(out_dir.join("messages.rs"), message_table)?;
 
     pbjson_build::Builder::new()
         .register_descriptors(&descriptor_bytes)?
@@ -34,6 +37,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ignore_unknown_fields()
         .build(&[".gavel"])?;
     Ok(())
+}
+
+/// Generates `MESSAGES`: every top-level message of the gavel files, with
+/// the file that declares it and its position among that file's messages
+/// (what the Confluent wire format's message index names).
+fn message_table(set: &prost_types::FileDescriptorSet) -> String {
+    let mut out = String::from("/// Every top-level message of `proto/gavel`: full name, file, position.\n");
+    out.push_str("pub const MESSAGES: &[MessageLocation] = &[\n");
+    for file in set.file.iter().filter(|f| f.package().starts_with("gavel")) {
+        for (index, message) in file.message_type.iter().enumerate() {
+            out.push_str(&format!(
+                "    MessageLocation {{ full_name: \"{}.{}\", file: \"{}\", index: {index} }},\n",
+                file.package(),
+                message.name(),
+                file.name()
+            ));
+        }
+    }
+    out.push_str("];\n");
+    out
 }
 
 /// Generates `EVENT_FIELDS`: one entry per field path reachable from

@@ -193,7 +193,7 @@ impl GroupContext {
             return true;
         };
         let key = (topic, message.partition());
-        let consumed = Consumed::of(message, topic);
+        let consumed = Consumed::of(message, topic, &self.settings.trace_headers);
         let mut router = lock(&self.router);
         match router.route(key, consumed) {
             Routed::Sent | Routed::Held => true,

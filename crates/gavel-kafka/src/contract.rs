@@ -140,8 +140,20 @@ pub struct Output {
     pub topic: OutputTopic,
     /// Partitioning key (usually the entity id, so one entity's outputs stay in order).
     pub key: Vec<u8>,
-    /// Encoded protobuf message.
+    /// Encoded message.
     pub payload: Vec<u8>,
+    /// Headers (content type, schema, …), in order. The pipeline adds the
+    /// input's trace headers ([`KafkaSettings::trace_headers`]) after them.
+    ///
+    /// [`KafkaSettings::trace_headers`]: crate::KafkaSettings::trace_headers
+    pub headers: Vec<(&'static str, Arc<str>)>,
+}
+
+impl Output {
+    /// A record with no headers of its own.
+    pub fn new(topic: OutputTopic, key: Vec<u8>, payload: Vec<u8>) -> Self {
+        Output { topic, key, payload, headers: Vec::new() }
+    }
 }
 
 /// The records a processor made of one message, and the event's own time.
@@ -326,7 +338,7 @@ mod tests {
 
     #[test]
     fn outputs_read_as_their_records() {
-        let record = Output { topic: OutputTopic::Signals, key: b"k".to_vec(), payload: b"p".to_vec() };
+        let record = Output::new(OutputTopic::Signals, b"k".to_vec(), b"p".to_vec());
         let outputs = Outputs::new(vec![record.clone()], Some(7));
         assert_eq!(outputs.len(), 1);
         assert_eq!(outputs.iter().next(), Some(&record));

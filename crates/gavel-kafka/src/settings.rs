@@ -65,6 +65,11 @@ pub struct KafkaSettings {
     pub max_input_bytes: usize,
     /// Where a partition the group never committed starts.
     pub first_start: FirstStart,
+    /// Input headers copied, with their values, to every output the input
+    /// caused (its signal, actions, verdict, dead-letter record): the trace
+    /// context (`traceparent`, `tracestate`) or a correlation id. Names
+    /// match without regard to ASCII case.
+    pub trace_headers: Vec<String>,
 }
 
 /// Where consumption starts on a partition the group has no committed
@@ -128,6 +133,7 @@ impl KafkaSettings {
             transaction_interval: Duration::from_millis(100),
             max_input_bytes: 1_000_000,
             first_start: FirstStart::End,
+            trace_headers: vec!["traceparent".into(), "tracestate".into()],
         }
     }
 
@@ -257,6 +263,7 @@ impl std::fmt::Debug for KafkaSettings {
             transaction_interval,
             max_input_bytes,
             first_start,
+            trace_headers,
         } = self;
         f.debug_struct("KafkaSettings")
             .field("brokers", brokers)
@@ -276,6 +283,7 @@ impl std::fmt::Debug for KafkaSettings {
             .field("transaction_interval", transaction_interval)
             .field("max_input_bytes", max_input_bytes)
             .field("first_start", first_start)
+            .field("trace_headers", trace_headers)
             .finish()
     }
 }

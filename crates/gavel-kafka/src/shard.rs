@@ -48,11 +48,15 @@ pub(crate) struct Consumed {
     data: Vec<u8>,
     /// When the consumer took it, for processing latency.
     received: Instant,
+    /// The message's trace headers (those named in
+    /// `KafkaSettings::trace_headers`), copied to each of its outputs.
+    trace: Vec<(String, Vec<u8>)>,
 }
 
 impl Consumed {
-    /// Copies what a shard needs out of `message` from input topic `topic`.
-    pub fn of(message: &BorrowedMessage<'_>, topic: usize) -> Consumed {
+    /// Copies what a shard needs out of `message` from input topic `topic`,
+    /// keeping the headers named in `trace_headers`.
+    pub fn of(message: &BorrowedMessage<'_>, topic: usize, trace_headers: &[String]) -> Consumed {
         let key = message.key();
         let payload = message.payload().unwrap_or_default();
         let mut data = Vec::with_capacity(key.map_or(0, <[u8]>::len) + payload.len());
@@ -68,6 +72,7 @@ impl Consumed {
             key_len: key.map(<[u8]>::len),
             data,
             received: Instant::now(),
+            trace: trace_of(message, trace_headers),
         }
     }
 
@@ -85,6 +90,21 @@ impl Consumed {
             encoding: topic.encoding,
         }
     }
+}
+
+/// The headers of `message` named in `names` (any ASCII case), in the
+/// message's order; nothing is allocated for a message without them.
+fn trace_of(message: &BorrowedMessage<'_>, names: &[String]) -> Vec<(String, Vec<u8>)> {
+    message.headers().map_or_else(Vec::new, |headers| named_headers(headers, names))
+}
+
+/// The headers in `headers` named in `names` (any ASCII case), copied.
+fn named_headers<H: rdkafka::message::Headers>(headers: &H, names: &[String]) -> Vec<(String, Vec<u8>)> {
+    headers
+        .iter()
+        .filter(|h| names.iter().any(|n| n.eq_ignore_ascii_case(h.key)))
+        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+        .collect()
 }
 
 /// What a shard is asked to do.
@@ -114,7 +134,7 @@ pub(crate) struct Record {
     key: Option<Vec<u8>>,
     /// Value.
     payload: Vec<u8>,
-    /// Headers (dead-letter records only).
+    /// Headers, if any.
     headers: Option<OwnedHeaders>,
 }
 
@@ -324,7 +344,8 @@ pub(crate) fn process(
             let records = records
                 .into_iter()
                 .map(|o| {
-                    let record = Record { topic: o.topic, key: Some(o.key), payload: o.payload, headers: None };
+                    let headers = output_headers(&o.headers, &message.trace);
+                    let record = Record { topic: o.topic, key: Some(o.key), payload: o.payload, headers };
                     if record.size() <= limit {
                         return record;
                     }
@@ -334,18 +355,18 @@ pub(crate) fn process(
                         settings.outputs.name(record.topic),
                         record.size()
                     );
-                    dead_letter_reference(&input, Some(size), &reason)
+                    dead_letter_reference(&input, &message.trace, Some(size), &reason)
                 })
                 .collect();
             (records, Some(count), event_time_ms)
         }
         Processed::DeadLetter(reason) => {
-            let record = dead_letter(&input, &reason);
+            let record = dead_letter(&input, &message.trace, &reason);
             let record = if record.size() <= limit {
                 record
             } else {
                 observer.oversized(settings.outputs.name(OutputTopic::DeadLetter));
-                dead_letter_reference(&input, Some(size), &reason)
+                dead_letter_reference(&input, &message.trace, Some(size), &reason)
             };
             (vec![record], None, None)
         }
@@ -380,7 +401,7 @@ pub(crate) fn report(
 
 /// The dead-letter record of `input`: its original key and bytes, with its
 /// provenance and `reason` in headers.
-fn dead_letter(input: &Input<'_>, reason: &str) -> Record {
+fn dead_letter(input: &Input<'_>, trace: &[(String, Vec<u8>)], reason: &str) -> Record {
     // Per message at debug: a burst of bad input must not flood the logs.
     // The count is in `gavel_events_dead_lettered_total` and the periodic
     // stats line; the reason is in the record's headers.
@@ -395,8 +416,27 @@ fn dead_letter(input: &Input<'_>, reason: &str) -> Record {
         topic: OutputTopic::DeadLetter,
         key: input.key.map(<[u8]>::to_vec),
         payload: input.payload.to_vec(),
-        headers: Some(dlq_headers(input, reason)),
+        headers: Some(with_trace(dlq_headers(input, reason), trace)),
     }
+}
+
+/// An output's own headers, then its input's trace headers; `None` when
+/// there are neither.
+fn output_headers(own: &[(&'static str, std::sync::Arc<str>)], trace: &[(String, Vec<u8>)]) -> Option<OwnedHeaders> {
+    if own.is_empty() && trace.is_empty() {
+        return None;
+    }
+    let headers = own.iter().fold(OwnedHeaders::new_with_capacity(own.len() + trace.len()), |h, (key, value)| {
+        h.insert(rdkafka::message::Header { key, value: Some(value.as_bytes()) })
+    });
+    Some(with_trace(headers, trace))
+}
+
+/// `headers` followed by the input's trace headers.
+fn with_trace(headers: OwnedHeaders, trace: &[(String, Vec<u8>)]) -> OwnedHeaders {
+    trace
+        .iter()
+        .fold(headers, |h, (key, value)| h.insert(rdkafka::message::Header { key, value: Some(value.as_slice()) }))
 }
 
 /// A dead-letter record that stands for `input` without its bytes, for an
@@ -404,13 +444,13 @@ fn dead_letter(input: &Input<'_>, reason: &str) -> Record {
 /// source's topic, partition and offset (where the original can be read
 /// back while retained), its size in `gavel.source.size` where known, and
 /// `reason`.
-fn dead_letter_reference(input: &Input<'_>, size: Option<usize>, reason: &str) -> Record {
+fn dead_letter_reference(input: &Input<'_>, trace: &[(String, Vec<u8>)], size: Option<usize>, reason: &str) -> Record {
     let mut headers = dlq_headers(input, reason);
     if let Some(size) = size {
         headers = headers
             .insert(rdkafka::message::Header { key: "gavel.source.size", value: Some(size.to_string().as_str()) });
     }
-    Record { topic: OutputTopic::DeadLetter, key: None, payload: Vec::new(), headers: Some(headers) }
+    Record { topic: OutputTopic::DeadLetter, key: None, payload: Vec::new(), headers: Some(with_trace(headers, trace)) }
 }
 
 /// Producer errors that sending the same record again cannot fix: the
@@ -451,7 +491,8 @@ fn replace_refused(env: &ShardEnv, record: &mut Record, acked: &Acked, error: &R
     let reason = format!("its output to {topic} ({} bytes) was refused: {error}", record.size());
     warn!(topic = %topic, source = %source.name, partition = acked.partition, offset = acked.offset, error = %error,
         "output refused; dead-lettered as a reference to its input");
-    *record = dead_letter_reference(&input, None, &reason);
+    let trace = record.headers.as_ref().map_or_else(Vec::new, |h| named_headers(h, &env.settings.trace_headers));
+    *record = dead_letter_reference(&input, &trace, None, &reason);
     true
 }
 

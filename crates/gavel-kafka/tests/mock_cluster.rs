@@ -32,11 +32,12 @@ impl Processor for Shout {
         if input.payload.starts_with(b"bad") {
             return Processed::DeadLetter(format!("cannot shout at offset {}", input.offset));
         }
-        let shouted = Output {
-            topic: OutputTopic::Signals,
-            key: input.key.unwrap_or_default().to_vec(),
-            payload: input.payload.to_ascii_uppercase(),
-        };
+        let mut shouted = Output::new(
+            OutputTopic::Signals,
+            input.key.unwrap_or_default().to_vec(),
+            input.payload.to_ascii_uppercase(),
+        );
+        shouted.headers.push(("content-type", "text/plain".into()));
         Processed::Outputs(vec![shouted].into())
     }
 }
@@ -241,7 +242,8 @@ async fn records_too_large_to_write_become_dead_letter_references() {
         references.insert(headers["gavel.source.size"].clone(), headers);
     }
     let output = &references["1502"];
-    assert!(output["gavel.error"].contains("output to risk.signals is 1502 bytes"), "{:?}", output["gavel.error"]);
+    // Its 1,502 bytes of key and value plus the 22 of its content-type header.
+    assert!(output["gavel.error"].contains("output to risk.signals is 1524 bytes"), "{:?}", output["gavel.error"]);
     assert_eq!(output["gavel.source.topic"], "in");
     let input = &references["6002"];
     assert!(input["gavel.error"].contains("over kafka.max_input_bytes"), "{:?}", input["gavel.error"]);

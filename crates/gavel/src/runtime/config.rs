@@ -51,6 +51,12 @@ emit_verdicts = false
 emit_shadow = false
 exactly_once = {exactly_once}
 transaction_interval = "{transaction_interval}"
+encoding = "protobuf"
+trace_headers = [{trace_headers}]
+
+[outputs.schema_registry]
+url = ""
+auto_register = true
 "#,
         brokers = kafka.brokers,
         group = kafka.group_id,
@@ -68,6 +74,7 @@ transaction_interval = "{transaction_interval}"
         dlq = outputs.dlq,
         exactly_once = kafka.exactly_once,
         transaction_interval = humantime::format_duration(kafka.transaction_interval),
+        trace_headers = kafka.trace_headers.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", "),
     )
 }
 
@@ -237,6 +244,37 @@ pub struct OutputSection {
     /// commits (a few broker round trips each).
     #[serde(with = "humantime_serde")]
     pub transaction_interval: std::time::Duration,
+    /// How signals, actions, verdicts and shadow signals are encoded:
+    /// `protobuf` (the default) or `json` (the proto3 JSON mapping). With
+    /// `schema_registry.url` set, protobuf records are framed in the
+    /// Confluent wire format. Dead-letter records keep the input's bytes.
+    pub encoding: Encoding,
+    /// Input headers copied to every output an input caused: the W3C trace
+    /// context by default; add a correlation header (`x-request-id`, …)
+    /// if the producers set one. Names match in any ASCII case.
+    pub trace_headers: Vec<String>,
+    /// A Confluent-compatible schema registry for the outputs.
+    pub schema_registry: SchemaRegistrySection,
+}
+
+/// `[outputs.schema_registry]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaRegistrySection {
+    /// Base URL (`http://registry:8081`); empty: no registry. When set,
+    /// each output topic's schema is registered (or looked up) under the
+    /// subject `TOPIC-value` at start-up, `gavel/v1/common.proto` as a
+    /// reference under its own import path, and every protobuf output is
+    /// framed with its schema id so that standard Confluent deserialisers
+    /// read it. Start-up fails if the registry cannot be reached.
+    pub url: String,
+    /// Register the schemas if they are not registered yet; false: only
+    /// look them up (for registries where producers may not register).
+    pub auto_register: bool,
+    /// `user:password` for HTTP basic authentication, or `env:NAME` /
+    /// `file:PATH` holding it. Never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<Redacted>,
 }
 
 impl GavelConfig {
@@ -286,6 +324,26 @@ impl GavelConfig {
         }
         if self.outputs.transaction_interval.is_zero() {
             problems.push("outputs.transaction_interval must be positive".to_string());
+        }
+        let registry = &self.outputs.schema_registry;
+        if !registry.url.is_empty() {
+            if !(registry.url.starts_with("http://") || registry.url.starts_with("https://")) {
+                problems
+                    .push(format!("outputs.schema_registry.url `{}` is not an http:// or https:// URL", registry.url));
+            }
+            if self.outputs.encoding != Encoding::Protobuf {
+                problems.push(
+                    "outputs.schema_registry.url is set but outputs.encoding is not protobuf: the registry \
+                     framing is for protobuf records"
+                        .to_string(),
+                );
+            }
+        }
+        if let Some(Err(e)) = registry.basic_auth.as_ref().map(Redacted::resolve) {
+            problems.push(format!("outputs.schema_registry.basic_auth: {e}"));
+        }
+        if self.outputs.trace_headers.iter().any(|h| h.trim().is_empty()) {
+            problems.push("outputs.trace_headers has an empty name".to_string());
         }
         if self.kafka.max_in_flight == 0 {
             problems.push("kafka.max_in_flight must be at least 1".to_string());
@@ -350,6 +408,7 @@ impl GavelConfig {
             dlq: self.outputs.dlq.clone(),
         };
         settings.exactly_once = self.outputs.exactly_once;
+        settings.trace_headers = self.outputs.trace_headers.clone();
         settings.transaction_interval = self.outputs.transaction_interval;
         // Unresolvable values were reported by `problems` before this runs.
         let plain = |options: &BTreeMap<String, Redacted>| {

@@ -8,7 +8,9 @@
 
 pub mod admin;
 pub mod config;
+pub mod encoding;
 pub mod processor;
+pub mod registry;
 pub mod reload;
 
 use std::future::Future;
@@ -27,8 +29,10 @@ use gavel_kafka::{Hooks, KafkaSettings, Pipeline};
 use crate::runtime::admin::Admin;
 use crate::runtime::config::GavelConfig;
 
+use crate::runtime::encoding::OutputFormat;
 pub use crate::runtime::processor::Emit;
 use crate::runtime::processor::EngineProcessor;
+use crate::runtime::registry::Registry;
 use crate::runtime::reload::Rules;
 use crate::telemetry::{self, Stats};
 
@@ -50,6 +54,7 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
     }
     tracing::info!(pack_version = %pack.version, rules = pack.rules.len(), brokers = %config.kafka.brokers, "starting");
     reload::log_warnings(&pack);
+    let format = output_format(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let addr: SocketAddr = config.admin_addr.parse().context("admin_addr")?;
@@ -64,23 +69,40 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
         tracing::info!(%bound, "admin endpoint: /metrics /healthz /readyz /stats /v1/rules");
         tokio::spawn(telemetry::log_every(Arc::clone(&stats), Duration::from_secs(10)));
         let emit = Emit { verdicts: config.outputs.emit_verdicts, shadow: config.outputs.emit_shadow };
-        let options = ServeOptions { shards: config.shards(), emit };
+        let options = ServeOptions { shards: config.shards(), emit, format };
         serve(config.kafka_settings(), rules, stats, options, ready, termination_signal()).await
     })
 }
 
+/// The configured output encoding; with a schema registry, the schemas
+/// are registered (or looked up) first, so an unreachable registry stops
+/// start-up.
+pub fn output_format(config: &GavelConfig) -> anyhow::Result<OutputFormat> {
+    let registry = &config.outputs.schema_registry;
+    if registry.url.is_empty() {
+        return Ok(OutputFormat::plain(config.outputs.encoding));
+    }
+    // Unresolvable values were reported by `problems` before this runs.
+    let auth = registry.basic_auth.as_ref().and_then(|a| a.resolve().ok());
+    let client = Registry::new(&registry.url, auth.as_deref(), registry.auto_register);
+    let ids = client.schema_ids(&config.kafka_settings().outputs)?;
+    OutputFormat::confluent(&ids)
+}
+
 /// How [`serve`] runs, besides the Kafka settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Shard workers (threads); each owns a share of the input partitions.
     pub shards: usize,
     /// The optional outputs to publish.
     pub emit: Emit,
+    /// How outputs are encoded.
+    pub format: OutputFormat,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { shards: default_shards(), emit: Emit::default() }
+        ServeOptions { shards: default_shards(), emit: Emit::default(), format: OutputFormat::default() }
     }
 }
 
@@ -107,8 +129,10 @@ pub async fn serve(
     let maintenance = tokio::spawn(maintain(Arc::clone(&rules)));
     let processors: Vec<Box<dyn gavel_kafka::Processor>> = (0..options.shards.max(1))
         .map(|_| {
-            Box::new(EngineProcessor::new(Arc::clone(&rules), Arc::clone(&stats), options.emit))
-                as Box<dyn gavel_kafka::Processor>
+            Box::new(
+                EngineProcessor::new(Arc::clone(&rules), Arc::clone(&stats), options.emit)
+                    .with_format(options.format.clone()),
+            ) as Box<dyn gavel_kafka::Processor>
         })
         .collect();
     let hooks = Hooks {

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use gavel_kafka::{Input, Output, OutputTopic, Outputs, Processed, Processor};
-use gavel_model::encode_protobuf;
 use gavel_model::pb::RuleMode;
 
+use crate::runtime::encoding::{CONTENT_TYPE, OutputFormat, PACK_VERSION, SCHEMA};
 use crate::runtime::reload::Rules;
 use crate::telemetry::Stats;
 use crate::telemetry::engine::EventMetrics;
@@ -27,6 +27,9 @@ pub struct EngineProcessor {
     rules: Arc<Rules>,
     stats: Arc<Stats>,
     emit: Emit,
+    format: OutputFormat,
+    /// The `gavel.pack.version` header value of the engine last used.
+    pack_version: Arc<str>,
     /// Metric handles, registered on first use (after the recorder is installed).
     counters: Option<EventMetrics>,
 }
@@ -35,15 +38,55 @@ impl EngineProcessor {
     /// A processor over `engine`, reporting to `stats`, publishing the
     /// optional outputs `emit` names.
     pub fn new(rules: Arc<Rules>, stats: Arc<Stats>, emit: Emit) -> Self {
-        EngineProcessor { rules, stats, emit, counters: None }
+        EngineProcessor { rules, stats, emit, format: OutputFormat::default(), pack_version: "".into(), counters: None }
+    }
+
+    /// The same, writing outputs in `format` (protobuf unless told).
+    pub fn with_format(self, format: OutputFormat) -> Self {
+        EngineProcessor { format, ..self }
+    }
+}
+
+/// Encodes outputs and gives each its content type, schema and pack
+/// version headers.
+struct Headed<'a> {
+    format: &'a OutputFormat,
+    pack_version: &'a Arc<str>,
+}
+
+impl Headed<'_> {
+    /// `message` encoded for `topic`, keyed by `key`, with its headers; a
+    /// message that cannot be encoded dead-letters its input.
+    fn output<M>(&self, topic: OutputTopic, key: &str, message: &M) -> Result<Output, Processed>
+    where
+        M: prost::Message + prost::Name + serde::Serialize,
+    {
+        let (payload, schema) = self
+            .format
+            .encode(topic, message)
+            .map_err(|e| Processed::DeadLetter(format!("cannot encode its output for {topic:?}: {e}")))?;
+        let mut output = Output::new(topic, key.as_bytes().to_vec(), payload);
+        output.headers = vec![
+            (CONTENT_TYPE, Arc::clone(self.format.content_type())),
+            (SCHEMA, Arc::clone(schema)),
+            (PACK_VERSION, Arc::clone(self.pack_version)),
+        ];
+        Ok(output)
     }
 }
 
 impl Processor for EngineProcessor {
     fn process(&mut self, input: &Input<'_>) -> Processed {
+        self.outputs(input).unwrap_or_else(|dead_letter| dead_letter)
+    }
+}
+
+impl EngineProcessor {
+    /// The outputs of `input`, or (as the error) its dead-letter reason.
+    fn outputs(&mut self, input: &Input<'_>) -> Result<Processed, Processed> {
         let event = match gavel_model::decode(input.encoding, input.payload) {
             Ok(event) => event,
-            Err(e) => return Processed::DeadLetter(e.to_string()),
+            Err(e) => return Err(Processed::DeadLetter(e.to_string())),
         };
         // One snapshot per event: a reload never splits an evaluation.
         let engine = self.rules.current();
@@ -54,8 +97,11 @@ impl Processor for EngineProcessor {
         // stays usable.
         let outcome = match engine.evaluate(&event, input.timestamp_ms, decided_at) {
             Ok(outcome) => outcome,
-            Err(e) => return Processed::DeadLetter(e.to_string()),
+            Err(e) => return Err(Processed::DeadLetter(e.to_string())),
         };
+        if *self.pack_version != *engine.pack().version {
+            self.pack_version = engine.pack().version.as_str().into();
+        }
         let counters = self.counters.get_or_insert_with(EventMetrics::default);
         counters.evaluated(outcome.kind, outcome.decision);
         for hit in outcome.hits() {
@@ -71,40 +117,37 @@ impl Processor for EngineProcessor {
         for rule in &outcome.failed_rules {
             counters.rule_failed(rule);
         }
+        let header = Headed { format: &self.format, pack_version: &self.pack_version };
         let mut outputs = Vec::with_capacity(outcome.actions.len() + 2);
         if let Some(signal) = outcome.signal() {
             self.stats.signal();
             counters.signal();
-            let key = signal.entity.as_ref().map(|e| e.id.clone().into_bytes()).unwrap_or_default();
-            outputs.push(Output { topic: OutputTopic::Signals, key, payload: encode_protobuf(signal) });
+            let key = signal.entity.as_ref().map_or("", |e| e.id.as_str());
+            outputs.push(header.output(OutputTopic::Signals, key, signal)?);
         }
         if self.emit.shadow
             && let Some(signal) = outcome.shadow_signal()
         {
             counters.shadow_signal();
-            let key = signal.entity.as_ref().map(|e| e.id.clone().into_bytes()).unwrap_or_default();
-            outputs.push(Output { topic: OutputTopic::Shadow, key, payload: encode_protobuf(signal) });
+            let key = signal.entity.as_ref().map_or("", |e| e.id.as_str());
+            outputs.push(header.output(OutputTopic::Shadow, key, signal)?);
         }
         for action in &outcome.actions {
             counters.action(action.r#type);
             if let Some(tally) = &self.stats.tally {
                 tally.action(action.r#type);
             }
-            let key = action.target.as_ref().map(|t| t.id.clone().into_bytes()).unwrap_or_default();
-            outputs.push(Output { topic: OutputTopic::Actions, key, payload: encode_protobuf(action) });
+            let key = action.target.as_ref().map_or("", |t| t.id.as_str());
+            outputs.push(header.output(OutputTopic::Actions, key, action)?);
         }
         if self.emit.verdicts {
             let verdict = engine.verdict(&event, &outcome, decided_at);
             // Keyed by user, so one user's verdicts stay in order; an event
             // with no user by its own id, so it is not lumped under "".
             let key = if event.user_id.is_empty() { &event.event_id } else { &event.user_id };
-            outputs.push(Output {
-                topic: OutputTopic::Verdicts,
-                key: key.clone().into_bytes(),
-                payload: encode_protobuf(&verdict),
-            });
+            outputs.push(header.output(OutputTopic::Verdicts, key, &verdict)?);
         }
-        Processed::Outputs(Outputs::new(outputs, Some(outcome.event_time_ms)))
+        Ok(Processed::Outputs(Outputs::new(outputs, Some(outcome.event_time_ms))))
     }
 }
 
