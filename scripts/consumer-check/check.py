@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 
 EVENTS = 2000
@@ -49,7 +50,7 @@ class Registry(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         parts = [p for p in self.path.split("/") if p]
-        subject = __import__("urllib.parse").parse.unquote(parts[1])
+        subject = urllib.parse.unquote(parts[1])
         key = (body["schema"], json.dumps(body.get("references", []), sort_keys=True))
         found = [r for r in self.registered if r[0] == subject and (r[1], r[2]) == key]
         if parts[-1] == "versions":
