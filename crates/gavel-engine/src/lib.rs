@@ -60,6 +60,11 @@ pub struct Outcome {
     hits: Option<RiskSignal>,
     /// Auto-actions requested by enforcing hits, after cooldowns.
     pub actions: Vec<AutoAction>,
+    /// Actions enforcing hits requested that a cooldown held back (the same
+    /// target got the same action less than the cooldown ago): not
+    /// published as actions, listed in the verdict so that "suppressed"
+    /// and "not triggered" differ.
+    pub suppressed: Vec<AutoAction>,
     /// Ids of rules whose condition failed to evaluate on this event.
     pub failed_rules: Vec<String>,
 }
@@ -223,6 +228,7 @@ impl Engine {
         let mut hits = Vec::new();
         let mut score = 0i32;
         let mut actions = Vec::new();
+        let mut suppressed = Vec::new();
         let mut failed_rules = Vec::new();
         let mut fired_enforcing = Vec::new();
         for &r in &self.rules_by_kind[kind.index()] {
@@ -248,8 +254,10 @@ impl Engine {
                 score = score.saturating_add(rule.score);
                 fired_enforcing.push(r);
                 for (a, action) in rule.actions.iter().enumerate() {
-                    if let Some(out) = self.action(r, a, action, &activation, event, t, decided_at_ms, &features) {
-                        actions.push(out);
+                    match self.action(r, a, action, &activation, event, t, decided_at_ms, &features) {
+                        Some(Requested::Emitted(out)) => actions.push(out),
+                        Some(Requested::Suppressed(out)) => suppressed.push(out),
+                        None => {}
                     }
                 }
             }
@@ -292,7 +300,7 @@ impl Engine {
             pack_hash: self.pack.hash.clone(),
             decision: decision as i32,
         });
-        Ok(Outcome { kind, event_time_ms: t, score, decision, hits, actions, failed_rules })
+        Ok(Outcome { kind, event_time_ms: t, score, decision, hits, actions, suppressed, failed_rules })
     }
 
     /// The verdict for an evaluated event. Built on demand: most deployments
@@ -314,6 +322,7 @@ impl Engine {
             decided_at: Some(timestamp_from_ms(decided_at_ms)),
             pack_hash: self.pack.hash.clone(),
             event_time: Some(timestamp_from_ms(outcome.event_time_ms)),
+            suppressed_actions: outcome.suppressed.clone(),
         }
     }
 
@@ -328,22 +337,23 @@ impl Engine {
         t: i64,
         decided_at_ms: i64,
         features: &[FeatureValue],
-    ) -> Option<AutoAction> {
+    ) -> Option<Requested> {
         let target = match action.id.eval(activation) {
             Ok(Value::Str(s)) if !s.is_empty() => s.into_owned(),
             _ => return None,
         };
+        let mut held = false;
         if action.cooldown_ms > 0 {
             let key = (self.action_keys[rule][index], Box::from(target.as_str()));
             let mut last = self.cooldowns.entry(key).or_insert(i64::MIN);
-            if *last != i64::MIN && t.saturating_sub(*last) < action.cooldown_ms as i64 && t >= *last {
-                return None;
+            held = *last != i64::MIN && t.saturating_sub(*last) < action.cooldown_ms as i64 && t >= *last;
+            if !held {
+                *last = t;
             }
-            *last = t;
         }
         let rule_def = &self.pack.rules[rule];
         let kind = action.kind as i32;
-        Some(AutoAction {
+        let built = AutoAction {
             action_id: action_id(&rule_def.id, kind, action.target as i32, &target, &event.event_id),
             r#type: kind,
             target: Some(EntityRef { r#type: action.target as i32, id: target }),
@@ -355,7 +365,8 @@ impl Engine {
             pack_version: self.pack_label.clone(),
             features: features.to_vec(),
             pack_hash: self.pack.hash.clone(),
-        })
+        };
+        Some(if held { Requested::Suppressed(built) } else { Requested::Emitted(built) })
     }
 
     /// Replays `event` for its effect on state only: features, the labels
@@ -471,6 +482,12 @@ impl Engine {
             _ => self.pack.features[f].aggregate.empty_value(),
         }
     }
+}
+
+/// An action a rule requested: published, or held back by its cooldown.
+enum Requested {
+    Emitted(AutoAction),
+    Suppressed(AutoAction),
 }
 
 /// The identity of each of `rule`'s actions across pack versions: a hash

@@ -133,6 +133,20 @@ fn fires_once_the_count_passes_the_threshold() {
     let out = engine.evaluate(&bid("u1", 1_500, 100), None, 0).unwrap();
     assert!(out.signal().is_some());
     assert!(out.actions.is_empty());
+    // It is listed as suppressed, in the verdict too: not "not triggered".
+    assert_eq!(out.suppressed.len(), 1);
+    let held = &out.suppressed[0];
+    assert_eq!(held.action_id, action_id("bid_bot", held.r#type, EntityType::User as i32, "u1", "u1-1500"));
+    let verdict = engine.verdict(&bid("u1", 1_500, 100), &out, 0);
+    assert_eq!(verdict.suppressed_actions, out.suppressed);
+    // A suppressed action does not restart the cooldown: a minute after
+    // the first one (at 1,400 ms) the action is taken again.
+    for t in [61_000, 61_100, 61_200] {
+        engine.evaluate(&bid("u1", t, 100), None, 0).unwrap();
+    }
+    let out = engine.evaluate(&bid("u1", 61_400, 100), None, 0).unwrap();
+    assert!(out.suppressed.is_empty());
+    assert_eq!(out.actions.len(), 1, "{:?}", out.suppressed);
 
     // Another user is not affected by u1's count, but shares the device.
     let out = engine.evaluate(&bid("u2", 1_600, 100), None, 0).unwrap();
