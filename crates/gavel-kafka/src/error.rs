@@ -47,6 +47,9 @@ pub enum KafkaError {
     /// A shard's queue closed while the consumer was still routing to it.
     #[error("pipeline thread: a shard stopped")]
     ShardStopped,
+    /// The broker does not know the topic.
+    #[error("topic {0} does not exist on the broker")]
+    UnknownTopic(String),
     /// Creating a topic failed.
     #[error("create topic {topic}: {source}")]
     CreateTopic {

@@ -77,6 +77,7 @@ mod admin;
 mod backoff;
 mod context;
 mod contract;
+mod dlq;
 mod error;
 mod health;
 mod pipeline;
@@ -93,6 +94,7 @@ pub use contract::{
     Hooks, Input, InputTopic, Output, OutputTopic, OutputTopics, Outputs, PipelineObserver, Processed, Processor,
     WarmSink, WarmupReport, dlq_headers,
 };
+pub use dlq::{REPUBLISHED_FROM, Reference, Republish, Republished, republish};
 pub use error::{KafkaError, Result};
 pub use pipeline::Pipeline;
 pub use read::read_topic;

@@ -72,6 +72,16 @@ enum Command {
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Work with the dead-letter topic.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// Send dead-lettered messages back to their source topics (after the
+    /// cause is fixed); --dry-run first to see what would go.
+    Republish(gavel::tools::dlq::RepublishArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +136,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Replay(args)) => gavel::backtest::run(&args),
         Some(Command::Sim(args)) => gavel::tools::sim::run(&args),
+        Some(Command::Dlq(DlqCommand::Republish(args))) => gavel::tools::dlq::run(&args),
         Some(Command::Config(ConfigCommand::Defaults)) => print_out(&defaults()),
         Some(Command::Config(ConfigCommand::Print { config })) => GavelConfig::load(config.as_deref())
             .and_then(|c| Ok(toml::to_string(&c)?))
