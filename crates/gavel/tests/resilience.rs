@@ -12,6 +12,8 @@
 //! - a static member (`kafka.instance_id`) killed and restarted with the
 //!   same id takes its partitions straight back, without a rebalance of
 //!   the others;
+//! - twenty SIGKILLs spread over two members of one group end with every
+//!   input offset committed within a bound derived from the settings;
 //! - a group that never committed starts live at the end of the log after
 //!   warming up from history, emitting nothing for the past, unless
 //!   `kafka.first_start = "earliest"` asks for the replay.
@@ -94,6 +96,80 @@ async fn killed_at_random_points_it_loses_nothing_and_repeats_no_action_id() {
     }
     assert!(!seen.actions.is_empty(), "the pack's rule never fired: the action check proves nothing");
     assert!(status.success(), "SIGTERM exit status {status}\n{}", gavel.log_tail());
+}
+
+/// The bound on convergence after the last failure, from the settings
+/// the test processes run with (support's config): the dead member's
+/// session expires (`session.timeout.ms`, 6 s), the survivor drains what
+/// it gives up in the rebalance (`kafka.shutdown_timeout`, 10 s), the new
+/// owner warms its partitions up (each step bounded by
+/// `kafka.warmup_timeout`, 30 s) and commits (every 1 s; twice, for a
+/// commit in flight at the rebalance).
+const CONVERGENCE_BOUND: Duration = Duration::from_secs(6 + 10 + 30 + 2);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_kills_across_two_members_converge_within_the_bound() {
+    let _one_at_a_time = exclusive().await;
+    let Some(brokers) = shared_brokers() else { return };
+    let (events, kills, rate) = (12_000u64, 20, 400);
+    let setup = Setup::new(&brokers, "converge", 4).await;
+    let seen = collect(&setup);
+    let (config_a, admin_a) = setup.config("a", None, 1);
+    let (config_b, admin_b) = setup.config("b", None, 1);
+    let (log_a, log_b) = (setup.dir.join("a.log"), setup.dir.join("b.log"));
+    let mut members = [Gavel::start(&config_a, admin_a, &log_a), Gavel::start(&config_b, admin_b, &log_b)];
+
+    let writer = producer(&brokers);
+    let input = setup.input.clone();
+    let producing = tokio::spawn(async move { produce(&writer, &input, 0, events, rate, 500).await });
+
+    // Mostly the first member, every fourth kill the second, each at a
+    // random point of its life (some before it is even ready).
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20);
+    for kill in 0..kills {
+        let which = usize::from(kill % 4 == 3);
+        tokio::time::sleep(Duration::from_millis(rng.random_range(200..2_500))).await;
+        members[which].kill();
+        members[which] = if which == 0 {
+            Gavel::start(&config_a, admin_a, &log_a)
+        } else {
+            Gavel::start(&config_b, admin_b, &log_b)
+        };
+    }
+    let last_kill = Instant::now();
+    producing.await.unwrap();
+    let produced = Instant::now();
+    // Converged: the group's committed offset is the end of every input
+    // partition, read from the broker (not from gavel's metrics).
+    let converged = eventually(CONVERGENCE_BOUND + Duration::from_secs(60), || setup.lag() == Some(0)).await;
+    let after_last_kill = last_kill.elapsed();
+    let after_last_event = produced.elapsed();
+    let verdicts = seen.lock().unwrap().verdicts.len() as u64;
+    eprintln!(
+        "convergence: {kills} SIGKILLs over two members, {events} events; every offset committed {:.1} s after \
+         the last kill ({:.1} s after the last event; bound {} s); {verdicts} of {events} events with verdicts",
+        after_last_kill.as_secs_f64(),
+        after_last_event.as_secs_f64(),
+        CONVERGENCE_BOUND.as_secs()
+    );
+    let tails = || format!("{}\n{}", members[0].log_tail(), members[1].log_tail());
+    assert!(converged, "offsets never all committed (lag {:?})\n{}", setup.lag(), tails());
+    // The producer may still have been writing at the last kill: the bound
+    // runs from whichever came later.
+    assert!(
+        after_last_kill.min(after_last_event) <= CONVERGENCE_BOUND,
+        "converged only {:.1} s after the last kill\n{}",
+        after_last_kill.as_secs_f64(),
+        tails()
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || seen.lock().unwrap().verdicts.len() as u64 >= events).await,
+        "{} of {events} events got a verdict",
+        seen.lock().unwrap().verdicts.len()
+    );
+    for member in &mut members {
+        member.kill();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
