@@ -12,6 +12,8 @@
 //! - a static member (`kafka.instance_id`) killed and restarted with the
 //!   same id takes its partitions straight back, without a rebalance of
 //!   the others;
+//! - a lost broker turns `/readyz` and `gavel_ready` not ready within three
+//!   lag probes, and ready again once it is back;
 //! - twenty SIGKILLs spread over two members of one group end with every
 //!   input offset committed within a bound derived from the settings;
 //! - a group that never committed starts live at the end of the log after
@@ -208,6 +210,46 @@ async fn a_broker_restart_is_ridden_out_and_lag_returns_to_zero() {
     assert!(caught_up, "lag {:?} did not return to 0\n{}", setup.lag(), gavel.log_tail());
     assert!(all_in, "{got} of {events} events got a verdict");
     assert!(errors > 0.0, "the outage did not show in gavel_kafka_client_errors_total");
+    let (status, _) = gavel.terminate(Duration::from_secs(20)).expect("exits within its shutdown bound");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_broker_turns_it_not_ready_until_the_broker_is_back() {
+    let _one_at_a_time = exclusive().await;
+    let Some(mut broker) = Broker::start("readiness") else { return };
+    let brokers = broker.addr();
+    let setup = Setup::new(&brokers, "ready", 2).await;
+    let (config, admin) = setup.config("gavel", None, 1);
+    let mut gavel = Gavel::start(&config, admin, &setup.dir.join("gavel.log"));
+    assert!(gavel.until_ready(Duration::from_secs(60)).await.is_some(), "not ready\n{}", gavel.log_tail());
+    assert_eq!(gavel.metric("gavel_ready"), Some(1.0));
+
+    // Three failed lag probes in a row (one every 10 s, each given 5 s)
+    // mean the broker is lost: not ready within about 45 s.
+    broker.kill();
+    let lost = Instant::now();
+    let unready =
+        eventually(Duration::from_secs(90), || !gavel.ready() && gavel.metric("gavel_ready") == Some(0.0)).await;
+    let unready_after = lost.elapsed();
+    assert!(unready, "still ready 90 s after the broker went away\n{}", gavel.log_tail());
+    assert!(gavel.alive(), "gavel died with the broker\n{}", gavel.log_tail());
+
+    broker.restart();
+    let back = Instant::now();
+    let ready_again = gavel.until_ready(Duration::from_secs(90)).await;
+    eprintln!(
+        "readiness: not ready {:.1} s after the broker was lost; ready again {:?} after it came back",
+        unready_after.as_secs_f64(),
+        ready_again
+    );
+    assert!(
+        ready_again.is_some(),
+        "not ready {:.1} s after the broker came back\n{}",
+        back.elapsed().as_secs_f64(),
+        gavel.log_tail()
+    );
+    assert_eq!(gavel.metric("gavel_ready"), Some(1.0));
     let (status, _) = gavel.terminate(Duration::from_secs(20)).expect("exits within its shutdown bound");
     assert!(status.success());
 }
