@@ -85,7 +85,7 @@ catalog! {
     /// Counter: messages replayed by warm-up (features rebuilt, nothing emitted).
     WARMUP_MESSAGES: Counter = "gavel_warmup_messages_total", "Messages replayed by warm-up.";
     /// Counter: velocity keys evicted because their window emptied.
-    VELOCITY_EVICTED: Counter = "gavel_velocity_keys_evicted_total", "Velocity keys evicted because their window emptied.";
+    VELOCITY_EVICTED: Counter = "gavel_velocity_keys_evicted_total", "Velocity keys dropped by maintenance because they hold no event any more (cap evictions are counted apart).";
     /// Counter, label `feature`: keys evicted because the feature hit its `max_keys` cap.
     VELOCITY_CAP_EVICTIONS: Counter = "gavel_velocity_cap_evictions_total", "Velocity keys evicted by a feature's max_keys cap, by feature.";
     /// Counter, label `feature`: events older than their key's window, ignored.
