@@ -50,6 +50,14 @@ pub enum KafkaError {
     /// The broker does not know the topic.
     #[error("topic {0} does not exist on the broker")]
     UnknownTopic(String),
+    /// The topic has no such partition.
+    #[error("topic {topic} has no partition {partition}")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+    },
     /// Creating a topic failed.
     #[error("create topic {topic}: {source}")]
     CreateTopic {

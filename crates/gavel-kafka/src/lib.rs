@@ -65,12 +65,14 @@
 //! 6. `warmup`: replay of history into a [`WarmSink`] (error, contract,
 //!    settings, search).
 //! 7. `read`: reading a whole topic (error, contract, settings, warmup).
-//! 8. `shard`: the shard workers (contract, settings, backoff).
-//! 9. `transactional`: the exactly-once shard workers (contract, settings,
-//!    backoff, shard).
-//! 10. `context`: the consumer's context, routing and rebalances (error,
+//! 8. `dlq`: reading the dead-letter topic back and re-publishing its
+//!    records ([`DeadLetterReader`], [`Republisher`]; error, settings).
+//! 9. `shard`: the shard workers (contract, settings, backoff).
+//! 10. `transactional`: the exactly-once shard workers (contract, settings,
+//!     backoff, shard).
+//! 11. `context`: the consumer's context, routing and rebalances (error,
 //!     contract, settings, routing, shard, warmup).
-//! 11. `pipeline`: [`Pipeline`], the threads and the poll loop (error,
+//! 12. `pipeline`: [`Pipeline`], the threads and the poll loop (error,
 //!     contract, settings, shard, transactional, context).
 
 mod admin;
@@ -94,7 +96,7 @@ pub use contract::{
     Hooks, Input, InputTopic, Output, OutputTopic, OutputTopics, Outputs, PipelineObserver, Processed, Processor,
     WarmSink, WarmupReport, dlq_headers,
 };
-pub use dlq::{REPUBLISHED_FROM, Reference, Republish, Republished, republish};
+pub use dlq::{DeadLetter, DeadLetterReader, FailedDelivery, PartitionRange, REPUBLISHED_FROM, ReadFrom, Republisher};
 pub use error::{KafkaError, Result};
 pub use pipeline::Pipeline;
 pub use read::read_topic;

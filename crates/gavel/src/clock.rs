@@ -7,7 +7,8 @@
 //!   (now − the pack's longest window);
 //! - the end-to-end latency of an acknowledged message (telemetry);
 //! - the start time of simulated traffic sent live (`gavel sim --brokers`,
-//!   the demo).
+//!   the demo);
+//! - where `gavel dlq republish --since AGE` starts reading.
 //!
 //! Nothing here feeds a rule: expressions see `event.occurred_at` only.
 

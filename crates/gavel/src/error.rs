@@ -82,6 +82,12 @@ pub fn classify(error: &anyhow::Error) -> Class {
         {
             return user;
         }
+        if let Some(gavel_kafka::KafkaError::UnknownTopic(_) | gavel_kafka::KafkaError::UnknownPartition { .. }) =
+            cause.downcast_ref::<gavel_kafka::KafkaError>()
+        {
+            // A topic or partition the user named (a flag, the config).
+            return user;
+        }
         if let Some(join) = cause.downcast_ref::<tokio::task::JoinError>() {
             return Class { actor: if join.is_panic() { Actor::Bug } else { Actor::External }, retry_helps: false };
         }
@@ -121,6 +127,9 @@ mod tests {
 
         let refused = anyhow::Error::from(std::io::Error::from(ErrorKind::ConnectionRefused));
         assert!(classify(&refused).retry_helps);
+
+        let unknown = anyhow::Error::from(gavel_kafka::KafkaError::UnknownTopic("risk.dlqq".into()));
+        assert_eq!(classify(&unknown.context("reading risk.dlqq")).exit_code(), 65);
 
         let busy = anyhow::Error::from(std::io::Error::from(ErrorKind::AddrInUse));
         assert_eq!(classify(&busy).exit_code(), 69);

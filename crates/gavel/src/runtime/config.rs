@@ -289,6 +289,18 @@ impl GavelConfig {
         Ok(config)
     }
 
+    /// Loads the config as [`Self::load`] does, but checks only what a
+    /// Kafka client needs ([`Self::client_problems`]): for one-shot commands
+    /// (`gavel dlq republish`) run where the pack directory may not be.
+    pub fn load_client(file: Option<&Path>) -> anyhow::Result<GavelConfig> {
+        let config = Self::read(file)?;
+        let problems = config.client_problems();
+        if !problems.is_empty() {
+            return Err(crate::error::bad_input(format!("invalid configuration:\n  {}", problems.join("\n  "))));
+        }
+        Ok(config)
+    }
+
     /// Merges the sources and checks types and names, without the semantic checks.
     pub fn read(file: Option<&Path>) -> anyhow::Result<GavelConfig> {
         let mut builder =
@@ -313,12 +325,30 @@ impl GavelConfig {
         warnings
     }
 
-    /// Every semantic problem that stops start-up, not only the first.
-    pub fn problems(&self) -> Vec<String> {
+    /// The problems that stop any Kafka client: no brokers, or an option
+    /// whose `env:`/`file:` value cannot be read.
+    pub fn client_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if self.kafka.brokers.trim().is_empty() {
             problems.push("kafka.brokers is empty".to_string());
         }
+        for (section, options) in [
+            ("options", &self.kafka.options),
+            ("consumer_options", &self.kafka.consumer_options),
+            ("producer_options", &self.kafka.producer_options),
+        ] {
+            for (key, value) in options {
+                if let Err(e) = value.resolve() {
+                    problems.push(format!("kafka.{section}.\"{key}\": {e}"));
+                }
+            }
+        }
+        problems
+    }
+
+    /// Every semantic problem that stops start-up, not only the first.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = self.client_problems();
         if self.kafka.group_id.trim().is_empty() {
             problems.push("kafka.group_id is empty".to_string());
         }
@@ -365,17 +395,6 @@ impl GavelConfig {
         }
         if let Err(e) = self.admin_addr.parse::<SocketAddr>() {
             problems.push(format!("admin_addr `{}`: {e}", self.admin_addr));
-        }
-        for (section, options) in [
-            ("options", &self.kafka.options),
-            ("consumer_options", &self.kafka.consumer_options),
-            ("producer_options", &self.kafka.producer_options),
-        ] {
-            for (key, value) in options {
-                if let Err(e) = value.resolve() {
-                    problems.push(format!("kafka.{section}.\"{key}\": {e}"));
-                }
-            }
         }
         if !self.pack.is_dir() {
             problems.push(format!("pack `{}` is not a directory", self.pack.display()));
