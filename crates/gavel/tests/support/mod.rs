@@ -63,6 +63,14 @@ rules:
         id: event.bid_placed.bid_id
 "#;
 
+/// `session.timeout.ms` of every test process: how long a SIGKILLed
+/// member stays in its group.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
+
+/// `kafka.shutdown_timeout` of every test process, which also bounds the
+/// drain before partitions are given up in a rebalance.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Topics, pack and config for one test's gavel processes.
 pub struct Setup {
     pub dir: PathBuf,
@@ -141,7 +149,7 @@ admin_addr = "{admin}"
 brokers = "{brokers}"
 group_id = "{group}"
 {instance}shards = {shards}
-shutdown_timeout = "10s"
+shutdown_timeout = "{shutdown}s"
 offsets_for_times = false
 # The tests write input before gavel starts and expect it all scored.
 first_start = "earliest"
@@ -150,7 +158,7 @@ first_start = "earliest"
 {extra_options}
 
 [kafka.consumer_options]
-"session.timeout.ms" = "6000"
+"session.timeout.ms" = "{session}"
 "heartbeat.interval.ms" = "500"
 
 [[inputs]]
@@ -165,6 +173,8 @@ dlq = "{dlq}"
 emit_verdicts = true
 "#,
             pack = self.dir.join("pack").display(),
+            shutdown = SHUTDOWN_TIMEOUT.as_secs(),
+            session = SESSION_TIMEOUT.as_millis(),
             brokers = self.brokers,
             group = self.group,
             input = self.input,
