@@ -303,17 +303,37 @@ impl Default for Hooks {
     }
 }
 
+/// The header names of a dead-letter record, written by the pipeline and
+/// read back by `gavel dlq republish`.
+pub mod dead_letter {
+    /// Header: the topic the dead-lettered message was consumed from.
+    pub const SOURCE_TOPIC: &str = "gavel.source.topic";
+    /// Header: its partition.
+    pub const SOURCE_PARTITION: &str = "gavel.source.partition";
+    /// Header: its offset.
+    pub const SOURCE_OFFSET: &str = "gavel.source.offset";
+    /// Header: its topic's configured encoding.
+    pub const SOURCE_ENCODING: &str = "gavel.source.encoding";
+    /// Header: its size in bytes, on a reference record only.
+    pub const SOURCE_SIZE: &str = "gavel.source.size";
+    /// Header: why it was dead-lettered (never quotes the input).
+    pub const ERROR: &str = "gavel.error";
+    /// Header added to a re-published record: `DLQTOPIC/PARTITION/OFFSET` of
+    /// the dead-letter record it was copied from.
+    pub const REPUBLISHED_FROM: &str = "gavel.republished.from";
+}
+
 /// The headers a dead-letter record carries: where the message came from
 /// and why it could not be processed. The reason never contains payload text.
 pub fn dlq_headers(input: &Input<'_>, reason: &str) -> OwnedHeaders {
     let partition = input.partition.to_string();
     let offset = input.offset.to_string();
     OwnedHeaders::new()
-        .insert(Header { key: "gavel.source.topic", value: Some(input.topic) })
-        .insert(Header { key: "gavel.source.partition", value: Some(&partition) })
-        .insert(Header { key: "gavel.source.offset", value: Some(&offset) })
-        .insert(Header { key: "gavel.source.encoding", value: Some(input.encoding.as_str()) })
-        .insert(Header { key: "gavel.error", value: Some(reason) })
+        .insert(Header { key: dead_letter::SOURCE_TOPIC, value: Some(input.topic) })
+        .insert(Header { key: dead_letter::SOURCE_PARTITION, value: Some(&partition) })
+        .insert(Header { key: dead_letter::SOURCE_OFFSET, value: Some(&offset) })
+        .insert(Header { key: dead_letter::SOURCE_ENCODING, value: Some(input.encoding.as_str()) })
+        .insert(Header { key: dead_letter::ERROR, value: Some(reason) })
 }
 
 #[cfg(test)]

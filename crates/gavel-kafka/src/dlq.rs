@@ -32,24 +32,11 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+use crate::contract::dead_letter::{
+    ERROR, REPUBLISHED_FROM, SOURCE_ENCODING, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_SIZE, SOURCE_TOPIC,
+};
 use crate::error::{KafkaError, Result};
 use crate::settings::KafkaSettings;
-
-/// Header: the topic the dead-lettered message was consumed from.
-pub const SOURCE_TOPIC: &str = "gavel.source.topic";
-/// Header: its partition.
-pub const SOURCE_PARTITION: &str = "gavel.source.partition";
-/// Header: its offset.
-pub const SOURCE_OFFSET: &str = "gavel.source.offset";
-/// Header: its topic's configured encoding.
-pub const SOURCE_ENCODING: &str = "gavel.source.encoding";
-/// Header: its size in bytes, on a reference record only.
-pub const SOURCE_SIZE: &str = "gavel.source.size";
-/// Header: why it was dead-lettered (never quotes the input).
-pub const ERROR: &str = "gavel.error";
-/// Header added to a re-published record: `DLQTOPIC/PARTITION/OFFSET` of
-/// the dead-letter record it was copied from.
-pub const REPUBLISHED_FROM: &str = "gavel.republished.from";
 
 /// Deliveries outstanding, at most, before [`Republisher::send`] waits for
 /// the oldest.
@@ -123,12 +110,22 @@ pub struct DeadLetter<'a> {
 impl<'a> DeadLetter<'a> {
     /// Reads a dead-letter record's coordinates and headers.
     pub fn of(message: &'a BorrowedMessage<'_>) -> DeadLetter<'a> {
-        let mut letter = DeadLetter {
-            partition: message.partition(),
-            offset: message.offset(),
-            timestamp_ms: message.timestamp().to_millis(),
-            key: message.key(),
-            payload: message.payload().unwrap_or_default(),
+        let mut letter = DeadLetter::bare(message.partition(), message.offset(), message.key(), message.payload());
+        letter.timestamp_ms = message.timestamp().to_millis();
+        if let Some(headers) = message.headers() {
+            letter.read_headers(headers);
+        }
+        letter
+    }
+
+    /// A dead letter at `partition`/`offset` whose headers are not read yet.
+    fn bare(partition: i32, offset: i64, key: Option<&'a [u8]>, payload: Option<&'a [u8]>) -> DeadLetter<'a> {
+        DeadLetter {
+            partition,
+            offset,
+            timestamp_ms: None,
+            key,
+            payload: payload.unwrap_or_default(),
             source_topic: None,
             source_partition: None,
             source_offset: None,
@@ -136,11 +133,7 @@ impl<'a> DeadLetter<'a> {
             source_size: None,
             reason: None,
             carried: Vec::new(),
-        };
-        if let Some(headers) = message.headers() {
-            letter.read_headers(headers);
         }
-        letter
     }
 
     /// Fills in what `headers` say.
@@ -443,20 +436,7 @@ mod tests {
 
     /// A dead letter with nothing but the given headers.
     fn letter_with<'a, H: Headers>(headers: &'a H) -> DeadLetter<'a> {
-        let mut letter = DeadLetter {
-            partition: 0,
-            offset: 0,
-            timestamp_ms: None,
-            key: None,
-            payload: b"",
-            source_topic: None,
-            source_partition: None,
-            source_offset: None,
-            source_encoding: None,
-            source_size: None,
-            reason: None,
-            carried: Vec::new(),
-        };
+        let mut letter = DeadLetter::bare(0, 0, None, None);
         letter.read_headers(headers);
         letter
     }

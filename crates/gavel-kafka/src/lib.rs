@@ -92,11 +92,12 @@ mod transactional;
 mod warmup;
 
 pub use admin::create_topics;
+pub use contract::dead_letter::REPUBLISHED_FROM;
 pub use contract::{
     Hooks, Input, InputTopic, Output, OutputTopic, OutputTopics, Outputs, PipelineObserver, Processed, Processor,
-    WarmSink, WarmupReport, dlq_headers,
+    WarmSink, WarmupReport, dead_letter, dlq_headers,
 };
-pub use dlq::{DeadLetter, DeadLetterReader, FailedDelivery, PartitionRange, REPUBLISHED_FROM, ReadFrom, Republisher};
+pub use dlq::{DeadLetter, DeadLetterReader, FailedDelivery, PartitionRange, ReadFrom, Republisher};
 pub use error::{KafkaError, Result};
 pub use pipeline::Pipeline;
 pub use read::read_topic;

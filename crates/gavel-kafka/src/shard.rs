@@ -447,8 +447,10 @@ fn with_trace(headers: OwnedHeaders, trace: &[(String, Vec<u8>)]) -> OwnedHeader
 fn dead_letter_reference(input: &Input<'_>, trace: &[(String, Vec<u8>)], size: Option<usize>, reason: &str) -> Record {
     let mut headers = dlq_headers(input, reason);
     if let Some(size) = size {
-        headers = headers
-            .insert(rdkafka::message::Header { key: "gavel.source.size", value: Some(size.to_string().as_str()) });
+        headers = headers.insert(rdkafka::message::Header {
+            key: crate::contract::dead_letter::SOURCE_SIZE,
+            value: Some(size.to_string().as_str()),
+        });
     }
     Record { topic: OutputTopic::DeadLetter, key: None, payload: Vec::new(), headers: Some(with_trace(headers, trace)) }
 }

@@ -73,13 +73,8 @@ fn outputs_for(prefix: &str) -> OutputTopics {
 }
 
 fn reader(brokers: &str, topic: &str) -> StreamConsumer {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("e2e-reader-{}", uuid::Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "5")
-        .create()
-        .unwrap();
+    let consumer: StreamConsumer =
+        support::reader_config(brokers, "e2e-reader").set("fetch.wait.max.ms", "5").create().unwrap();
     consumer.subscribe(&[topic]).unwrap();
     consumer
 }

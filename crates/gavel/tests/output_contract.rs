@@ -21,10 +21,10 @@ use gavel_model::Encoding;
 use gavel_model::pb::{AutoAction, RiskSignal, Verdict};
 use gavel_rules::Pack;
 use prost::Message as _;
+use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
-use rdkafka::{ClientConfig, Message};
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -86,12 +86,7 @@ async fn run_with(name: &str, format: OutputFormat) -> Option<HashMap<&'static s
 }
 
 async fn read_records(brokers: &str, topic: &str, count: usize) -> Vec<Read> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("contract-reader-{}", uuid::Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
+    let consumer: StreamConsumer = support::reader_config(brokers, "contract-reader").create().unwrap();
     consumer.subscribe(&[topic]).unwrap();
     let mut out = Vec::new();
     while out.len() < count {

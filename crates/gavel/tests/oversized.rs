@@ -68,12 +68,7 @@ async fn a_huge_input_and_a_huge_output_are_dead_lettered_as_references_and_the_
         support::eventually(Duration::from_secs(90), || seen.lock().unwrap().verdicts.contains_key("ev-1")).await;
     assert!(scored, "the event after the huge ones got no verdict: the shard stopped\n{}", gavel.log_tail());
 
-    let dlq: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", format!("huge-reader-{}", uuid::Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
+    let dlq: StreamConsumer = support::reader_config(&brokers, "huge-reader").create().unwrap();
     dlq.subscribe(&[setup.outputs.dlq.as_str()]).unwrap();
     let mut references = Vec::new();
     while references.len() < 2 {

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use gavel_model::{Event, Payload, pb};
 use gavel_model::{encode_json, timestamp_from_ms};
+use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::FutureRecord;
-use rdkafka::{ClientConfig, Message};
 use support::{Gavel, Setup, eventually, exclusive, producer, shared_brokers};
 
 const CHAT_CANARY: &str = "CANARYCHAT7731";
@@ -114,12 +114,7 @@ async fn canaries_stay_out_of_logs_metrics_and_outputs() {
     }
 
     // Read every output back, headers included.
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", format!("privacy-reader-{}", uuid::Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
+    let reader: BaseConsumer = support::reader_config(&brokers, "privacy-reader").create().unwrap();
     let outputs = setup.outputs.clone();
     reader.subscribe(&[&outputs.signals, &outputs.actions, &outputs.verdicts, &outputs.dlq]).unwrap();
     let mut verdicts = 0;

@@ -281,24 +281,23 @@ impl GavelConfig {
     /// Loads defaults, then `file` (if given), then `GAVEL__…` variables,
     /// and validates the result, reporting every problem found.
     pub fn load(file: Option<&Path>) -> anyhow::Result<GavelConfig> {
-        let config = Self::read(file)?;
-        let problems = config.problems();
-        if !problems.is_empty() {
-            return Err(crate::error::bad_input(format!("invalid configuration:\n  {}", problems.join("\n  "))));
-        }
-        Ok(config)
+        Self::read(file)?.checked(Self::problems)
     }
 
     /// Loads the config as [`Self::load`] does, but checks only what a
     /// Kafka client needs ([`Self::client_problems`]): for one-shot commands
     /// (`gavel dlq republish`) run where the pack directory may not be.
     pub fn load_client(file: Option<&Path>) -> anyhow::Result<GavelConfig> {
-        let config = Self::read(file)?;
-        let problems = config.client_problems();
+        Self::read(file)?.checked(Self::client_problems)
+    }
+
+    /// `self`, or every problem `check` finds in it as one bad-input error.
+    fn checked(self, check: fn(&GavelConfig) -> Vec<String>) -> anyhow::Result<GavelConfig> {
+        let problems = check(&self);
         if !problems.is_empty() {
             return Err(crate::error::bad_input(format!("invalid configuration:\n  {}", problems.join("\n  "))));
         }
-        Ok(config)
+        Ok(self)
     }
 
     /// Merges the sources and checks types and names, without the semantic checks.

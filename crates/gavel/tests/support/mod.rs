@@ -296,6 +296,17 @@ impl Seen {
     }
 }
 
+/// A client config for a test's own reader of `brokers`: a group of its
+/// own (named after `name`) that starts at the beginning of each topic.
+pub fn reader_config(brokers: &str, name: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("{name}-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest");
+    config
+}
+
 /// Reads `topics` from their beginning on a thread of its own, with
 /// `isolation.level` as given, handing each message's topic and payload to
 /// `each` with `into` locked; stops once the caller drops its `into`.
@@ -306,10 +317,7 @@ fn read_in_background<T: Send + 'static>(
     into: &Arc<Mutex<T>>,
     mut each: impl FnMut(&mut T, &str, &[u8]) + Send + 'static,
 ) {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &setup.brokers)
-        .set("group.id", format!("collector-{}", uuid::Uuid::new_v4()))
-        .set("auto.offset.reset", "earliest")
+    let consumer: BaseConsumer = reader_config(&setup.brokers, "collector")
         .set("isolation.level", isolation)
         .set("fetch.wait.max.ms", "10")
         .create()
