@@ -92,7 +92,6 @@ mod transactional;
 mod warmup;
 
 pub use admin::create_topics;
-pub use contract::dead_letter::REPUBLISHED_FROM;
 pub use contract::{
     Hooks, Input, InputTopic, Output, OutputTopic, OutputTopics, Outputs, PipelineObserver, Processed, Processor,
     WarmSink, WarmupReport, dead_letter, dlq_headers,

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use gavel_kafka::{REPUBLISHED_FROM, create_topics};
+use gavel_kafka::create_topics;
+use gavel_kafka::dead_letter::REPUBLISHED_FROM;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
