@@ -44,6 +44,9 @@ use crate::settings::KafkaSettings;
 use crate::shard::{Consumed, Drained, Work};
 use crate::warmup::{Replay, warm_partitions};
 
+/// How long the consumer sleeps between offers to a full shard.
+const HANDOFF_RETRY: Duration = Duration::from_micros(500);
+
 /// A shard's queue, as a lane of the router.
 impl Lane for mpsc::Sender<Work> {
     type Item = Consumed;
@@ -180,9 +183,10 @@ impl GroupContext {
         tpl
     }
 
-    /// Routes a consumed message to its shard, or holds it and pauses its
-    /// partition when the shard's queue is full. Returns false once the
-    /// shards are gone.
+    /// Routes a consumed message to its shard. When the shard's queue is
+    /// full, waits up to `pause_after` for room, then holds the message and
+    /// pauses its partition (`routing.rs` says why pausing comes last).
+    /// Returns false once the shards are gone.
     pub fn route(
         &self,
         consumer: &BaseConsumer<GroupContext>,
@@ -193,9 +197,25 @@ impl GroupContext {
             return true;
         };
         let key = (topic, message.partition());
-        let consumed = Consumed::of(message, topic, &self.settings.trace_headers);
-        let mut router = lock(&self.router);
-        match router.route(key, consumed) {
+        let mut consumed = Consumed::of(message, topic, &self.settings.trace_headers);
+        let give_up = Instant::now() + self.settings.pause_after;
+        let (router, routed) = loop {
+            let mut router = lock(&self.router);
+            match router.offer(key, consumed) {
+                Ok(routed) => break (router, routed),
+                Err(refused) if Instant::now() < give_up => {
+                    consumed = refused;
+                    drop(router);
+                    // A shard works off dozens of messages in this time.
+                    std::thread::sleep(HANDOFF_RETRY);
+                }
+                Err(refused) => {
+                    let routed = router.hold(key, refused);
+                    break (router, routed);
+                }
+            }
+        };
+        match routed {
             Routed::Sent | Routed::Held => true,
             Routed::Pause => {
                 if let Err(e) = consumer.pause(&self.topic_partition(key)) {
@@ -220,12 +240,15 @@ impl GroupContext {
         if !router.holding() || router.lanes().is_empty() {
             return;
         }
-        for key in router.release() {
+        let resumed = router.release();
+        for &key in &resumed {
             if let Err(e) = consumer.resume(&self.topic_partition(key)) {
                 warn!(partition = key.1, error = %e, "resume failed");
             }
         }
-        self.observer.paused(router.paused());
+        if !resumed.is_empty() {
+            self.observer.paused(router.paused());
+        }
     }
 
     /// Asks every shard to drain and waits, at most `timeout`, for them all.

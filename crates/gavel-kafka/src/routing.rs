@@ -2,6 +2,16 @@
 //! (backpressure with hysteresis), as pure logic over a [`Lane`]: anything
 //! with a bounded queue that may refuse an item.
 //!
+//! Pausing is the last resort, not the everyday brake. librdkafka drops a
+//! paused partition's prefetched messages, and a resume does not wake the
+//! broker thread that fetches: when every partition it serves was paused, it
+//! sleeps up to a second before fetching again. A shard that is merely
+//! slower than the fetcher would pay that second over and over (it cut
+//! gavel to a fifth of the passthrough rate on Apache Kafka). So the
+//! consumer first waits, up to `kafka.pause_after`, for room in a full
+//! shard's queue ([`Router::offer`], then again), and only a shard still
+//! full after that gets its partition held and paused ([`Router::hold`]).
+//!
 //! No Kafka here: the [`Router`] says which partitions to pause or resume and
 //! the consumer's context (`context.rs`) does it. That keeps the decisions
 //! testable on a plain in-memory queue.
@@ -111,25 +121,37 @@ impl<L: Lane> Router<L> {
         self.held.remove(&partition).is_some()
     }
 
-    /// Routes `item` of `partition` to its shard, or holds it: behind the
-    /// partition's held messages if it is paused, or because the shard is
-    /// full (then the caller pauses the partition).
+    /// Routes `item` of `partition` to its shard, or holds it at once: behind
+    /// the partition's held messages if it is paused, or because the shard
+    /// is full. The consumer waits before holding; the tests of holding do not.
+    #[cfg(test)]
     pub fn route(&mut self, partition: Partition, item: L::Item) -> Routed {
+        self.offer(partition, item).unwrap_or_else(|item| self.hold(partition, item))
+    }
+
+    /// Routes `item` like [`Router::route`], but gives it back when its
+    /// shard is full instead of holding it, so the caller may wait for room
+    /// and offer it again, or [`Router::hold`] it.
+    pub fn offer(&mut self, partition: Partition, item: L::Item) -> Result<Routed, L::Item> {
         if self.lanes.is_empty() {
-            return Routed::Closed;
+            return Ok(Routed::Closed);
         }
         if let Some(queue) = self.held.get_mut(&partition) {
             queue.push_back(item);
-            return Routed::Held;
+            return Ok(Routed::Held);
         }
         match self.lanes[shard_of(partition, self.lanes.len())].offer(item) {
-            Offer::Taken => Routed::Sent,
-            Offer::Full(item) => {
-                self.held.insert(partition, VecDeque::from([item]));
-                Routed::Pause
-            }
-            Offer::Closed => Routed::Closed,
+            Offer::Taken => Ok(Routed::Sent),
+            Offer::Full(item) => Err(item),
+            Offer::Closed => Ok(Routed::Closed),
         }
+    }
+
+    /// Holds `item`, which its full shard refused, as the first message of
+    /// `partition` to hand over once there is room: the caller pauses it.
+    pub fn hold(&mut self, partition: Partition, item: L::Item) -> Routed {
+        self.held.entry(partition).or_default().push_back(item);
+        Routed::Pause
     }
 
     /// Hands held messages to shards that have room again (see
@@ -280,6 +302,22 @@ mod tests {
         assert_eq!(router.release(), [p], "half free: the held messages go, and the partition resumes");
         assert!(!router.holding());
         assert_eq!(router.lanes()[0].work(usize::MAX), [2, 3, 4, 5], "per-partition order holds across the pause");
+    }
+
+    #[test]
+    fn an_offer_to_a_full_shard_comes_back_and_can_be_offered_again() {
+        let p = (0, 0);
+        let mut router = routed(&[2], 2);
+        assert_eq!(router.offer(p, (p, 2)), Err((p, 2)), "full: the item comes back, nothing is held");
+        assert!(!router.holding());
+        router.lanes()[0].work(1);
+        assert_eq!(router.offer(p, (p, 2)), Ok(Routed::Sent), "one slot free is enough for an offer");
+        assert_eq!(router.offer(p, (p, 3)), Err((p, 3)));
+        assert_eq!(router.hold(p, (p, 3)), Routed::Pause, "given up waiting: held, and the partition pauses");
+        assert_eq!(router.offer(p, (p, 4)), Ok(Routed::Held), "later messages queue behind the held one");
+        router.lanes()[0].work(2);
+        assert_eq!(router.release(), [p]);
+        assert_eq!(router.lanes()[0].work(usize::MAX), [3, 4], "order holds");
     }
 
     #[test]

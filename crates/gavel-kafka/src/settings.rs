@@ -29,9 +29,16 @@ pub struct KafkaSettings {
     /// Messages whose outputs are not yet acknowledged, at most, per shard.
     /// When reached, the shard waits for acknowledgements before taking more.
     pub max_in_flight: usize,
-    /// Messages queued for one shard, at most. When its queue is full, the
-    /// partitions routed to it are paused until it catches up (backpressure).
+    /// Messages queued for one shard, at most (backpressure). When its
+    /// queue is full, the consumer waits for room, up to `pause_after`.
     pub shard_queue: usize,
+    /// How long the consumer waits for room in a full shard queue before it
+    /// pauses the partition and goes on with the others. While it waits, no
+    /// other partition's messages are handed over (librdkafka keeps
+    /// prefetching meanwhile), so it is short; a pause costs a refetch and, when every
+    /// partition of a broker is paused, up to a second before librdkafka
+    /// fetches again, so it is kept for a shard that is really stuck.
+    pub pause_after: Duration,
     /// How long shutdown, and draining before a rebalance, may take.
     pub shutdown_timeout: Duration,
     /// How long a warm-up waits for the broker before giving up a step.
@@ -122,6 +129,7 @@ impl KafkaSettings {
             outputs: OutputTopics::default(),
             max_in_flight: 10_000,
             shard_queue: 4_096,
+            pause_after: Duration::from_millis(100),
             shutdown_timeout: Duration::from_secs(30),
             warmup_timeout: Duration::from_secs(30),
             offsets_for_times: true,
@@ -255,6 +263,7 @@ impl std::fmt::Debug for KafkaSettings {
             outputs,
             max_in_flight,
             shard_queue,
+            pause_after,
             shutdown_timeout,
             warmup_timeout,
             offsets_for_times,
@@ -275,6 +284,7 @@ impl std::fmt::Debug for KafkaSettings {
             .field("outputs", outputs)
             .field("max_in_flight", max_in_flight)
             .field("shard_queue", shard_queue)
+            .field("pause_after", pause_after)
             .field("shutdown_timeout", shutdown_timeout)
             .field("warmup_timeout", warmup_timeout)
             .field("offsets_for_times", offsets_for_times)

@@ -34,6 +34,7 @@ brokers = "{brokers}"
 group_id = "{group}"
 shards = 0
 shard_queue = {shard_queue}
+pause_after = "{pause_after}"
 max_in_flight = {max_in_flight}
 offsets_for_times = {offsets_for_times}
 max_input_bytes = {max_input_bytes}
@@ -61,6 +62,7 @@ auto_register = true
         brokers = kafka.brokers,
         group = kafka.group_id,
         shard_queue = kafka.shard_queue,
+        pause_after = humantime::format_duration(kafka.pause_after),
         max_in_flight = kafka.max_in_flight,
         offsets_for_times = kafka.offsets_for_times,
         max_input_bytes = kafka.max_input_bytes,
@@ -146,9 +148,14 @@ pub struct KafkaSection {
     /// Shard workers, each owning a share of the input partitions; 0 means
     /// one per core. More shards than input partitions leaves some idle.
     pub shards: usize,
-    /// Messages queued for one shard, at most; when full, the partitions
-    /// routed to that shard are paused until it catches up.
+    /// Messages queued for one shard, at most; when full, the consumer
+    /// waits for room, up to `pause_after`.
     pub shard_queue: usize,
+    /// How long the consumer waits for room in a full shard queue before it
+    /// pauses that partition (and goes on with the others) until the shard
+    /// catches up.
+    #[serde(with = "humantime_serde")]
+    pub pause_after: std::time::Duration,
     /// Messages whose outputs are awaiting acknowledgement, at most, per
     /// shard, before the shard waits for acknowledgements.
     pub max_in_flight: usize,
@@ -412,6 +419,7 @@ impl GavelConfig {
         let mut settings = KafkaSettings::new(&self.kafka.brokers, &self.kafka.group_id, inputs);
         settings.max_in_flight = self.kafka.max_in_flight;
         settings.shard_queue = self.kafka.shard_queue;
+        settings.pause_after = self.kafka.pause_after;
         settings.shutdown_timeout = self.kafka.shutdown_timeout;
         settings.warmup_timeout = self.kafka.warmup_timeout;
         settings.offsets_for_times = self.kafka.offsets_for_times;
