@@ -198,20 +198,22 @@ impl GroupContext {
         };
         let key = (topic, message.partition());
         let mut consumed = Consumed::of(message, topic, &self.settings.trace_headers);
-        let give_up = Instant::now() + self.settings.pause_after;
+        // The clock is read only once a shard refuses, not per message.
+        let mut give_up = None;
         let (router, routed) = loop {
             let mut router = lock(&self.router);
             match router.offer(key, consumed) {
                 Ok(routed) => break (router, routed),
-                Err(refused) if Instant::now() < give_up => {
+                Err(refused) => {
+                    let deadline = *give_up.get_or_insert_with(|| Instant::now() + self.settings.pause_after);
+                    if Instant::now() >= deadline {
+                        let routed = router.hold(key, refused);
+                        break (router, routed);
+                    }
                     consumed = refused;
                     drop(router);
                     // A shard works off dozens of messages in this time.
                     std::thread::sleep(HANDOFF_RETRY);
-                }
-                Err(refused) => {
-                    let routed = router.hold(key, refused);
-                    break (router, routed);
                 }
             }
         };

@@ -35,9 +35,9 @@ pub struct KafkaSettings {
     /// How long the consumer waits for room in a full shard queue before it
     /// pauses the partition and goes on with the others. While it waits, no
     /// other partition's messages are handed over (librdkafka keeps
-    /// prefetching meanwhile), so it is short; a pause costs a refetch and, when every
-    /// partition of a broker is paused, up to a second before librdkafka
-    /// fetches again, so it is kept for a shard that is really stuck.
+    /// prefetching meanwhile), so it is short. A pause costs a refetch and,
+    /// when every partition of a broker is paused, up to a second before
+    /// librdkafka fetches again, so it is kept for a shard really stuck.
     pub pause_after: Duration,
     /// How long shutdown, and draining before a rebalance, may take.
     pub shutdown_timeout: Duration,

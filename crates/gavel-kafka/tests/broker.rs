@@ -1,8 +1,7 @@
 //! The adapter against the real broker the test script starts
 //! (`GAVEL_TEST_BROKERS`): a shard that falls behind is waited for, one
 //! that stays full pauses its partitions, and nothing is lost or reordered
-//! either way. Skipped without a
-//! broker, except under CI.
+//! either way. Skipped without a broker, except under CI.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
