@@ -2,7 +2,8 @@
 //! JSON), engine evaluation with the shipped pack, the whole decode →
 //! evaluate → encode path per event over a simulated mix, rule-pack
 //! compilation, then per event kind (decode in both encodings, evaluate)
-//! and encode per output type.
+//! and encode per output type, and the chat text normal forms against
+//! `lowerAscii` on the simulated chat.
 //!
 //! Every timed pass starts from a fresh engine (built, and where stated
 //! warmed, outside the timing), so velocity windows hold what a live stream
@@ -192,10 +193,35 @@ fn per_kind(c: &mut Criterion) {
     group.finish();
 }
 
+/// `folded()`, `numerals()` and `skeleton()` beside `lowerAscii()` on the
+/// simulated chat messages (mostly ASCII, with emoji and a few spelled or
+/// non-ASCII ones), per message.
+fn text_forms(c: &mut Criterion) {
+    use gavel_model::pb::event::Payload;
+    use gavel_rules::expr::text;
+    let texts: Vec<String> = encoded_events(EVENTS * 4, Encoding::Protobuf)
+        .iter()
+        .filter_map(|b| match decode(Encoding::Protobuf, b).expect("simulated events decode").payload {
+            Some(Payload::ChatMessageSent(m)) => Some(m.text),
+            _ => None,
+        })
+        .take(5_000)
+        .collect();
+    let mut group = c.benchmark_group("text");
+    group.throughput(Throughput::Elements(texts.len() as u64));
+    group.bench_function("lower_ascii", |b| {
+        b.iter(|| texts.iter().for_each(|t| drop(black_box(t.to_ascii_lowercase()))))
+    });
+    group.bench_function("folded", |b| b.iter(|| texts.iter().for_each(|t| drop(black_box(text::folded(t))))));
+    group.bench_function("numerals", |b| b.iter(|| texts.iter().for_each(|t| drop(black_box(text::numerals(t))))));
+    group.bench_function("skeleton", |b| b.iter(|| texts.iter().for_each(|t| drop(black_box(text::skeleton(t))))));
+    group.finish();
+}
+
 /// The benchmarks, in a private module: `criterion_group!` writes an
 /// undocumented public function.
 mod group {
     use super::*;
-    criterion_group!(benches, decoding, pipeline, rules, per_kind);
+    criterion_group!(benches, decoding, pipeline, rules, per_kind, text_forms);
 }
 criterion_main!(group::benches);

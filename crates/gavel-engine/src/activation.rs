@@ -1,8 +1,10 @@
 //! The [`Activation`] rules evaluate against: one event's fields (through
 //! the generated schema accessors), its kind, and feature values.
 
+use std::cell::RefCell;
+
 use gavel_model::{Event, EventKind};
-use gavel_rules::expr::{Activation, Type, Value};
+use gavel_rules::expr::{Activation, TextForm, Type, Value};
 use gavel_rules::{LabelEntity, event_slot, event_slot_is_set};
 
 use crate::{Engine, label_key};
@@ -15,6 +17,9 @@ pub(crate) struct EventActivation<'a, 'e> {
     t: i64,
     /// Readings of the features this event fed (by feature index).
     values: &'e [Option<Option<f64>>],
+    /// Text normal forms of this event's fields, computed once whichever
+    /// rules read them.
+    forms: RefCell<Vec<(u32, TextForm, String)>>,
 }
 
 impl<'a, 'e> EventActivation<'a, 'e> {
@@ -25,7 +30,7 @@ impl<'a, 'e> EventActivation<'a, 'e> {
         t: i64,
         values: &'e [Option<Option<f64>>],
     ) -> Self {
-        EventActivation { engine, event, kind, t, values }
+        EventActivation { engine, event, kind, t, values, forms: RefCell::new(Vec::new()) }
     }
 
     /// Feature `f`'s value for this event: the updated value if the event fed
@@ -62,5 +67,16 @@ impl<'a> Activation<'a> for EventActivation<'a, '_> {
 
     fn has(&self, slot: u32) -> bool {
         event_slot_is_set(self.event, slot)
+    }
+
+    fn text_form(&self, slot: u32, form: TextForm) -> Option<String> {
+        let mut forms = self.forms.borrow_mut();
+        if let Some((.., kept)) = forms.iter().find(|(s, f, _)| *s == slot && *f == form) {
+            return Some(kept.clone());
+        }
+        let Value::Str(text) = self.field(slot) else { return None };
+        let kept = form.of(&text);
+        forms.push((slot, form, kept.clone()));
+        Some(kept)
     }
 }

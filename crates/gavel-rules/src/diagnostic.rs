@@ -56,6 +56,9 @@ pub(crate) mod code {
     pub const NEVER_FIRES: &str = "W005";
     /// A pack with no enabled rules: every event is allowed.
     pub const NO_RULES: &str = "W006";
+    /// A keyword searched for in `folded()` or `numerals()` text that is
+    /// not in that form itself, so it can never be found.
+    pub const NOT_NORMAL_FORM: &str = "W007";
 }
 
 /// Every code with its severity and what it means, for documentation and
@@ -85,6 +88,11 @@ pub const CODES: &[(&str, Severity, &str)] = &[
         code::NO_RULES,
         Severity::Warning,
         "the pack has no enabled rules, so it allows every event; `gavel run` refuses it unless `allow_empty_pack = true`",
+    ),
+    (
+        code::NOT_NORMAL_FORM,
+        Severity::Warning,
+        "a keyword searched for in `folded()` or `numerals()` text is not in that form, so it never matches",
     ),
 ];
 

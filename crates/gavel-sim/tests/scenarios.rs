@@ -206,11 +206,9 @@ fn chat_spam_floods_many_shows_and_scams_name_payment_apps() {
     assert!(shows.values().any(|s| s.len() >= 5), "shows_per_chatter_10m >= 5");
     assert!(spam().all(|e| has_contact(text(e))), "every spam message carries a link or a number");
 
-    let keywords: Vec<&str> = include_str!("../../../rules/lists/off_platform_keywords.txt")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+    // A plain keyword list, matched on lower-cased text: what the scam
+    // messages name, less the ones spelled to dodge such a list.
+    let keywords = ["venmo", "zelle", "cash app", "paypal friends", "dm me", "whatsapp"];
     let hit = |text: &str| keywords.iter().any(|k| text.to_lowercase().contains(k));
     let scams: Vec<&str> = of(Scenario::OffPlatformScam).map(text).collect();
     let flagged = scams.iter().filter(|t| hit(t) || has_contact(t)).count();

@@ -11,7 +11,7 @@
 //!   is never one of the kinds the feature was fed by.
 //! - `W006`: a pack with no enabled rule, which allows every event.
 //!
-//! `W003` and `W004` are the expression compiler's, reported where each
+//! `W003`, `W004` and `W007` are the expression compiler's, reported where each
 //! expression compiles. These lints read expressions' syntax trees (the
 //! `cel` parser's), never evaluate anything.
 

@@ -18,7 +18,7 @@ use cel::common::ast::{CallExpr, ComprehensionExpr, EntryExpr, Expr, IdedExpr, L
 use cel::parser::Parser;
 
 use super::Plan;
-use super::ir::{NoActivation, Node, Quantifier, StrFn};
+use super::ir::{Builtin, NoActivation, Node, Quantifier, StrFn};
 use super::names::{CompileError, CompileWarning, Env, Resolved, nearest};
 use super::value::{Type, Value};
 use crate::span::{char_to_byte, next_char_boundary, offset_of};
@@ -65,7 +65,15 @@ fn compile_on_this_stack(source: &str, env: &dyn Env) -> Result<Plan, Vec<Compil
             message: format!("this expression nests more than {MAX_DEPTH} levels deep"),
         }]);
     }
-    let mut compiler = Compiler { env, source, info, scopes: Vec::new(), errors: Vec::new(), warnings: Vec::new() };
+    let mut compiler = Compiler {
+        env,
+        source,
+        info,
+        scopes: Vec::new(),
+        normal_forms: Vec::new(),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
     match compiler.expr(&expr) {
         Ok((Node::Error(e), _)) if compiler.errors.is_empty() => Err(vec![CompileError {
             start: 0,
@@ -144,6 +152,9 @@ struct Compiler<'e> {
     /// Variables in scope (comprehension elements, `cel.bind` names),
     /// outermost first; a variable's index here is its depth at run time.
     scopes: Vec<(String, Type)>,
+    /// `cel.bind` names bound to a text normal form (`folded()`,
+    /// `numerals()`), by depth, so W007 sees through the name.
+    normal_forms: Vec<(usize, Builtin)>,
     errors: Vec<CompileError>,
     warnings: Vec<CompileWarning>,
 }
@@ -195,6 +206,50 @@ impl Compiler<'_> {
     fn warn(&mut self, e: &IdedExpr, code: &'static str, message: String) {
         let (start, end) = full_span(&self.info, self.source, e);
         self.warnings.push(CompileWarning { start, end, code, message });
+    }
+
+    /// Records that the `cel.bind` name about to be pushed holds `init`.
+    pub(super) fn bind_normal_form(&mut self, init: &Node) {
+        if let Node::Call(f @ (Builtin::Folded | Builtin::Numerals), _) = init {
+            self.normal_forms.push((self.scopes.len(), *f));
+        }
+    }
+
+    /// Forgets the normal form of the `cel.bind` name just popped.
+    pub(super) fn unbind_normal_form(&mut self) {
+        let depth = self.scopes.len();
+        self.normal_forms.retain(|(d, _)| *d < depth);
+    }
+
+    /// `W007`: the constants `needles`, searched for in `text`, that
+    /// `text`'s normal form (`folded()`, `numerals()`) would never contain.
+    pub(super) fn check_normal_form<'n>(
+        &mut self,
+        e: &IdedExpr,
+        text: &Node,
+        needles: impl IntoIterator<Item = &'n str>,
+    ) {
+        let builtin = match text {
+            Node::Call(f, _) => Some(*f),
+            Node::Var(d) => self.normal_forms.iter().rev().find(|(depth, _)| depth == d).map(|(_, f)| *f),
+            _ => None,
+        };
+        let (name, form): (&str, fn(&str) -> String) = match builtin {
+            Some(Builtin::Folded) => ("folded", super::text::folded),
+            Some(Builtin::Numerals) => ("numerals", super::text::numerals),
+            _ => return,
+        };
+        let wrong: Vec<String> = needles
+            .into_iter()
+            .filter_map(|n| {
+                let normal = form(n);
+                (normal != n).then(|| format!("`{n}` (write `{normal}`)"))
+            })
+            .collect();
+        if let Some(first) = wrong.first() {
+            let more = if wrong.len() > 1 { format!(" and {} more", wrong.len() - 1) } else { String::new() };
+            self.warn(e, "W007", format!("{name}() text never contains {first}{more}"));
+        }
     }
 
     /// The source text of `e`, for messages.
@@ -485,6 +540,7 @@ impl Compiler<'_> {
                     && matches!(**needle, Node::Var(d) if d == depth)
                     && !text.uses_var_from(depth)
                 {
+                    self.check_normal_form(&c.iter_range, text, list.items.iter().map(String::as_str));
                     let (text, ci) = match &**text {
                         Node::LowerAscii(inner)
                             if list.items.iter().all(|i| !i.bytes().any(|b| b.is_ascii_uppercase())) =>

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use super::ir::{Activation, ArithOp, Builtin, CmpOp, Conv, EvalError, Node, Quantifier, StrFn, ZoneArg};
+use super::ir::{Activation, ArithOp, Builtin, CmpOp, Conv, EvalError, Node, Quantifier, StrFn, TextForm, ZoneArg};
 use super::strings;
 use super::time::{self, NANOS, Zone, checked_timestamp, format_duration, format_timestamp};
 use super::value::{Value, format_double};
@@ -466,6 +466,18 @@ impl Node {
     }
 }
 
+/// `s.folded()` / `s.numerals()`: of an event field, as the activation
+/// keeps it for the event where it does; otherwise computed here.
+fn text_form<'a>(args: &'a [Node], act: &dyn Activation<'a>, vars: &mut Vars<'a>, form: TextForm) -> R<'a> {
+    if let [Node::Slot(slot)] = args
+        && let Some(kept) = act.text_form(*slot, form)
+    {
+        return Ok(Value::Str(Cow::Owned(kept)));
+    }
+    let [s] = args else { return Err(EvalError::Type(format!("{form:?}: one argument"))) };
+    Ok(Value::Str(Cow::Owned(form.of(&string(s, act, vars)?))))
+}
+
 fn call<'a>(f: Builtin, args: &'a [Node], act: &dyn Activation<'a>, vars: &mut Vars<'a>) -> R<'a> {
     let arg = |i: usize| args.get(i).ok_or_else(|| EvalError::Type(format!("{f:?}: missing argument")));
     let text = |s: String| Ok(Value::Str(Cow::Owned(s)));
@@ -525,6 +537,9 @@ fn call<'a>(f: Builtin, args: &'a [Node], act: &dyn Activation<'a>, vars: &mut V
         },
         Builtin::Reverse => text(strings::reverse(&string(arg(0)?, act, vars)?)),
         Builtin::Quote => text(strings::quote(&string(arg(0)?, act, vars)?)),
+        Builtin::Skeleton => text(super::text::skeleton(&string(arg(0)?, act, vars)?)),
+        Builtin::Folded => text_form(args, act, vars, TextForm::Folded),
+        Builtin::Numerals => text_form(args, act, vars, TextForm::Numerals),
         Builtin::Join => {
             let list = match arg(0)?.eval(act, vars)? {
                 Value::List(values) => values,

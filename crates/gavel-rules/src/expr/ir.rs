@@ -24,6 +24,33 @@ pub trait Activation<'a> {
     fn has_label(&self, _entity: u32, _label: &str) -> bool {
         false
     }
+
+    /// The normal form `form` of the string field in `slot`, where the
+    /// activation keeps them per event, so that every rule reading
+    /// `event.x.folded()` shares one computation. `None` (the default):
+    /// the evaluator computes it each time.
+    fn text_form(&self, _slot: u32, _form: TextForm) -> Option<String> {
+        None
+    }
+}
+
+/// A text normal form an [`Activation`] may keep per event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextForm {
+    /// `s.folded()`.
+    Folded,
+    /// `s.numerals()`.
+    Numerals,
+}
+
+impl TextForm {
+    /// `s` in this form.
+    pub fn of(self, s: &str) -> String {
+        match self {
+            TextForm::Folded => super::text::folded(s),
+            TextForm::Numerals => super::text::numerals(s),
+        }
+    }
 }
 
 /// An activation with nothing in it, for constant folding.
@@ -136,6 +163,12 @@ pub(crate) enum Builtin {
     UpperAscii,
     /// `s.reverse()`.
     Reverse,
+    /// `s.skeleton()`: the Unicode TR39 skeleton.
+    Skeleton,
+    /// `s.folded()`: the form keyword lists match (`text.rs`).
+    Folded,
+    /// `s.numerals()`: the form contact-detail patterns match (`text.rs`).
+    Numerals,
     /// `l.join()`, `l.join(sep)`.
     Join,
     /// `strings.quote(s)`.

@@ -23,8 +23,9 @@
 //! (`getHours("America/New_York")`, `getDayOfWeek("+05:30")`, …) and the
 //! duration getters, optional values (`event.?a.b`, `m[?k]`, `m.?k`,
 //! `optional.of`/`ofNonZeroValue`/`none`, `orValue`, `or`, `hasValue`,
-//! `value`), `cel.bind(x, init, body)`, `math.greatest`/`math.least`.
-//! Anything else is a compile error naming the construct.
+//! `value`), `cel.bind(x, init, body)`, `math.greatest`/`math.least`. And
+//! gavel's own text normal forms ([`text`]): `s.folded()`, `s.numerals()`,
+//! `s.skeleton()`. Anything else is a compile error naming the construct.
 //!
 //! Types are static, as cel-go's checker has them, with two differences: a
 //! list or map holds one type (`[1, 'a']` is an error, not `list(dyn)`), and
@@ -63,20 +64,23 @@
 //! A plan carries [`CompileWarning`]s with stable codes: `W003` a field
 //! with a closed set of values ([`Env::known_values`], e.g. `event.kind`)
 //! compared with a constant outside it; `W004` a comparison that is
-//! constant (`msg == null`, `u >= 0u` on a `uint`, `size(x) < 0`).
+//! constant (`msg == null`, `u >= 0u` on a `uint`, `size(x) < 0`); `W007` a
+//! constant or a list entry searched for in `folded()` or `numerals()`
+//! text that is not in that form itself.
 //!
 //! Files: `names.rs` (the [`Env`] names resolve against, errors and
 //! warnings), `compile.rs` and its function table `compile/calls.rs`,
 //! `ir.rs` (the plan tree, shared by compiler and evaluator, which do not
 //! import each other), `eval.rs`, `value.rs` (types and values), `time.rs`
-//! (timestamps, durations, time zones) and `strings.rs` (the strings
-//! extension and `format`).
+//! (timestamps, durations, time zones), `strings.rs` (the strings
+//! extension and `format`) and `text.rs` (the text normal forms).
 
 mod compile;
 mod eval;
 mod ir;
 mod names;
 mod strings;
+pub mod text;
 mod time;
 mod value;
 
@@ -84,7 +88,7 @@ mod value;
 mod tests;
 
 pub use compile::compile;
-pub use ir::{Activation, EvalError};
+pub use ir::{Activation, EvalError, TextForm};
 pub use names::{CompileError, CompileWarning, Env, Resolved, StringList, nearest};
 pub use value::{Type, Value};
 

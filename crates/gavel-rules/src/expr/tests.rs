@@ -380,3 +380,41 @@ fn the_pack_environment_knows_the_event_kinds() {
     let plan = crate::compile_expression("event.kind == 'payment_attempted'", &kinds, &[], &[]).unwrap();
     assert!(plan.warnings().is_empty());
 }
+
+#[test]
+fn text_normal_forms_compile_fold_and_evaluate() {
+    assert_eq!(plan("'Pay on V 3 N M 0'.folded() == 'pay on venmo'").constant(), Some(&Value::Bool(true)));
+    assert_eq!(plan("'five five five 1234'.numerals()").constant(), Some(&Value::Str(Cow::Borrowed("5551234"))));
+    assert_eq!(plan("'pаypal'.skeleton() == 'paypal'.skeleton()").constant(), Some(&Value::Bool(true)));
+    let plan = plan("event.user_id.folded() == 'ui' && event.user_id.numerals() == 'u1'");
+    assert_eq!(plan.eval(&Event { card: false }), Ok(Value::Bool(true)));
+    assert!(plan.warnings().is_empty(), "{:?}", plan.warnings());
+    assert!(compile_error("event.amount.folded()").contains("works on a string"));
+    assert!(compile_error("event.user_id.folded(1)").contains("folded"));
+}
+
+#[test]
+fn keywords_not_in_the_normal_form_are_warned_about() {
+    let source = "event.user_id.folded().contains('Cash App')";
+    let plan = plan(source);
+    let [warning] = plan.warnings() else { panic!("{:?}", plan.warnings()) };
+    assert_eq!(warning.code, "W007");
+    assert_eq!(warning.message, "folded() text never contains `Cash App` (write `cash app`)");
+    assert_eq!(&source[warning.start..warning.end], "'Cash App'");
+    let numerals = super::compile("event.user_id.numerals().contains('555-1234')", &TestEnv).unwrap();
+    let [warning] = numerals.warnings() else { panic!("{:?}", numerals.warnings()) };
+    assert!(warning.message.contains("write `5551234`"), "{}", warning.message);
+    let bound =
+        super::compile("cel.bind(t, event.user_id.folded(), t.contains('Pay Me') || t.contains('x'))", &TestEnv)
+            .unwrap();
+    let [warning] = bound.warnings() else { panic!("{:?}", bound.warnings()) };
+    assert!(warning.message.contains("write `pay me`"), "{}", warning.message);
+    for fine in [
+        "event.user_id.folded().contains('cash app')",
+        "event.user_id.contains('Cash App')",
+        "cel.bind(t, event.user_id, t.contains('Cash App'))",
+        "cel.bind(t, event.user_id.folded(), [1].exists(t, t > 0)) || event.user_id.contains('Cash App')",
+    ] {
+        assert!(super::compile(fine, &TestEnv).unwrap().warnings().is_empty(), "{fine}");
+    }
+}

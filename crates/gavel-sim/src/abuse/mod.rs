@@ -35,7 +35,7 @@ const SCAM_CHAT: &[&str] = &[
     "text me, paypal friends and family only",
     "pay with Cash App $cardking and skip the fees",
     "call me 415 555 0142 for a better deal",
-    // Spelled to dodge keyword lists: nothing in the shipped pack catches it.
+    // Spelled to dodge plain keyword lists; the pack reads it in `folded()` form.
     "v e n m o me and I ship first",
 ];
 /// Scam accounts, each on its own device.

@@ -27,7 +27,8 @@ pub fn replay(
     let mut tally = Tally::new(engine.pack());
     let mut base = baseline.map(Engine::new).map(|e| {
         let tally = Tally::new(e.pack());
-        (e, tally)
+        let scoring = truth.map(|t| Scoring::new(t, e.pack()));
+        (e, tally, scoring)
     });
     let mut comparison = Comparison::default();
     let mut scoring = truth.map(|t| Scoring::new(t, engine.pack()));
@@ -50,16 +51,19 @@ pub fn replay(
         if let Some(scoring) = &mut scoring {
             scoring.add(&event, &outcome);
         }
-        let Some((base_engine, base_tally)) = &mut base else { continue };
+        let Some((base_engine, base_tally, base_scoring)) = &mut base else { continue };
         let Ok(before) = base_engine.evaluate(&event, Some(t), t) else { continue };
         base_tally.add(&before);
-        comparison.add(&event, &before, &outcome);
+        if let Some(scoring) = base_scoring {
+            scoring.add(&event, &before);
+        }
+        comparison.add(&event, &before, &outcome, truth);
     }
     progress(recording.len() as u64);
     let mut report = tally.into_report(events, recording.skipped);
-    if let Some((_, base_tally)) = base {
+    if let Some((_, base_tally, base_scoring)) = base {
         let before = base_tally.into_report(events, recording.skipped);
-        report.baseline = Some(comparison.finish(&report, before));
+        report.baseline = Some(comparison.finish(&report, before, base_scoring.map(Scoring::finish)));
     }
     report.truth = scoring.map(Scoring::finish);
     report

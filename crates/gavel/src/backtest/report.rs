@@ -76,8 +76,19 @@ pub struct Diff {
     pub decisions_changed: BTreeMap<String, u64>,
     /// Events flagged by one pack only: (baseline only, replayed only).
     pub flagged_changed: (u64, u64),
+    /// Action types requested a different number of times: (baseline,
+    /// replayed).
+    pub actions_changed: BTreeMap<String, (u64, u64)>,
+    /// With ground truth: the events flagged by one pack only, by their
+    /// scenario (`none`: unlabelled, so a false alarm lost or gained).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flagged_changed_by_truth: Option<BTreeMap<String, (u64, u64)>>,
     /// The first few events whose decision changed, explained.
     pub examples: Vec<Example>,
+    /// With ground truth: the baseline's detection quality, to set beside
+    /// the replayed pack's (`Report::truth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truth: Option<Detection>,
 }
 
 /// One event whose decision changed.
@@ -95,6 +106,9 @@ pub struct Example {
     pub baseline_rules: Vec<String>,
     /// Rules that fired in the replayed pack, with the features they read.
     pub replayed_rules: Vec<String>,
+    /// With ground truth: the event's scenario (`none`: unlabelled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truth: Option<String>,
 }
 
 /// Precision and recall against ground truth.
@@ -157,7 +171,7 @@ impl Report {
         );
         self.write_counts(&mut out);
         if let Some(diff) = &self.baseline {
-            diff.write_table(&mut out);
+            diff.write_table(&mut out, self.truth.as_ref());
         }
         if let Some(truth) = &self.truth {
             truth.write_table(&mut out);
@@ -203,8 +217,9 @@ impl Report {
 }
 
 impl Diff {
-    /// The comparison with the baseline, as table lines.
-    fn write_table(&self, out: &mut String) {
+    /// The comparison with the baseline, as table lines; `now` is the
+    /// replayed pack's detection quality, set beside the baseline's.
+    fn write_table(&self, out: &mut String, now: Option<&Detection>) {
         let _ = writeln!(out, "\nagainst baseline {} ({})", self.pack.version, self.pack.hash);
         if self.rules_changed.is_empty() && self.decisions_changed.is_empty() {
             let _ = writeln!(out, "  no difference: every rule hit the same events and every decision is the same");
@@ -215,15 +230,24 @@ impl Diff {
         for (change, n) in &self.decisions_changed {
             let _ = writeln!(out, "  decision {change:<28} {n:>8} events");
         }
+        for (action, (before, after)) in &self.actions_changed {
+            let _ =
+                writeln!(out, "  action {action:<28} {before:>8} → {after:<8} ({:+})", *after as i64 - *before as i64);
+        }
         let _ = writeln!(
             out,
             "  flagged only by the baseline: {}, only now: {}",
             self.flagged_changed.0, self.flagged_changed.1
         );
+        for (scenario, (lost, gained)) in self.flagged_changed_by_truth.iter().flatten() {
+            let what = if scenario == NONE { "unlabelled (false alarms)" } else { scenario.as_str() };
+            let _ = writeln!(out, "    {what:<30} only by the baseline: {lost:>6}, only now: {gained:>6}");
+        }
         for e in &self.examples {
+            let truth = e.truth.as_ref().map(|t| format!(", truth: {t}")).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  e.g. {} ({}): {} {} → {} {}",
+                "  e.g. {} ({}{truth}): {} {} → {} {}",
                 e.event_id, e.kind, e.baseline.0, e.baseline.1, e.replayed.0, e.replayed.1
             );
             let _ = writeln!(
@@ -236,6 +260,25 @@ impl Diff {
                 "       now:    {}",
                 if e.replayed_rules.is_empty() { "-".into() } else { e.replayed_rules.join("; ") }
             );
+        }
+        if let (Some(before), Some(now)) = (&self.truth, now) {
+            let _ = writeln!(
+                out,
+                "\n  {:<22} {:>17} {:>17} {:>17}",
+                "scenario: baseline → now", "recall", "users caught", "precision"
+            );
+            for (s, b) in &before.scenarios {
+                let Some(a) = now.scenarios.get(s) else { continue };
+                if s == NONE {
+                    let _ = writeln!(out, "  {s:<22} flagged {:>8} → {:<8}", b.flagged, a.flagged);
+                    continue;
+                }
+                let _ = writeln!(
+                    out,
+                    "  {s:<22} {:>8.3} → {:<6.3} {:>8} → {:<6} {:>8.3} → {:<6.3}",
+                    b.recall, a.recall, b.users_caught, a.users_caught, b.precision, a.precision
+                );
+            }
         }
     }
 }

@@ -27,6 +27,11 @@ impl Truth {
         read_truth(reader).collect()
     }
 
+    /// The scenario `event_id` belongs to (`none` when unlabelled).
+    pub(super) fn scenario_of(&self, event_id: &str) -> &str {
+        self.scenario_of.get(event_id).map_or(NONE, String::as_str)
+    }
+
     /// Parses the text of a ground-truth file, as [`Truth::read`] does.
     pub fn parse(text: &str) -> gavel_recording::Result<Truth> {
         Truth::read(text.as_bytes())
@@ -83,7 +88,7 @@ impl<'t> Scoring<'t> {
 
     /// Counts one evaluated event against its label.
     pub(super) fn add(&mut self, event: &Event, outcome: &Outcome) {
-        let scenario = self.truth.scenario_of.get(&event.event_id).map_or(NONE, String::as_str);
+        let scenario = self.truth.scenario_of(&event.event_id);
         let is_flagged = outcome.publishes_signal();
         let entry = self.events.entry(scenario.to_string()).or_default();
         entry.0 += 1;

@@ -126,7 +126,7 @@ mod tests {
         let event = br#"{"userId":"u1","chatMessageSent":{"text":"pay me on Venmo"}}"#;
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
         let out = eval(
-            "lists.off_platform_keywords.exists(k, event.chat_message_sent.text.lowerAscii().contains(k)) && features.n > 2",
+            "lists.payment_apps.exists(k, event.chat_message_sent.text.folded().contains(k)) && features.n > 2",
             event,
             Some(r#"{"n": 3}"#),
             Some(&dir),

@@ -95,6 +95,7 @@ static FUNCTIONS: &[Function] = &[
     },
     Function { names: &["replace"], shape: Shape::Methods(2, 3), compile: string_function },
     Function { names: &["trim", "upperAscii", "reverse"], shape: Shape::Method(0), compile: string_function },
+    Function { names: &["skeleton", "folded", "numerals"], shape: Shape::Method(0), compile: string_function },
     Function { names: &["join"], shape: Shape::Methods(0, 1), compile: join },
     Function { names: &["format"], shape: Shape::Method(1), compile: format },
     Function { names: &["strings.quote"], shape: Shape::Namespace, compile: quote },
@@ -420,6 +421,9 @@ fn string_predicate(c: &mut Compiler<'_>, id: u64, call: &CallExpr) -> Typed {
     if tt != Type::String || at != Type::String {
         return Err(c.error(id, format!("{name}() works on strings, not {tt} and {at}")));
     }
+    if let Node::Const(Value::Str(needle)) = &a {
+        c.check_normal_form(&call.args[0], &t, [needle.as_ref()]);
+    }
     let f = match name {
         "contains" => StrFn::Contains,
         "startsWith" => StrFn::StartsWith,
@@ -483,6 +487,9 @@ fn string_function(c: &mut Compiler<'_>, id: u64, call: &CallExpr) -> Typed {
         ("replace", _) => (Builtin::Replace, &[Type::String, Type::String, Type::Int], Type::String),
         ("trim", _) => (Builtin::Trim, &[], Type::String),
         ("upperAscii", _) => (Builtin::UpperAscii, &[], Type::String),
+        ("skeleton", _) => (Builtin::Skeleton, &[], Type::String),
+        ("folded", _) => (Builtin::Folded, &[], Type::String),
+        ("numerals", _) => (Builtin::Numerals, &[], Type::String),
         _ => (Builtin::Reverse, &[], Type::String),
     };
     let got: Vec<&Type> = args.iter().map(|(_, t)| t).collect();
@@ -740,9 +747,11 @@ fn bind(c: &mut Compiler<'_>, id: u64, call: &CallExpr) -> Typed {
         return Err(c.error(name.id, "cel.bind() needs a simple name first"));
     };
     let (init, init_ty) = c.value(init)?;
+    c.bind_normal_form(&init);
     c.scopes.push((name.clone(), init_ty));
     let body = c.expr(body);
     c.scopes.pop();
+    c.unbind_normal_form();
     let (body, ty) = body?;
     c.fold(Node::Bind { init: Box::new(init), body: Box::new(body) }, ty)
 }
