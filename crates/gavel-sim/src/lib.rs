@@ -29,7 +29,7 @@
 //! | scenario | share field (default) | behaviour | rules |
 //! |---|---|---|---|
 //! | `bid_bot` | `bid_bot_share` (1 %) | `bid_bots` accounts bidding several times a second across shows | `bid_bot_velocity`, `bid_bot_sustained`, `bid_bot_device_velocity` |
-//! | `off_platform_scam` | `scam_chat_share` (0.1 %) | chat naming payment apps, "DM me", phone numbers; one in seven spelled to dodge keyword lists | `off_platform_payment_chat`, `private_deal_in_chat`, `contact_details_in_chat` |
+//! | `off_platform_scam` | `scam_chat_share` (0.1 %) | chat naming payment apps, "DM me", phone numbers; half disguised (letters spaced out or dotted, Cyrillic look-alikes, full-width, digits for letters: `abuse/disguise.rs`) | `off_platform_payment_chat`, `private_deal_in_chat`, `contact_details_in_chat` |
 //! | `card_testing` | `card_testing_share` (0.2 %, plus ~85 % of that in declines) | small attempts with a fresh card each from a few devices, mostly declined | `card_testing_small_attempts`, `card_testing_declines`, `card_testing_many_cards`, `test_card_bin` |
 //! | `shill_ring` | `shill_ring_share` (0.2 %) | `shill_rings` rings of 3–5 alt accounts on their seller's device bidding up that seller's lots | `multi_account_device`, `shill_bidding` |
 //! | `account_takeover` | `account_takeover_share` (0.2 %) | 45–60 failed logins over many accounts from one IP, 10–12 on the victim, success from a new device abroad, reset password, new email, new payout method, then a payout or a $500+ purchase; the owner's own earlier login is unlabelled | every rule in `accounts.yaml` |

@@ -212,8 +212,10 @@ fn chat_spam_floods_many_shows_and_scams_name_payment_apps() {
     let hit = |text: &str| keywords.iter().any(|k| text.to_lowercase().contains(k));
     let scams: Vec<&str> = of(Scenario::OffPlatformScam).map(text).collect();
     let flagged = scams.iter().filter(|t| hit(t) || has_contact(t)).count();
-    assert!(flagged * 10 >= scams.len() * 7, "{flagged} of {} scams flagged", scams.len());
-    assert!(flagged < scams.len(), "some scams dodge the list");
+    // Half go out as written, and a plain list finds those; most of the
+    // disguised half dodge it.
+    assert!(flagged * 2 >= scams.len(), "{flagged} of {} scams flagged", scams.len());
+    assert!(flagged * 10 < scams.len() * 8, "{flagged} of {}: the disguised ones dodge the list", scams.len());
     let chats: Vec<&str> = normal().filter(|e| kind(e) == EventKind::ChatMessageSent).map(text).collect();
     let false_hits = chats.iter().filter(|t| hit(t) || has_contact(t)).count();
     assert!(false_hits * 1_000 < chats.len(), "{false_hits} of {} honest messages flagged", chats.len());

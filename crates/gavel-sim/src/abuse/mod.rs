@@ -26,7 +26,10 @@ use crate::actors::{self, Actor};
 use crate::market::{CATEGORIES, Leader, usd};
 use crate::{Scenario, SimConfig, SimEvent, Simulator};
 
+mod disguise;
 mod scripts;
+
+use disguise::Disguise;
 
 const SCAM_CHAT: &[&str] = &[
     "cheaper if you pay me on Venmo",
@@ -207,10 +210,12 @@ impl Simulator {
     fn scam_chat(&mut self) -> SimEvent {
         let s = self.rng.random_range(0..self.shows.len());
         let scammer = self.rng.random_range(0..SCAMMERS);
+        let seq = self.next_seq();
+        let text = SCAM_CHAT[self.rng.random_range(0..SCAM_CHAT.len())];
         let message = ChatMessageSent {
-            message_id: format!("m-{}", self.next_seq()),
+            message_id: format!("m-{seq}"),
             show_id: format!("sh-{}", self.shows[s].id),
-            text: SCAM_CHAT[self.rng.random_range(0..SCAM_CHAT.len())].into(),
+            text: Disguise::pick(self.config.seed, seq).apply(text),
         };
         let actor = Actor {
             user: format!("scam-{scammer}"),
