@@ -327,6 +327,10 @@ mod tests {
         assert_eq!(numerals("text 555l2o4"), "text 5551204");
         assert_eq!(numerals("５５５ １２３"), "555123", "full-width digits");
         assert_eq!(numerals("five oh oh"), "500");
+        // The README's examples.
+        assert_eq!(numerals("four one five 555 oh one 4 two"), "4155550142");
+        assert_eq!(folded("ｃａｓｈ　ａｐｐ"), "cash app", "full-width, ideographic space");
+        assert_eq!(folded("Pay on V 3 N M 0"), "pay on venmo");
     }
 
     #[test]
