@@ -1,9 +1,10 @@
 //! The [`Activation`] rules evaluate against: one event's fields (through
 //! the generated schema accessors), its kind, and feature values.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
-use gavel_model::{Event, EventKind};
+use gavel_model::{Aggregate, Event, EventKind};
 use gavel_rules::expr::{Activation, TextForm, Type, Value};
 use gavel_rules::{LabelEntity, event_slot, event_slot_is_set};
 
@@ -43,19 +44,49 @@ impl<'a, 'e> EventActivation<'a, 'e> {
     }
 }
 
+/// A feature's reading as rules see it, by the aggregate's type.
+fn typed<'a>(aggregate: Aggregate, reading: Option<f64>) -> Value<'a> {
+    let Some(v) = reading else { return Value::Null };
+    match gavel_rules::aggregate_type(aggregate) {
+        Type::Int => Value::Int(v as i64),
+        // Times are kept in ms; expressions see nanoseconds.
+        Type::Timestamp => Value::Timestamp(i128::from(v as i64) * 1_000_000),
+        Type::Duration => Value::Duration((v as i64).saturating_mul(1_000_000)),
+        Type::List(_) => Value::List(Vec::new()),
+        _ => Value::Double(v),
+    }
+}
+
+/// A `recent` feature's items as a `list(string)`.
+fn members<'a>(items: Vec<String>) -> Value<'a> {
+    Value::List(items.into_iter().map(|s| Value::Str(Cow::Owned(s))).collect())
+}
+
 impl<'a> Activation<'a> for EventActivation<'a, '_> {
     fn field(&self, slot: u32) -> Value<'a> {
         let f = match event_slot(self.event, self.kind, slot) {
             Ok(value) => return value,
             Err(feature) => feature,
         };
-        let Some(v) = self.feature(f) else { return Value::Null };
-        match gavel_rules::aggregate_type(self.engine.pack().features[f].aggregate) {
-            Type::Int => Value::Int(v as i64),
-            // Times are kept in ms; expressions see nanoseconds.
-            Type::Timestamp => Value::Timestamp(i128::from(v as i64) * 1_000_000),
-            Type::Duration => Value::Duration((v as i64).saturating_mul(1_000_000)),
-            _ => Value::Double(v),
+        let aggregate = self.engine.pack().features[f].aggregate;
+        if aggregate == Aggregate::Recent {
+            return match self.engine.key_of(f, self) {
+                Some(key) => members(self.engine.windows()[f].members(&key, self.t)),
+                None => Value::List(Vec::new()),
+            };
+        }
+        typed(aggregate, self.feature(f))
+    }
+
+    fn feature_at(&self, feature: u32, key: &str) -> Value<'a> {
+        let f = feature as usize;
+        let (Some(def), Some(window)) = (self.engine.pack().features.get(f), self.engine.windows().get(f)) else {
+            return Value::Null;
+        };
+        match def.aggregate {
+            _ if key.is_empty() => typed(def.aggregate, def.aggregate.empty_value()),
+            Aggregate::Recent => members(window.members(key, self.t)),
+            aggregate => typed(aggregate, window.read(key, self.t)),
         }
     }
 

@@ -482,6 +482,15 @@ impl Engine {
             _ => self.pack.features[f].aggregate.empty_value(),
         }
     }
+
+    /// The key feature `f` has for the event of `activation`; `None` when
+    /// its key expression gives none (an empty or unset field).
+    fn key_of(&self, f: usize, activation: &EventActivation<'_, '_>) -> Option<String> {
+        match self.pack.features[f].key.eval(activation) {
+            Ok(Value::Str(key)) if !key.is_empty() => Some(key.into_owned()),
+            _ => None,
+        }
+    }
 }
 
 /// An action a rule requested: published, or held back by its cooldown.

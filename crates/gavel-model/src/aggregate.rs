@@ -38,11 +38,16 @@ pub enum Aggregate {
     /// previous event (the reading just before this event), `None` when the
     /// window held none. Takes [`InputKind::None`]. Empty: `None`.
     Since,
+    /// The distinct items themselves, most recently seen first: up to
+    /// `gavel_velocity::RECENT_MAX_ITEMS` per key, the least recently seen
+    /// dropped (and counted) past that. Rules read it as a `list(string)`;
+    /// its number is the set's size. Takes [`InputKind::Item`]. Empty: `0`.
+    Recent,
 }
 
 impl Aggregate {
     /// Every aggregate.
-    pub const ALL: [Aggregate; 9] = [
+    pub const ALL: [Aggregate; 10] = [
         Aggregate::Count,
         Aggregate::Sum,
         Aggregate::Min,
@@ -52,10 +57,11 @@ impl Aggregate {
         Aggregate::FirstSeen,
         Aggregate::LastSeen,
         Aggregate::Since,
+        Aggregate::Recent,
     ];
 
     /// The aggregate's name in rule packs and metrics: `count`, `sum`, `min`,
-    /// `max`, `avg`, `distinct`, `first_seen`, `last_seen`, `since`.
+    /// `max`, `avg`, `distinct`, `first_seen`, `last_seen`, `since`, `recent`.
     pub const fn name(self) -> &'static str {
         match self {
             Aggregate::Count => "count",
@@ -67,6 +73,7 @@ impl Aggregate {
             Aggregate::FirstSeen => "first_seen",
             Aggregate::LastSeen => "last_seen",
             Aggregate::Since => "since",
+            Aggregate::Recent => "recent",
         }
     }
 
@@ -85,15 +92,15 @@ impl Aggregate {
         match self {
             Aggregate::Count | Aggregate::FirstSeen | Aggregate::LastSeen | Aggregate::Since => InputKind::None,
             Aggregate::Sum | Aggregate::Min | Aggregate::Max | Aggregate::Avg => InputKind::Number,
-            Aggregate::Distinct => InputKind::Item,
+            Aggregate::Distinct | Aggregate::Recent => InputKind::Item,
         }
     }
 
     /// What a window with no event for the key reads as: `Some(0.0)` for
-    /// `count`, `sum` and `distinct`, `None` (no data) for the others.
+    /// `count`, `sum`, `distinct` and `recent`, `None` (no data) for the others.
     pub const fn empty_value(self) -> Option<f64> {
         match self {
-            Aggregate::Count | Aggregate::Sum | Aggregate::Distinct => Some(0.0),
+            Aggregate::Count | Aggregate::Sum | Aggregate::Distinct | Aggregate::Recent => Some(0.0),
             _ => None,
         }
     }

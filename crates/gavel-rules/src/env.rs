@@ -29,6 +29,9 @@ pub(crate) struct PackEnv<'p> {
     pub(crate) lists: &'p HashMap<String, Arc<StringList>>,
     /// Features resolved so far (indices; `usize::MAX` for one that failed).
     pub(crate) reads: RefCell<Vec<usize>>,
+    /// Features read for another key (`features.x.of(key)`) so far: not
+    /// part of the explanation, which shows the event's own keys, but read.
+    pub(crate) keyed_reads: RefCell<Vec<usize>>,
 }
 
 fn field_type(ty: FieldType) -> Type {
@@ -51,7 +54,7 @@ impl<'p> PackEnv<'p> {
         features: &'p HashMap<String, (usize, Type)>,
         lists: &'p HashMap<String, Arc<StringList>>,
     ) -> PackEnv<'p> {
-        PackEnv { kinds, what, features, lists, reads: RefCell::default() }
+        PackEnv { kinds, what, features, lists, reads: RefCell::default(), keyed_reads: RefCell::default() }
     }
 }
 
@@ -122,6 +125,17 @@ impl Env for PackEnv<'_> {
     fn known_values(&self, segments: &[&str]) -> Option<Vec<String>> {
         match segments {
             ["event", "kind"] => Some(EventKind::ALL.iter().map(|k| k.as_str().to_string()).collect()),
+            _ => None,
+        }
+    }
+
+    fn feature(&self, segments: &[&str]) -> Option<(u32, Type)> {
+        match segments {
+            ["features", name] => {
+                let (index, ty) = self.features.get(*name)?;
+                self.keyed_reads.borrow_mut().push(*index);
+                Some((*index as u32, ty.clone()))
+            }
             _ => None,
         }
     }

@@ -219,7 +219,7 @@ impl DistinctState {
 
 impl State for DistinctState {
     /// The item's hash.
-    type In = u64;
+    type In<'a> = u64;
     const EMPTY: Option<f64> = crate::Aggregate::Distinct.empty_value();
     const ANSWER_BEFORE: bool = false;
 
@@ -241,16 +241,17 @@ impl State for DistinctState {
         }
     }
 
-    fn add(&mut self, clock: &Clock, newest: i64, t_ms: i64, hash: u64) {
+    fn add(&mut self, clock: &Clock, newest: i64, t_ms: i64, hash: u64) -> usize {
         if let DistinctState::Exact(e) = self {
             if e.add(clock, hash, t_ms) {
-                return;
+                return 0;
             }
             *self = DistinctState::Sketched(Sketched::from_exact(e, clock, newest));
         }
         if let DistinctState::Sketched(s) = self {
             s.add(clock, t_ms, hash);
         }
+        0
     }
 
     fn read(&self, clock: &Clock, t_ms: i64) -> Option<f64> {

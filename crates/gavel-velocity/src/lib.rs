@@ -62,6 +62,7 @@ mod count;
 mod distinct;
 mod label;
 mod map;
+mod recent;
 mod ring;
 mod tier;
 mod window;
@@ -71,6 +72,7 @@ pub use count::{CountWindow, Recorded};
 pub use distinct::{DISTINCT_EXACT_ITEMS, DISTINCT_RELATIVE_ERROR};
 pub use gavel_model::{Aggregate, InputKind};
 pub use label::LabelStore;
+pub use recent::RECENT_MAX_ITEMS;
 pub use window::{DEFAULT_SHARDS, Window, WindowConfig};
 
 /// Number of buckets a window is divided into once a key holds more than

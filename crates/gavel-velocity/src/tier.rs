@@ -76,7 +76,7 @@ impl<A: Agg> Tiered<A> {
 }
 
 impl<A: Agg> State for Tiered<A> {
-    type In = f64;
+    type In<'a> = f64;
     const EMPTY: Option<f64> = A::AGGREGATE.empty_value();
     const ANSWER_BEFORE: bool = A::ANSWER_BEFORE;
 
@@ -116,7 +116,7 @@ impl<A: Agg> State for Tiered<A> {
         }
     }
 
-    fn add(&mut self, clock: &Clock, newest: i64, t_ms: i64, value: f64) {
+    fn add(&mut self, clock: &Clock, newest: i64, t_ms: i64, value: f64) -> usize {
         if let Tiered::Exact(events) = self {
             if events.len() < EXACT_EVENTS {
                 let event = A::Event::new(t_ms, value);
@@ -127,7 +127,7 @@ impl<A: Agg> State for Tiered<A> {
                     let at = events.partition_point(|e| e.t() <= t_ms);
                     events.insert(at, event);
                 }
-                return;
+                return 0;
             }
             *self = Tiered::Buckets(Self::to_buckets(events, clock, newest));
         }
@@ -135,6 +135,7 @@ impl<A: Agg> State for Tiered<A> {
             let (index, offset) = clock.split(t_ms);
             A::add(ring.cell_mut(index, || A::IDENTITY), Sample { offset, value });
         }
+        0
     }
 
     fn read(&self, clock: &Clock, t_ms: i64) -> Option<f64> {

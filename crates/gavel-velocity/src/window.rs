@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::Aggregate;
 use crate::aggregate::{self, Input};
 use crate::distinct::{self, DistinctState};
+use crate::recent::RecentState;
 use crate::map::{ShardedMap, Value};
 use crate::ring::Clock;
 use crate::tier::Tiered;
@@ -73,7 +74,7 @@ impl WindowConfig {
 /// a state only adds, forgets and reads.
 pub(crate) trait State: Default + Send + Sync + fmt::Debug + 'static {
     /// What an event brings.
-    type In: Copy;
+    type In<'a>: Copy;
     /// The reading of an empty window.
     const EMPTY: Option<f64>;
     /// `record` answers with the reading before the event instead of after.
@@ -83,8 +84,10 @@ pub(crate) trait State: Default + Send + Sync + fmt::Debug + 'static {
     /// True when nothing is kept.
     fn is_empty(&self) -> bool;
     /// Adds an event at `t_ms`, which is not too late for a key whose
-    /// newest time is `newest` (already advanced to).
-    fn add(&mut self, clock: &Clock, newest: i64, t_ms: i64, input: Self::In);
+    /// newest time is `newest` (already advanced to). Returns how many
+    /// items the state's own bound dropped to make room (only `recent` has
+    /// one).
+    fn add(&mut self, clock: &Clock, newest: i64, t_ms: i64, input: Self::In<'_>) -> usize;
     /// The reading of the window ending at `t_ms`, which is not too late.
     fn read(&self, clock: &Clock, t_ms: i64) -> Option<f64>;
     /// Bytes of heap blocks the state owns.
@@ -132,6 +135,8 @@ pub(crate) struct Outcome {
     /// The event was a window or more older than its key's newest and
     /// changed nothing.
     pub(crate) too_late: bool,
+    /// Items the key's own bound dropped to make room for this one.
+    pub(crate) dropped: usize,
 }
 
 /// Keys to states of one kind, with the window's clock rules.
@@ -142,6 +147,7 @@ pub(crate) struct Table<S: State> {
     map: ShardedMap<Keyed<S>>,
     too_late: AtomicU64,
     evicted_by_cap: AtomicU64,
+    dropped_by_bound: AtomicU64,
 }
 
 impl<S: State> Table<S> {
@@ -163,6 +169,7 @@ impl<S: State> Table<S> {
             map: ShardedMap::new(config.shards, config.max_keys),
             too_late: AtomicU64::new(0),
             evicted_by_cap: AtomicU64::new(0),
+            dropped_by_bound: AtomicU64::new(0),
         })
     }
 
@@ -180,22 +187,25 @@ impl<S: State> Table<S> {
     }
 
     /// Records one event: one hash, one shard lock, one probe.
-    pub(crate) fn record(&self, key: &str, t_ms: i64, input: S::In) -> Outcome {
+    pub(crate) fn record(&self, key: &str, t_ms: i64, input: S::In<'_>) -> Outcome {
         let clock = &self.clock;
         let (outcome, evicted) = self.map.upsert(
             key,
             || Keyed { newest: t_ms, state: S::default() },
             |keyed| {
                 if clock.too_late(keyed.newest, t_ms) {
-                    return Outcome { value: keyed.state.read(clock, keyed.newest), too_late: true };
+                    return Outcome { value: keyed.state.read(clock, keyed.newest), too_late: true, dropped: 0 };
                 }
                 keyed.advance(clock, t_ms);
                 let before = S::ANSWER_BEFORE.then(|| keyed.state.read(clock, t_ms));
-                keyed.state.add(clock, keyed.newest, t_ms, input);
+                let dropped = keyed.state.add(clock, keyed.newest, t_ms, input);
                 let value = before.unwrap_or_else(|| keyed.state.read(clock, t_ms));
-                Outcome { value, too_late: false }
+                Outcome { value, too_late: false, dropped }
             },
         );
+        if outcome.dropped > 0 {
+            self.dropped_by_bound.fetch_add(outcome.dropped as u64, Ordering::Relaxed);
+        }
         if evicted > 0 {
             self.evicted_by_cap.fetch_add(evicted as u64, Ordering::Relaxed);
         }
@@ -213,6 +223,15 @@ impl<S: State> Table<S> {
 
     pub(crate) fn contains(&self, key: &str) -> bool {
         self.map.get(key, |_| ()).is_some()
+    }
+
+    /// Runs `f` on `key`'s state and the time a reading at `t_ms` reads
+    /// it at (the key's newest if `t_ms` is too late for it).
+    pub(crate) fn inspect<R>(&self, key: &str, t_ms: i64, f: impl FnOnce(&S, &Clock, i64) -> R) -> Option<R> {
+        self.map.get(key, |keyed| {
+            let t = if self.clock.too_late(keyed.newest, t_ms) { keyed.newest } else { t_ms };
+            f(&keyed.state, &self.clock, t)
+        })
     }
 
     /// Moves every key's newest time to `now_ms` and drops those left with
@@ -239,6 +258,10 @@ impl<S: State> Table<S> {
     pub(crate) fn evicted_by_cap_total(&self) -> u64 {
         self.evicted_by_cap.load(Ordering::Relaxed)
     }
+
+    pub(crate) fn dropped_by_bound_total(&self) -> u64 {
+        self.dropped_by_bound.load(Ordering::Relaxed)
+    }
 }
 
 /// The table of each aggregate.
@@ -253,6 +276,7 @@ enum Tables {
     FirstSeen(Table<Tiered<aggregate::FirstSeen>>),
     LastSeen(Table<Tiered<aggregate::LastSeen>>),
     Since(Table<Tiered<aggregate::Since>>),
+    Recent(Table<RecentState>),
 }
 
 /// Runs `$body` with `$t` bound to whichever table `$tables` holds.
@@ -268,6 +292,7 @@ macro_rules! with_table {
             Tables::FirstSeen($t) => $body,
             Tables::LastSeen($t) => $body,
             Tables::Since($t) => $body,
+            Tables::Recent($t) => $body,
         }
     };
 }
@@ -319,6 +344,7 @@ impl Window {
             Aggregate::FirstSeen => Tables::FirstSeen(Table::new(c)?),
             Aggregate::LastSeen => Tables::LastSeen(Table::new(c)?),
             Aggregate::Since => Tables::Since(Table::new(c)?),
+            Aggregate::Recent => Tables::Recent(Table::new(c)?),
         };
         Ok(Window { aggregate: config.aggregate, tables })
     }
@@ -380,6 +406,7 @@ impl Window {
             (Tables::Max(t), Input::Number(x)) => t.record(key, t_ms, x),
             (Tables::Avg(t), Input::Number(x)) => t.record(key, t_ms, x),
             (Tables::Distinct(t), Input::Item(item)) => t.record(key, t_ms, distinct::item_hash(item)),
+            (Tables::Recent(t), Input::Item(item)) => t.record(key, t_ms, item),
             _ => return Err(mismatch()),
         };
         Ok(outcome.value)
@@ -393,6 +420,27 @@ impl Window {
     /// `None` for the others.
     pub fn read(&self, key: &str, t_ms: i64) -> Option<f64> {
         with_table!(&self.tables, t => t.read(key, t_ms))
+    }
+
+    /// The items of a `recent` window's `key` seen in the window ending at
+    /// `t_ms` (ending at the key's newest event when `t_ms` is a window or
+    /// more older), the most recently seen first. Empty for an unknown key
+    /// and for every other aggregate.
+    pub fn members(&self, key: &str, t_ms: i64) -> Vec<String> {
+        match &self.tables {
+            Tables::Recent(t) => t.inspect(key, t_ms, |s, clock, t| s.members(clock, t)).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether a `recent` window's `key` saw `item` in the window ending at
+    /// `t_ms` (as [`Window::members`] reads it). False for every other
+    /// aggregate.
+    pub fn has_member(&self, key: &str, t_ms: i64, item: &str) -> bool {
+        match &self.tables {
+            Tables::Recent(t) => t.inspect(key, t_ms, |s, clock, t| s.contains(clock, t, item)).unwrap_or(false),
+            _ => false,
+        }
     }
 
     /// True when the window holds state for `key` (it may be empty until the
@@ -439,6 +487,12 @@ impl Window {
     /// Keys evicted because their shard reached its share of the cap.
     pub fn evicted_by_cap_total(&self) -> u64 {
         with_table!(&self.tables, t => t.evicted_by_cap_total())
+    }
+
+    /// Items dropped because their key held as many as it may (`recent`:
+    /// [`crate::RECENT_MAX_ITEMS`]); always 0 for other aggregates.
+    pub fn dropped_by_bound_total(&self) -> u64 {
+        with_table!(&self.tables, t => t.dropped_by_bound_total())
     }
 }
 

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use gavel_velocity::{
     Aggregate, CountWindow, DISTINCT_EXACT_ITEMS, DISTINCT_RELATIVE_ERROR, EXACT_EVENTS, Input, InputKind,
-    MAX_WINDOW_MS, Recorded, Window, WindowConfig,
+    MAX_WINDOW_MS, RECENT_MAX_ITEMS, Recorded, Window, WindowConfig,
 };
 use proptest::prelude::*;
 
@@ -172,7 +172,7 @@ fn expected(aggregate: Aggregate, events: &[Event], t: i64) -> Option<f64> {
         Aggregate::Min => values.reduce(f64::min),
         Aggregate::Max => values.reduce(f64::max),
         Aggregate::Avg => (n > 0).then(|| values.sum::<f64>() / n as f64),
-        Aggregate::Distinct => Some(distinct(events) as f64),
+        Aggregate::Distinct | Aggregate::Recent => Some(distinct(events) as f64),
         Aggregate::FirstSeen => times.min().map(|t| t as f64),
         Aggregate::LastSeen => times.max().map(|t| t as f64),
         Aggregate::Since => times.max().map(|last| (t - last).max(0) as f64),
@@ -184,6 +184,20 @@ fn distinct(events: &[Event]) -> usize {
     items.sort_unstable();
     items.dedup();
     items.len()
+}
+
+/// Checks `got`, a `recent` window's reading, against the items of the
+/// window: exactly them while the per-key bound has never bitten, at most
+/// them (and at most the bound) once it has.
+fn check_recent(w: &Window, got: Option<f64>, c: &Covered, what: &str) -> Result<(), TestCaseError> {
+    let truth = distinct(&c.truth) as f64;
+    let got = got.unwrap_or(-1.0);
+    if w.dropped_by_bound_total() == 0 {
+        prop_assert_eq!(got, truth, "recent {}", what);
+    } else {
+        prop_assert!(0.0 <= got && got <= truth && got <= RECENT_MAX_ITEMS as f64, "recent {what}: {got} > {truth}");
+    }
+    Ok(())
 }
 
 /// Checks `got`, `aggregate`'s reading, against what the oracle says it
@@ -330,6 +344,10 @@ fn check_all(window_ms: u64, ops: &[Op]) -> Result<(), TestCaseError> {
                     let a = w.aggregate();
                     let got = w.record(KEYS[key], t, input(a, &e, names[item as usize])).unwrap();
                     let (c_events, c_items) = if a == Aggregate::Since && !late { &before } else { &after };
+                    if a == Aggregate::Recent {
+                        check_recent(w, got, c_items, &what)?;
+                        continue;
+                    }
                     check(a, got, if a == Aggregate::Distinct { c_items } else { c_events }, &format!("{a} {what}"))?;
                 }
                 let n = count.record(KEYS[key], t);
@@ -342,6 +360,12 @@ fn check_all(window_ms: u64, ops: &[Op]) -> Result<(), TestCaseError> {
                 let (c_events, c_items) = (events.covered(key, t), items.covered(key, t));
                 for w in &windows {
                     let a = w.aggregate();
+                    if a == Aggregate::Recent {
+                        check_recent(w, w.read(KEYS[key], t), &c_items, &what)?;
+                        let members = w.members(KEYS[key], t);
+                        prop_assert_eq!(members.len() as f64, w.read(KEYS[key], t).unwrap_or(0.0));
+                        continue;
+                    }
                     let c = if a == Aggregate::Distinct { &c_items } else { &c_events };
                     check(a, w.read(KEYS[key], t), c, &format!("{a} {what}"))?;
                 }

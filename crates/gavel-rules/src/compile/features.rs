@@ -21,6 +21,7 @@ pub fn aggregate_type(aggregate: Aggregate) -> Type {
         Aggregate::Sum | Aggregate::Min | Aggregate::Max | Aggregate::Avg => Type::Double,
         Aggregate::FirstSeen | Aggregate::LastSeen => Type::Timestamp,
         Aggregate::Since => Type::Duration,
+        Aggregate::Recent => Type::List(Box::new(Type::String)),
     }
 }
 
@@ -29,7 +30,7 @@ pub fn aggregate_type(aggregate: Aggregate) -> Type {
 pub fn aggregate_value_types(aggregate: Aggregate) -> &'static [Type] {
     match aggregate {
         Aggregate::Sum | Aggregate::Min | Aggregate::Max | Aggregate::Avg => &[Type::Int, Type::Uint, Type::Double],
-        Aggregate::Distinct => &[Type::String],
+        Aggregate::Distinct | Aggregate::Recent => &[Type::String],
         _ => &[],
     }
 }

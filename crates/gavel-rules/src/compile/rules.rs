@@ -106,6 +106,7 @@ impl PackCompiler {
         let labels = self.labels(src, def, &env)?;
         // Action and label ids may read features too.
         let mut all_reads = env.reads.take();
+        all_reads.extend(env.keyed_reads.take());
         if all_reads.contains(&usize::MAX) {
             return None;
         }

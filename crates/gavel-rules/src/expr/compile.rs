@@ -397,7 +397,7 @@ impl Compiler<'_> {
     }
 
     /// Whether `name` is a variable in scope.
-    fn in_scope(&self, name: &str) -> bool {
+    pub(super) fn in_scope(&self, name: &str) -> bool {
         self.scopes.iter().any(|(n, _)| n == name)
     }
 
@@ -742,7 +742,7 @@ fn full_span(info: &cel::common::ast::SourceInfo, source: &str, e: &IdedExpr) ->
 }
 
 /// `a.b.c` as its segments, when `e` is a plain qualified name.
-fn qualified(e: &IdedExpr) -> Option<Vec<&str>> {
+pub(super) fn qualified(e: &IdedExpr) -> Option<Vec<&str>> {
     let mut segments = Vec::new();
     let mut cur = e;
     loop {

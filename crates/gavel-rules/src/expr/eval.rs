@@ -205,6 +205,10 @@ impl Node {
             Node::Const(v) => Ok(borrow(v)),
             Node::Error(e) => Err(e.clone()),
             Node::Slot(slot) => Ok(act.field(*slot)),
+            Node::FeatureAt { feature, key } => match key.eval(act, vars)? {
+                Value::Str(key) => Ok(act.feature_at(*feature, &key)),
+                v => type_error("of", &v),
+            },
             Node::Has(slot) => Ok(Value::Bool(act.has(*slot))),
             Node::OptSlot { present, slot } => {
                 Ok(Value::Optional(present.iter().all(|p| act.has(*p)).then(|| Box::new(act.field(*slot)))))
@@ -586,6 +590,19 @@ fn call<'a>(f: Builtin, args: &'a [Node], act: &dyn Activation<'a>, vars: &mut V
                 }
             }
             Ok(best)
+        }
+        Builtin::SetsContains | Builtin::SetsIntersects | Builtin::SetsEquivalent => {
+            let list = |i: usize, vars: &mut Vars<'a>| match arg(i)?.eval(act, vars)? {
+                Value::List(values) => Ok(values),
+                v => type_error("sets", &v),
+            };
+            let (a, b) = (list(0, vars)?, list(1, vars)?);
+            let within = |x: &[Value<'_>], y: &[Value<'_>]| x.iter().all(|v| y.iter().any(|w| equals(v, w)));
+            Ok(Value::Bool(match f {
+                Builtin::SetsContains => within(&b, &a),
+                Builtin::SetsIntersects => a.iter().any(|v| b.iter().any(|w| equals(v, w))),
+                _ => within(&a, &b) && within(&b, &a),
+            }))
         }
         Builtin::OptionalOf => Ok(Value::Optional(Some(Box::new(arg(0)?.eval(act, vars)?)))),
         Builtin::OptionalOfNonZero => {

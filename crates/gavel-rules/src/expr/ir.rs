@@ -32,6 +32,14 @@ pub trait Activation<'a> {
     fn text_form(&self, _slot: u32, _form: TextForm) -> Option<String> {
         None
     }
+
+    /// Feature number `feature` as read for `key` instead of the key the
+    /// event gives it (`features.x.of(key)`), at the event's time, without
+    /// recording anything. `null` (the default) where the activation has
+    /// no features.
+    fn feature_at(&self, _feature: u32, _key: &str) -> Value<'a> {
+        Value::Null
+    }
 }
 
 /// A text normal form an [`Activation`] may keep per event.
@@ -186,6 +194,13 @@ pub(crate) enum Builtin {
     HasValue,
     /// `o.value()`.
     OptionalValue,
+    /// `sets.contains(a, b)`: every element of `b` is in `a`.
+    SetsContains,
+    /// `sets.intersects(a, b)`: some element is in both.
+    SetsIntersects,
+    /// `sets.equivalent(a, b)`: the same elements, whatever the order and
+    /// repeats.
+    SetsEquivalent,
 }
 
 /// What a quantifier macro computes.
@@ -241,6 +256,11 @@ pub(crate) enum Node {
     List(Vec<Node>),
     Map(Vec<(Node, Node)>),
     NamedList(Arc<StringList>),
+    /// `features.x.of(key)`: feature number `feature` for another key.
+    FeatureAt {
+        feature: u32,
+        key: Box<Node>,
+    },
     /// `l[i]`, `m[k]`; on an optional receiver, an optional result.
     Index(Box<Node>, Box<Node>),
     /// `l[?i]`, `m[?k]`, `m.?k`.
@@ -319,6 +339,7 @@ impl Node {
             | Node::Size(a)
             | Node::Convert(_, a)
             | Node::DurationGetter(_, a) => vec![a],
+            Node::FeatureAt { key, .. } => vec![key],
             Node::ContainsAny { text, .. } => vec![text],
             Node::TimeGetter(_, a, zone) => match zone {
                 ZoneArg::Fixed(_) => vec![a],
@@ -368,8 +389,15 @@ impl Node {
 
     /// True when the node reads the activation (so cannot be folded).
     pub(crate) fn reads_activation(&self) -> bool {
-        matches!(self, Node::Slot(_) | Node::Has(_) | Node::OptSlot { .. } | Node::Labels(_) | Node::InLabels(..))
-            || self.children().into_iter().any(Node::reads_activation)
+        matches!(
+            self,
+            Node::Slot(_)
+                | Node::Has(_)
+                | Node::OptSlot { .. }
+                | Node::Labels(_)
+                | Node::InLabels(..)
+                | Node::FeatureAt { .. }
+        ) || self.children().into_iter().any(Node::reads_activation)
     }
 
     /// True when the node reads a variable bound outside it, i.e. one of

@@ -79,6 +79,14 @@ pub trait Env {
     fn known_values(&self, _segments: &[&str]) -> Option<Vec<String>> {
         None
     }
+
+    /// The feature a qualified name (`["features", "x"]`) names, as its
+    /// number for [`super::Activation::feature_at`] and the type it reads
+    /// as, for `features.x.of(key)`. `None` where the name is not a
+    /// feature (the default: environments without features).
+    fn feature(&self, _segments: &[&str]) -> Option<(u32, Type)> {
+        None
+    }
 }
 
 /// One compile error, as byte offsets into the expression source.

@@ -124,8 +124,8 @@ pub fn reloaded(ok: bool) {
 }
 
 /// After a maintenance sweep that evicted `evicted` keys: the store's size
-/// per feature, its cap evictions and too-late events, and labelled
-/// entities.
+/// per feature, its cap evictions, too-late events and (`recent`
+/// features) items dropped at the per-key bound, and labelled entities.
 pub fn store_swept(engine: &Engine, evicted: usize) {
     counter!(names::VELOCITY_EVICTED).increment(evicted as u64);
     for (feature, window) in engine.pack().features.iter().zip(engine.windows()) {
@@ -134,6 +134,10 @@ pub fn store_swept(engine: &Engine, evicted: usize) {
         counter!(names::VELOCITY_CAP_EVICTIONS, "feature" => feature.name.clone())
             .absolute(window.evicted_by_cap_total());
         counter!(names::VELOCITY_TOO_LATE, "feature" => feature.name.clone()).absolute(window.too_late_total());
+        if feature.aggregate == gavel_model::Aggregate::Recent {
+            counter!(names::VELOCITY_ITEMS_DROPPED, "feature" => feature.name.clone())
+                .absolute(window.dropped_by_bound_total());
+        }
     }
     gauge!(names::LABELS).set(engine.labels().len() as f64);
 }

@@ -90,6 +90,8 @@ catalog! {
     VELOCITY_CAP_EVICTIONS: Counter = "gavel_velocity_cap_evictions_total", "Velocity keys evicted by a feature's max_keys cap, by feature.";
     /// Counter, label `feature`: events older than their key's window, ignored.
     VELOCITY_TOO_LATE: Counter = "gavel_velocity_events_too_late_total", "Events older than their key's window, ignored, by feature.";
+    /// Counter, label `feature`: items a `recent` feature's key dropped because it held its bound.
+    VELOCITY_ITEMS_DROPPED: Counter = "gavel_velocity_items_dropped_total", "Items a recent feature dropped because the key already held RECENT_MAX_ITEMS, least recently seen first, by feature.";
     /// Gauge, label `feature`: keys held.
     VELOCITY_KEYS: Gauge = "gavel_velocity_keys", "Velocity keys held, by feature.";
     /// Gauge, label `feature`: bytes held (estimate).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use cel::common::ast::{CallExpr, Expr, IdedExpr};
 use regex::Regex;
 
-use super::{Compiler, MESSAGE_USE, Reported, Typed, TypedNode};
+use super::{Compiler, MESSAGE_USE, Reported, Typed, TypedNode, qualified};
 use crate::expr::ir::{ArithOp, Builtin, CmpOp, Conv, Node, StrFn, ZoneArg};
 use crate::expr::names::nearest;
 use crate::expr::strings::{self, FormatPiece};
@@ -115,6 +115,8 @@ static FUNCTIONS: &[Function] = &[
     Function { names: &["orValue", "or"], shape: Shape::Method(1), compile: or_value },
     Function { names: &["hasValue", "value"], shape: Shape::Method(0), compile: has_value },
     Function { names: &["cel.bind"], shape: Shape::Namespace, compile: bind },
+    Function { names: &["sets.contains", "sets.intersects", "sets.equivalent"], shape: Shape::Namespace, compile: sets },
+    Function { names: &["of"], shape: Shape::Method(1), compile: feature_at },
     Function { names: &["type"], shape: Shape::Any, compile: type_of },
     Function { names: &["has"], shape: Shape::Any, compile: has },
 ];
@@ -676,6 +678,43 @@ fn greatest(c: &mut Compiler<'_>, id: u64, call: &CallExpr) -> Typed {
     };
     let nodes = args.into_iter().map(|(n, _)| n).collect();
     c.fold(Node::Call(f, nodes), ty)
+}
+
+/// `sets.contains(a, b)`, `sets.intersects(a, b)`, `sets.equivalent(a, b)`
+/// (CEL's sets extension): two lists whose elements compare.
+fn sets(c: &mut Compiler<'_>, id: u64, call: &CallExpr) -> Typed {
+    let name = format!("sets.{}", call.func_name);
+    let f = match call.func_name.as_str() {
+        "contains" => Builtin::SetsContains,
+        "intersects" => Builtin::SetsIntersects,
+        _ => Builtin::SetsEquivalent,
+    };
+    let args = c.args(&call.args)?;
+    match args.as_slice() {
+        [(_, Type::List(a)), (_, Type::List(b))] if a.equatable(b) => {}
+        [(_, a), (_, b)] => {
+            return Err(c.error(id, format!("{name}() takes two lists of comparable elements, not {a} and {b}")));
+        }
+        _ => return Err(c.error(id, format!("{name}() takes two lists"))),
+    }
+    let nodes = args.into_iter().map(|(n, _)| n).collect();
+    c.fold(Node::Call(f, nodes), Type::Bool)
+}
+
+/// `features.x.of(key)`: feature `x` as it reads for `key`, a string,
+/// instead of the key the event gives it (the devices of the seller of
+/// the lot being bid on, rather than of the bidder).
+fn feature_at(c: &mut Compiler<'_>, id: u64, call: &CallExpr) -> Typed {
+    let target = call.target.as_deref().expect("a method row has a receiver");
+    let feature = qualified(target).filter(|s| !c.in_scope(s[0])).and_then(|s| c.env.feature(&s));
+    let Some((feature, ty)) = feature else {
+        return Err(c.error(id, format!("of() reads a feature for another key: `features.<name>.of(key)`, not `{}.of`", c.text_of(target))));
+    };
+    let (key, kt) = c.value(&call.args[0])?;
+    if kt != Type::String {
+        return Err(c.error(call.args[0].id, format!("a feature's key is a string, not {kt}")));
+    }
+    Ok((Node::FeatureAt { feature, key: Box::new(key) }, ty))
 }
 
 /// `optional.of(x)`, `optional.ofNonZeroValue(x)`, `optional.none()`.
