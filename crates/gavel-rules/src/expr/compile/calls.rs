@@ -115,7 +115,11 @@ static FUNCTIONS: &[Function] = &[
     Function { names: &["orValue", "or"], shape: Shape::Method(1), compile: or_value },
     Function { names: &["hasValue", "value"], shape: Shape::Method(0), compile: has_value },
     Function { names: &["cel.bind"], shape: Shape::Namespace, compile: bind },
-    Function { names: &["sets.contains", "sets.intersects", "sets.equivalent"], shape: Shape::Namespace, compile: sets },
+    Function {
+        names: &["sets.contains", "sets.intersects", "sets.equivalent"],
+        shape: Shape::Namespace,
+        compile: sets,
+    },
     Function { names: &["of"], shape: Shape::Method(1), compile: feature_at },
     Function { names: &["type"], shape: Shape::Any, compile: type_of },
     Function { names: &["has"], shape: Shape::Any, compile: has },
@@ -708,7 +712,10 @@ fn feature_at(c: &mut Compiler<'_>, id: u64, call: &CallExpr) -> Typed {
     let target = call.target.as_deref().expect("a method row has a receiver");
     let feature = qualified(target).filter(|s| !c.in_scope(s[0])).and_then(|s| c.env.feature(&s));
     let Some((feature, ty)) = feature else {
-        return Err(c.error(id, format!("of() reads a feature for another key: `features.<name>.of(key)`, not `{}.of`", c.text_of(target))));
+        return Err(c.error(
+            id,
+            format!("of() reads a feature for another key: `features.<name>.of(key)`, not `{}.of`", c.text_of(target)),
+        ));
     };
     let (key, kt) = c.value(&call.args[0])?;
     if kt != Type::String {
