@@ -394,3 +394,63 @@ fn action_id_is_pinned() {
     // Computed by the hand-rolled FNV-1a this crate used before `gavel_model::fnv`.
     assert_eq!(action_id("velocity.bid_burst", 1, 1, "u-1", "evt-1"), "08e10bec15dfe7e58f9d75d219928aa5");
 }
+
+const LINKED: &str = r#"
+version: "t2"
+features:
+  - name: devices_of_user_1d
+    on: [bid_placed]
+    key: event.user_id
+    where: has(event.device_id)
+    value: event.device_id
+    window: 1d
+    aggregate: recent
+rules:
+  - id: linked
+    description: the bidder's device is one the seller used
+    on: [bid_placed]
+    when: >-
+      event.user_id != event.bid_placed.seller_id
+      && event.device_id in features.devices_of_user_1d.of(event.bid_placed.seller_id)
+    score: 40
+  - id: many_devices
+    description: the user's own set, read without of()
+    on: [bid_placed]
+    when: size(features.devices_of_user_1d) >= 64
+    score: 1
+"#;
+
+fn bid_on(user: &str, device: &str, seller: &str, t_ms: i64) -> Event {
+    Event {
+        event_id: format!("{user}-{device}-{t_ms}"),
+        occurred_at: Some(timestamp_from_ms(t_ms)),
+        user_id: user.into(),
+        device_id: Some(device.into()),
+        payload: Some(Payload::BidPlaced(BidPlaced { seller_id: seller.into(), ..Default::default() })),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_recent_set_read_for_another_key_is_exact_until_its_bound_and_counts_what_it_drops() {
+    let engine = Engine::new(Pack::compile([("p.yaml", LINKED)]).unwrap());
+    let fired = |e: &Event| -> Vec<String> {
+        engine.evaluate(e, None, 0).unwrap().hits().iter().map(|h| h.rule_id.clone()).collect()
+    };
+    // The seller bids from 64 devices: the set is full, nothing dropped.
+    for i in 0..gavel_velocity::RECENT_MAX_ITEMS {
+        let hits = fired(&bid_on("seller", &format!("dev-{i}"), "other", 1_000 + i as i64));
+        assert_eq!(hits.contains(&"many_devices".to_string()), i + 1 >= 64, "{i}: {hits:?}");
+    }
+    assert_eq!(engine.windows()[0].dropped_by_bound_total(), 0);
+    assert_eq!(fired(&bid_on("alt", "dev-0", "seller", 2_000)), ["linked"]);
+    // A 65th device drops the one the seller used least recently, dev-0:
+    // alt's bid from dev-0 went to alt's own set, not the seller's.
+    fired(&bid_on("seller", "dev-64", "other", 3_000));
+    assert_eq!(engine.windows()[0].dropped_by_bound_total(), 1);
+    assert!(fired(&bid_on("alt", "dev-0", "seller", 4_000)).is_empty());
+    assert_eq!(fired(&bid_on("alt", "dev-1", "seller", 4_001)), ["linked"]);
+    assert_eq!(fired(&bid_on("alt", "dev-64", "seller", 4_002)), ["linked"]);
+    // A day later the seller's devices have left the window.
+    assert!(fired(&bid_on("alt2", "dev-64", "seller", 3_000 + 86_400_000)).is_empty());
+}

@@ -39,6 +39,10 @@ impl Env for TestEnv {
     fn known_values(&self, segments: &[&str]) -> Option<Vec<String>> {
         (segments == ["event", "kind"]).then(|| vec!["bid_placed".into(), "payment_attempted".into()])
     }
+
+    fn feature(&self, segments: &[&str]) -> Option<(u32, Type)> {
+        (segments == ["features", "devices"]).then(|| (3, Type::List(Box::new(Type::String))))
+    }
 }
 
 /// A payment attempt with a card, for user `u1`, amount 500.
@@ -66,6 +70,15 @@ impl<'a> Activation<'a> for Event {
         match slot {
             7 | 8 => self.card,
             _ => true,
+        }
+    }
+    /// Feature 3 (`features.devices`) of key `s1` holds two devices; any
+    /// other key has none.
+    fn feature_at(&self, feature: u32, key: &str) -> Value<'a> {
+        match (feature, key) {
+            (3, "s1") => Value::List(vec![Value::Str(Cow::Borrowed("d1")), Value::Str(Cow::Borrowed("d2"))]),
+            (3, _) => Value::List(Vec::new()),
+            _ => Value::Null,
         }
     }
 }
@@ -292,6 +305,28 @@ fn bind_and_math() {
     assert_eq!(value("math.greatest(7u)"), Value::Uint(7));
     assert!(matches!(eval("math.greatest([event.amount].filter(x, x > 1000))"), Err(EvalError::Invalid(_))));
     assert!(compile_error("math.greatest(1, 2.5)").contains("numbers of one type"));
+}
+
+#[test]
+fn sets_and_keyed_feature_reads() {
+    is_true("sets.contains([1, 2, 3], [3, 1])");
+    is_true("sets.contains([1], [])");
+    is_true("!sets.contains([1, 2], [2, 4])");
+    is_true("sets.intersects(['a', 'b'], ['c', 'b'])");
+    is_true("!sets.intersects(['a'], [])");
+    is_true("sets.equivalent([1, 1, 2], [2, 1])");
+    is_true("!sets.equivalent([1, 2], [1])");
+    // A feature of another key: the seller's devices.
+    is_true("'d2' in features.devices.of('s1')");
+    is_true("!('d1' in features.devices.of(event.user_id))");
+    is_true("size(features.devices.of('s' + '1')) == 2");
+    is_true("sets.intersects(features.devices.of('s1'), ['d9', 'd1'])");
+    // `of` reads only a feature, with a string key.
+    assert!(compile_error("event.user_id.of('s1')").contains("of() reads a feature for another key"));
+    assert!(compile_error("features.nothing.of('s1')").contains("of() reads a feature for another key"));
+    assert!(compile_error("cel.bind(features, {'devices': []}, features.devices.of('s1')) == []").contains("of()"));
+    assert!(compile_error("features.devices.of(event.amount)").contains("a feature's key is a string, not int"));
+    assert!(compile_error("sets.contains([1])").contains("sets.contains"));
 }
 
 #[test]

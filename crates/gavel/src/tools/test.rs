@@ -238,7 +238,8 @@ fn explain(pack: &Pack, expect: &Expect, outcome: &Outcome) -> String {
 }
 
 /// `features.name = value` as the rule's condition read it: counts as
-/// integers, times as timestamps, `since` as a duration, no data as null.
+/// integers, times as timestamps, `since` as a duration, a recent set as
+/// its size, no data as null.
 fn feature_value(pack: &Pack, f: &FeatureValue) -> String {
     if f.value.is_nan() {
         return format!("features.{} = null (no data)", f.name);
@@ -248,6 +249,7 @@ fn feature_value(pack: &Pack, f: &FeatureValue) -> String {
         Some(Type::Int) => format!("{}", f.value as i64),
         Some(Type::Timestamp) => event_time(f.value as i64),
         Some(Type::Duration) => duration(f.value as i64),
+        Some(Type::List(_)) => format!("{} items", f.value as i64),
         _ => format!("{}", f.value),
     };
     format!("features.{} = {value}", f.name)
