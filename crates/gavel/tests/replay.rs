@@ -44,7 +44,7 @@ const FLOORS: &[(&str, f64, f64, f64)] = &[
     ("off_platform_scam", 0.97, 1.0, 0.94),
     ("risky_new_seller", 0.54, 0.90, 0.94),
     ("shared_card", 0.30, 0.75, 0.97),
-    ("shill_ring", 0.88, 1.0, 0.97),
+    ("shill_ring", 0.93, 1.0, 0.97),
 ];
 
 #[test]
