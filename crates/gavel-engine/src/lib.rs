@@ -17,6 +17,7 @@
 //! not fire; the failure is counted per rule ([`Engine::rule_errors`]).
 
 mod activation;
+mod timers;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +30,8 @@ use gavel_rules::{Feature, LabelEntity, Pack, RuleMode};
 use gavel_velocity::{Input, LabelStore, Window, WindowConfig};
 
 use crate::activation::EventActivation;
+pub use crate::timers::{MAX_PENDING_TIMERS, TimerCounts};
+use crate::timers::{Pending, Timers};
 
 /// Errors from evaluating one event. Each is about the event, not the engine.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -67,6 +70,19 @@ pub struct Outcome {
     pub suppressed: Vec<AutoAction>,
     /// Ids of rules whose condition failed to evaluate on this event.
     pub failed_rules: Vec<String>,
+    /// Absence rules whose wait ended with this event: each fires as an
+    /// outcome of its own, for its arming event (see [`timeout_event_id`]).
+    /// Nothing when this is itself such an outcome.
+    pub timeouts: Vec<Timeout>,
+}
+
+/// An absence rule firing at the end of its wait.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeout {
+    /// The event that armed it.
+    pub event: Event,
+    /// What it decided, at its deadline, under [`timeout_event_id`].
+    pub outcome: Outcome,
 }
 
 impl Outcome {
@@ -129,6 +145,11 @@ pub struct Engine {
     cooldown_ms: std::collections::HashMap<u64, u64>,
     rule_errors: Vec<AtomicU64>,
     pack_label: String,
+    /// The pending timers of absence rules, when the pack has any; shared
+    /// with successors whose rule keeps the same wait.
+    timers: Option<Arc<Timers>>,
+    /// For each event kind, the absence rules it can cancel.
+    cancels_by_kind: Vec<Vec<usize>>,
 }
 
 impl Engine {
@@ -187,6 +208,26 @@ impl Engine {
             .collect();
         let cooldowns = previous.map_or_else(|| Arc::new(DashMap::new()), |p| Arc::clone(&p.cooldowns));
         cooldowns.retain(|(key, _), _| cooldown_ms.contains_key(key));
+        let mut cancels_by_kind = vec![Vec::new(); EventKind::ALL.len()];
+        for (i, rule) in pack.rules.iter().enumerate() {
+            for kind in rule.wait.iter().flat_map(|w| &w.unless) {
+                cancels_by_kind[kind.index()].push(i);
+            }
+        }
+        let timers = pack.rules.iter().any(|r| r.wait.is_some()).then(|| {
+            let kept = previous.and_then(|p| p.timers.as_ref().map(Arc::clone));
+            let timers = kept.unwrap_or_default();
+            // A timer lives on only where its rule waits as it did.
+            let old = previous.map(|p| &p.pack);
+            timers.retain(|id| {
+                let wait_of = |pack: &Pack| pack.rules.iter().find(|r| r.id == id).and_then(|r| r.wait.clone());
+                match (old.and_then(|p| wait_of(p)), wait_of(&pack)) {
+                    (Some(before), Some(now)) => before.same_as(&now),
+                    _ => false,
+                }
+            });
+            timers
+        });
         Engine {
             pack,
             windows,
@@ -198,6 +239,8 @@ impl Engine {
             cooldown_ms,
             rule_errors,
             pack_label,
+            timers,
+            cancels_by_kind,
         }
     }
 
@@ -220,10 +263,34 @@ impl Engine {
     /// `fallback_time_ms` (the Kafka timestamp) is used when the event has no
     /// `occurred_at`; `decided_at_ms` is stamped on the outputs.
     pub fn evaluate(&self, event: &Event, fallback_time_ms: Option<i64>, decided_at_ms: i64) -> Result<Outcome> {
+        self.evaluate_in(0, event, fallback_time_ms, decided_at_ms)
+    }
+
+    /// [`Engine::evaluate`] for an event of input *lane* `lane`: one input
+    /// partition, whose event times are the clock absence rules' timers of
+    /// that lane run on (see [`lane_of`]). A timer whose deadline the
+    /// lane's clock reaches with this event fires first, in
+    /// [`Outcome::timeouts`].
+    pub fn evaluate_in(
+        &self,
+        lane: u64,
+        event: &Event,
+        fallback_time_ms: Option<i64>,
+        decided_at_ms: i64,
+    ) -> Result<Outcome> {
         let kind = event.kind().ok_or(EngineError::NoPayload)?;
         let t = event_time_ms(event).or(fallback_time_ms).ok_or(EngineError::NoEventTime)?;
+        let mut timeouts = Vec::new();
+        if let Some(timers) = &self.timers {
+            for (rule_id, pending) in timers.advance(lane, t) {
+                timeouts.extend(self.fire(&rule_id, pending, decided_at_ms));
+            }
+        }
         let values = self.update_features(event, kind, t);
         let activation = EventActivation::new(self, event, kind, t, &values);
+        if let Some(timers) = &self.timers {
+            self.cancel_timers(timers, kind, &activation, t);
+        }
 
         let mut hits = Vec::new();
         let mut score = 0i32;
@@ -250,30 +317,31 @@ impl Engine {
                     value: activation.feature(f).unwrap_or(f64::NAN),
                 })
                 .collect();
+            if let (Some(wait), Some(timers)) = (&rule.wait, &self.timers) {
+                // An absence rule arms here and fires later, unless cancelled.
+                let Ok(Value::Str(key)) = wait.key.eval(&activation) else { continue };
+                if key.is_empty() {
+                    continue;
+                }
+                let deadline = t.saturating_add(wait.for_ms as i64);
+                let pending = Pending { lane, armed_at: t, deadline, event: event.clone(), features };
+                if let Some(late) = timers.arm(&rule.id, &key, pending) {
+                    timeouts.extend(self.fire(&rule.id, late, decided_at_ms));
+                }
+                continue;
+            }
             if rule.mode == RuleMode::Enforce {
                 score = score.saturating_add(rule.score);
                 fired_enforcing.push(r);
                 for (a, action) in rule.actions.iter().enumerate() {
-                    match self.action(r, a, action, &activation, event, t, decided_at_ms, &features) {
+                    match self.action(r, a, action, &activation, &event.event_id, t, decided_at_ms, &features) {
                         Some(Requested::Emitted(out)) => actions.push(out),
                         Some(Requested::Suppressed(out)) => suppressed.push(out),
                         None => {}
                     }
                 }
             }
-            let explanation = if features.is_empty() {
-                rule.description.clone()
-            } else {
-                // One buffer: "description (a = 1, b = 2)".
-                use std::fmt::Write as _;
-                let mut text = String::with_capacity(rule.description.len() + 32 * features.len());
-                text.push_str(&rule.description);
-                for (i, f) in features.iter().enumerate() {
-                    let _ = write!(text, "{}{} = {}", if i == 0 { " (" } else { ", " }, f.name, f.value);
-                }
-                text.push(')');
-                text
-            };
+            let explanation = explain(&rule.description, &features);
             hits.push(RuleHit {
                 rule_id: rule.id.clone(),
                 score: rule.score,
@@ -288,8 +356,24 @@ impl Engine {
             self.apply_labels(&self.pack.rules[r], event, &activation, t);
         }
         let decision = self.pack.decisions.decide(kind, score);
-        let hits = (!hits.is_empty()).then(|| RiskSignal {
-            event_id: event.event_id.clone(),
+        let hits = (!hits.is_empty()).then(|| self.signal(&event.event_id, kind, event, score, hits, decided_at_ms, t));
+        Ok(Outcome { kind, event_time_ms: t, score, decision, hits, actions, suppressed, failed_rules, timeouts })
+    }
+
+    /// The signal of `hits` on the event `event_id` (of `event`'s user) at `t`.
+    #[allow(clippy::too_many_arguments)]
+    fn signal(
+        &self,
+        event_id: &str,
+        kind: EventKind,
+        event: &Event,
+        score: i32,
+        hits: Vec<RuleHit>,
+        decided_at_ms: i64,
+        t: i64,
+    ) -> RiskSignal {
+        RiskSignal {
+            event_id: event_id.to_string(),
             event_kind: kind.as_str().to_string(),
             entity: Some(EntityRef { r#type: EntityType::User as i32, id: event.user_id.clone() }),
             score,
@@ -298,9 +382,86 @@ impl Engine {
             decided_at: Some(timestamp_from_ms(decided_at_ms)),
             event_time: Some(timestamp_from_ms(t)),
             pack_hash: self.pack.hash.clone(),
-            decision: decision as i32,
-        });
-        Ok(Outcome { kind, event_time_ms: t, score, decision, hits, actions, suppressed, failed_rules })
+            decision: self.pack.decisions.decide(kind, score) as i32,
+        }
+    }
+
+    /// Cancels the timers an event of `kind` at `t` is in time for.
+    fn cancel_timers(&self, timers: &Timers, kind: EventKind, activation: &EventActivation<'_, '_>, t: i64) {
+        for &r in &self.cancels_by_kind[kind.index()] {
+            let rule = &self.pack.rules[r];
+            let Some(wait) = &rule.wait else { continue };
+            if let Some(filter) = &wait.filter
+                && !filter.eval_bool(activation).unwrap_or(false)
+            {
+                continue;
+            }
+            if let Ok(Value::Str(key)) = wait.matches.eval(activation)
+                && !key.is_empty()
+            {
+                timers.cancel(&rule.id, &key, t);
+            }
+        }
+    }
+
+    /// The outcome of absence rule `rule_id` firing at the deadline of
+    /// `pending`: as if it fired on the arming event at that time, under
+    /// the event id [`timeout_event_id`]. `None` when the rule is gone.
+    fn fire(&self, rule_id: &str, pending: Pending, decided_at_ms: i64) -> Option<Timeout> {
+        let r = self.pack.rules.iter().position(|r| r.id == rule_id)?;
+        let rule = &self.pack.rules[r];
+        let wait = rule.wait.as_ref()?;
+        let event = &pending.event;
+        let kind = event.kind()?;
+        let t = pending.deadline;
+        let activation = EventActivation::new(self, event, kind, t, &[]);
+        let event_id = timeout_event_id(&event.event_id, &rule.id);
+        let features = pending.features.clone();
+        let (mut actions, mut suppressed, mut score) = (Vec::new(), Vec::new(), 0);
+        if rule.mode == RuleMode::Enforce {
+            score = rule.score;
+            for (a, action) in rule.actions.iter().enumerate() {
+                match self.action(r, a, action, &activation, &event_id, t, decided_at_ms, &features) {
+                    Some(Requested::Emitted(out)) => actions.push(out),
+                    Some(Requested::Suppressed(out)) => suppressed.push(out),
+                    None => {}
+                }
+            }
+            self.apply_labels(rule, event, &activation, t);
+        }
+        let waited = format!(
+            "{} (no {} within {} of {})",
+            rule.description,
+            wait.unless.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" or "),
+            gavel_rules::format_duration(wait.for_ms),
+            event.event_id
+        );
+        let hit = RuleHit {
+            rule_id: rule.id.clone(),
+            score: rule.score,
+            mode: rule.mode.proto() as i32,
+            explanation: explain(&waited, &features),
+            features,
+        };
+        let decision = self.pack.decisions.decide(kind, score);
+        let hits = Some(self.signal(&event_id, kind, event, score, vec![hit], decided_at_ms, t));
+        let outcome = Outcome {
+            kind,
+            event_time_ms: t,
+            score,
+            decision,
+            hits,
+            actions,
+            suppressed,
+            failed_rules: Vec::new(),
+            timeouts: Vec::new(),
+        };
+        Some(Timeout { event: pending.event, outcome })
+    }
+
+    /// The absence rules' timer counts; all zero when the pack has none.
+    pub fn timer_counts(&self) -> TimerCounts {
+        self.timers.as_ref().map(|t| t.counts()).unwrap_or_default()
     }
 
     /// The verdict for an evaluated event. Built on demand: most deployments
@@ -333,7 +494,7 @@ impl Engine {
         index: usize,
         action: &gavel_rules::Action,
         activation: &EventActivation<'_, '_>,
-        event: &Event,
+        event_id: &str,
         t: i64,
         decided_at_ms: i64,
         features: &[FeatureValue],
@@ -354,12 +515,12 @@ impl Engine {
         let rule_def = &self.pack.rules[rule];
         let kind = action.kind as i32;
         let built = AutoAction {
-            action_id: action_id(&rule_def.id, kind, action.target as i32, &target, &event.event_id),
+            action_id: action_id(&rule_def.id, kind, action.target as i32, &target, event_id),
             r#type: kind,
             target: Some(EntityRef { r#type: action.target as i32, id: target }),
             rule_id: rule_def.id.clone(),
             reason: rule_def.description.clone(),
-            source_event_id: event.event_id.clone(),
+            source_event_id: event_id.to_string(),
             created_at: Some(timestamp_from_ms(decided_at_ms)),
             expires_at: action.expires_ms.map(|ms| timestamp_from_ms(t.saturating_add(ms as i64))),
             pack_version: self.pack_label.clone(),
@@ -375,7 +536,14 @@ impl Engine {
     /// past events through this, so neither a velocity count nor a label nor
     /// a cooldown starts from zero.
     pub fn warm(&self, event: &Event, fallback_time_ms: Option<i64>) -> Result<()> {
-        self.evaluate(event, fallback_time_ms, 0).map(drop)
+        self.warm_in(0, event, fallback_time_ms)
+    }
+
+    /// [`Engine::warm`] for an event of input lane `lane`: absence rules'
+    /// timers are armed, cancelled and fired (the firing dropped, as it was
+    /// published when the event was first processed) on that lane's clock.
+    pub fn warm_in(&self, lane: u64, event: &Event, fallback_time_ms: Option<i64>) -> Result<()> {
+        self.evaluate_in(lane, event, fallback_time_ms, 0).map(drop)
     }
 
     /// Drops idle keys and lapsed cooldowns as of event time `now_ms`.
@@ -518,6 +686,37 @@ fn action_identities(rule: &gavel_rules::Rule) -> Vec<u64> {
             h.finish()
         })
         .collect()
+}
+
+/// "description (a = 1, b = 2)": a hit's explanation, the features its
+/// rule read with their values.
+fn explain(description: &str, features: &[FeatureValue]) -> String {
+    if features.is_empty() {
+        return description.to_string();
+    }
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(description.len() + 32 * features.len());
+    text.push_str(description);
+    for (i, f) in features.iter().enumerate() {
+        let _ = write!(text, "{}{} = {}", if i == 0 { " (" } else { ", " }, f.name, f.value);
+    }
+    text.push(')');
+    text
+}
+
+/// The event id an absence rule fires under: its arming event's id and
+/// the rule's, so a replay fires it under the same id and its actions get
+/// the same [`action_id`]s.
+pub fn timeout_event_id(arming_event_id: &str, rule_id: &str) -> String {
+    format!("{arming_event_id}/{rule_id}/timeout")
+}
+
+/// The lane of input partition `partition` of `topic`, for
+/// [`Engine::evaluate_in`].
+pub fn lane_of(topic: &str, partition: i32) -> u64 {
+    let mut h = gavel_model::Fnv64::new();
+    h.write(topic.as_bytes()).write(&[0xff]).write(&partition.to_le_bytes());
+    h.finish()
 }
 
 /// The label store key of an entity: `user:u-1`, `device:d-9`.

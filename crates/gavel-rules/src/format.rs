@@ -146,6 +146,27 @@ pub(crate) struct RuleDef {
     pub mode: Option<Spanned<String>>,
     #[serde(default = "enabled")]
     pub enabled: bool,
+    /// Fire only if nothing cancels the rule within a time: absence.
+    #[serde(default)]
+    pub wait: Option<Spanned<WaitDef>>,
+}
+
+/// `wait:` of a rule: when `when` holds, the rule waits `for` in event
+/// time for an event of an `unless` kind whose `match` equals the `key`
+/// (and whose `where` holds); it fires at the deadline if none came.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WaitDef {
+    #[serde(rename = "for")]
+    pub within: Spanned<String>,
+    pub unless: Spanned<Vec<String>>,
+    /// On the rule's own event: what a cancelling event must match.
+    pub key: Spanned<String>,
+    /// On the cancelling event.
+    #[serde(rename = "match")]
+    pub matches: Spanned<String>,
+    #[serde(default, rename = "where")]
+    pub filter: Option<Spanned<String>>,
 }
 
 /// A label a rule adds (with a TTL) or removes on one of the event's entities.

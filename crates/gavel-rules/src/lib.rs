@@ -30,13 +30,15 @@ mod pack;
 pub mod span;
 mod tests_def;
 
-pub use compile::{SCORE_RANGE, THRESHOLD_RANGE, aggregate_type, aggregate_value_types};
+pub use compile::{SCORE_RANGE, THRESHOLD_RANGE, aggregate_type, aggregate_value_types, format_duration};
 pub use diagnostic::{CODES, Diagnostic, Severity};
 pub use env::{FEATURE_SLOT_BASE, KIND_SLOT, compile_expression, event_slot, event_slot_is_set};
 /// What a feature computes; defined once in `gavel-model`, re-exported here
 /// so `gavel_rules::Aggregate` keeps working.
 pub use gavel_model::Aggregate;
-pub use pack::{Action, DEFAULT_MAX_KEYS, Decisions, Feature, LabelEntity, LabelOp, Pack, Rule, RuleMode, Thresholds};
+pub use pack::{
+    Action, DEFAULT_MAX_KEYS, Decisions, Feature, LabelEntity, LabelOp, Pack, Rule, RuleMode, Thresholds, Wait,
+};
 pub use span::byte_span;
 pub use tests_def::{Expect, Step, TestCase};
 

@@ -225,6 +225,39 @@ pub struct Rule {
     pub actions: Vec<Action>,
     /// Labels set or removed when it fires in enforce mode.
     pub labels: Vec<LabelOp>,
+    /// For an absence rule, what it waits for; `None` fires on the event.
+    pub wait: Option<Wait>,
+}
+
+/// What an absence rule waits for. When its condition holds on an event at
+/// `t`, the rule arms a timer for `key`; an event of an `unless` kind at a
+/// time in `[t, t + for_ms)` whose `matches` gives the same key (and whose
+/// `filter` holds) cancels it; otherwise the rule fires once the event
+/// time of the arming event's partition reaches `t + for_ms`.
+#[derive(Debug, Clone)]
+pub struct Wait {
+    /// How long it waits, in ms of event time.
+    pub for_ms: u64,
+    /// The kinds that can cancel it.
+    pub unless: Vec<EventKind>,
+    /// The timer's key, on the arming event (a string).
+    pub key: Plan,
+    /// The key a cancelling event gives (a string).
+    pub matches: Plan,
+    /// Which events of those kinds cancel; all when `None`.
+    pub filter: Option<Plan>,
+}
+
+impl Wait {
+    /// Whether two waits are the same definition, so a reload may keep
+    /// the pending timers of one for the other.
+    pub fn same_as(&self, other: &Wait) -> bool {
+        self.for_ms == other.for_ms
+            && self.unless == other.unless
+            && self.key.source() == other.key.source()
+            && self.matches.source() == other.matches.source()
+            && self.filter.as_ref().map(Plan::source) == other.filter.as_ref().map(Plan::source)
+    }
 }
 
 /// Score thresholds for one event kind.
@@ -271,10 +304,12 @@ impl Decisions {
 }
 
 impl Pack {
-    /// The longest feature window in milliseconds: how much history warm-up
-    /// must replay to rebuild the store.
+    /// The longest feature window or rule wait in milliseconds: how much
+    /// history warm-up must replay to rebuild the store and the pending
+    /// timers.
     pub fn longest_window_ms(&self) -> u64 {
-        self.features.iter().map(|f| f.window_ms).max().unwrap_or(0)
+        let waits = self.rules.iter().filter_map(|r| r.wait.as_ref()).map(|w| w.for_ms);
+        self.features.iter().map(|f| f.window_ms).chain(waits).max().unwrap_or(0)
     }
 }
 

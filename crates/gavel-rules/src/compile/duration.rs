@@ -35,6 +35,23 @@ pub(crate) fn parse_window(text: &str) -> std::result::Result<u64, String> {
     Ok(ms)
 }
 
+/// Milliseconds as a pack writes them, largest units first (`1d`,
+/// `1h30m`, `1m0s500ms` is written `1m500ms`): what [`parse_window`] reads back.
+pub fn format_duration(ms: u64) -> String {
+    if ms == 0 {
+        return "0s".to_string();
+    }
+    let mut text = String::new();
+    let mut rest = ms;
+    for (unit, scale) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+        if rest >= scale {
+            text.push_str(&format!("{}{unit}", rest / scale));
+            rest %= scale;
+        }
+    }
+    text
+}
+
 /// An offset within a test: like a window, but zero is allowed.
 pub(super) fn parse_offset(text: &str) -> std::result::Result<u64, String> {
     if text.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0" {
@@ -46,6 +63,16 @@ pub(super) fn parse_offset(text: &str) -> std::result::Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formatted_durations_read_back() {
+        for (ms, text) in [(86_400_000, "1d"), (5_400_000, "1h30m"), (60_500, "1m500ms"), (1, "1ms"), (0, "0s")] {
+            assert_eq!(format_duration(ms), text);
+            if ms > 0 {
+                assert_eq!(parse_window(text), Ok(ms));
+            }
+        }
+    }
 
     #[test]
     fn parses_units_and_sums() {

@@ -28,6 +28,7 @@ use crate::format::PackFile;
 use crate::{Diagnostic, Pack, Result, RulesError};
 
 pub use decisions::{SCORE_RANGE, THRESHOLD_RANGE};
+pub use duration::format_duration;
 pub(crate) use duration::parse_window;
 pub use features::{aggregate_type, aggregate_value_types};
 

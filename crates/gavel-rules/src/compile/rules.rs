@@ -13,8 +13,9 @@ use super::{PackCompiler, RuleStatus, Source, parse_window};
 use crate::diagnostic::code;
 use crate::env::{PackEnv, kinds_list};
 use crate::expr::{self, StringList, Type};
-use crate::format::RuleDef;
-use crate::{Feature, LabelEntity, LabelOp, Rule, RuleMode};
+use crate::format::{RuleDef, WaitDef};
+use crate::{Feature, LabelEntity, LabelOp, Rule, RuleMode, Wait};
+use serde_saphyr::Spanned;
 
 impl PackCompiler {
     /// Every enabled rule, in file order; what became of each rule defined
@@ -104,6 +105,10 @@ impl PackCompiler {
             return None;
         }
         let labels = self.labels(src, def, &env)?;
+        let wait = match &def.wait {
+            Some(wait) => Some(self.wait(src, wait, &env, lists)?),
+            None => None,
+        };
         // Action and label ids may read features too.
         let mut all_reads = env.reads.take();
         all_reads.extend(env.keyed_reads.take());
@@ -123,6 +128,7 @@ impl PackCompiler {
             mode: mode?,
             actions,
             labels,
+            wait,
         };
         Some((rule, all_reads))
     }
@@ -161,6 +167,34 @@ impl PackCompiler {
                 );
             }
         }
+    }
+
+    /// A rule's `wait`: its length, the kinds that cancel it, its key on the
+    /// rule's own event (`env`) and the match and filter on a cancelling
+    /// event. Those two read the cancelling event only: no features.
+    fn wait(
+        &mut self,
+        src: &Source<'_>,
+        def: &Spanned<WaitDef>,
+        env: &PackEnv<'_>,
+        lists: &HashMap<String, Arc<StringList>>,
+    ) -> Option<Wait> {
+        let wait = &def.value;
+        let for_ms = parse_window(&wait.within.value).map_err(|e| self.at(code::BAD_VALUE, src, &wait.within, e));
+        let key = self.expression(src, &wait.key, env, &[Type::String]);
+        let unless = self.kinds(src, &wait.unless)?;
+        if unless.is_empty() {
+            self.at(code::MISSING, src, &wait.unless, "a wait needs at least one event kind in `unless`");
+            return None;
+        }
+        let no_features = HashMap::new();
+        let cancel_env = PackEnv::new(&unless, "wait", &no_features, lists);
+        let matches = self.expression(src, &wait.matches, &cancel_env, &[Type::String]);
+        let filter = match &wait.filter {
+            Some(f) => Some(self.expression(src, f, &cancel_env, &[Type::Bool])?),
+            None => None,
+        };
+        Some(Wait { for_ms: for_ms.ok()?, unless, key: key?, matches: matches?, filter })
     }
 
     /// The rule's label operations; `None` when any is wrong (each reported).

@@ -103,7 +103,12 @@ impl Tally {
         }
     }
 
+    /// One event's outcome, and the rule hits and actions of the absence
+    /// rules it ended the wait of (those count no event of their own).
     fn add(&mut self, outcome: &Outcome) {
+        for timeout in &outcome.timeouts {
+            self.add_hits(&timeout.outcome);
+        }
         if outcome.publishes_signal() {
             self.flagged += 1;
         }
@@ -113,6 +118,11 @@ impl Tally {
             .or_default()
             .entry(outcome.decision.as_str().to_string())
             .or_default() += 1;
+        self.add_hits(outcome);
+        *self.scores.entry(score_band(outcome.score).to_string()).or_default() += 1;
+    }
+
+    fn add_hits(&mut self, outcome: &Outcome) {
         for hit in outcome.hits() {
             *self.rules.entry(hit.rule_id.clone()).or_default() += 1;
         }
@@ -122,7 +132,6 @@ impl Tally {
                 .entry(ActionType::from_i32_or_unspecified(action.r#type).as_str().to_string())
                 .or_default() += 1;
         }
-        *self.scores.entry(score_band(outcome.score).to_string()).or_default() += 1;
     }
 
     fn into_report(self, events: u64, skipped: u64) -> Report {

@@ -88,11 +88,23 @@ impl<'t> Scoring<'t> {
 
     /// Counts one evaluated event against its label.
     pub(super) fn add(&mut self, event: &Event, outcome: &Outcome) {
+        for timeout in &outcome.timeouts {
+            self.add_one(&timeout.event, &timeout.outcome, false);
+        }
+        self.add_one(event, outcome, true);
+    }
+
+    /// One outcome of `event`: the event's own (counted as an event), or
+    /// an absence rule's firing for it (which flags its user and counts
+    /// its hits, but is no event of its own).
+    fn add_one(&mut self, event: &Event, outcome: &Outcome, own: bool) {
         let scenario = self.truth.scenario_of(&event.event_id);
         let is_flagged = outcome.publishes_signal();
-        let entry = self.events.entry(scenario.to_string()).or_default();
-        entry.0 += 1;
-        entry.1 += u64::from(is_flagged);
+        if own {
+            let entry = self.events.entry(scenario.to_string()).or_default();
+            entry.0 += 1;
+            entry.1 += u64::from(is_flagged);
+        }
         if scenario != NONE {
             let user = self.truth.users_of.get(&event.event_id).unwrap_or(&event.user_id);
             let (seen, caught) = self.users.entry(scenario.to_string()).or_default();

@@ -173,7 +173,8 @@ struct WarmEngine {
 impl gavel_kafka::WarmSink for WarmEngine {
     fn warm(&mut self, input: &gavel_kafka::Input<'_>) {
         if let Ok(event) = gavel_model::decode(input.encoding, input.payload) {
-            let _ = self.rules.current().warm(&event, input.timestamp_ms);
+            let lane = gavel_engine::lane_of(input.topic, input.partition);
+            let _ = self.rules.current().warm_in(lane, &event, input.timestamp_ms);
         }
         telemetry::engine::warmup_message();
     }
@@ -183,7 +184,8 @@ impl gavel_kafka::WarmSink for WarmEngine {
         if longest == 0 {
             return None;
         }
-        // History older than the longest window cannot change any feature.
+        // History older than the longest window (or wait) cannot change
+        // any feature or pending timer.
         Some(crate::clock::now_ms() - longest)
     }
 }

@@ -95,50 +95,25 @@ impl EngineProcessor {
         // A panic in here is caught by the shard, which dead-letters the
         // event; the velocity store's locks ignore poisoning, so state
         // stays usable.
-        let outcome = match engine.evaluate(&event, input.timestamp_ms, decided_at) {
+        let lane = gavel_engine::lane_of(input.topic, input.partition);
+        let outcome = match engine.evaluate_in(lane, &event, input.timestamp_ms, decided_at) {
             Ok(outcome) => outcome,
             Err(e) => return Err(Processed::DeadLetter(e.to_string())),
         };
         if *self.pack_version != *engine.pack().version {
             self.pack_version = engine.pack().version.as_str().into();
         }
+        let header = Headed { format: &self.format, pack_version: &self.pack_version };
+        let mut outputs = Vec::with_capacity(outcome.actions.len() + 2);
+        // Absence rules whose wait this event ended go first: their
+        // deadlines came before it.
         let counters = self.counters.get_or_insert_with(EventMetrics::default);
         counters.evaluated(outcome.kind, outcome.decision);
-        for hit in outcome.hits() {
-            let shadow = hit.mode == RuleMode::Shadow as i32;
-            counters.rule_hit(&hit.rule_id, shadow);
-            if let Some(tally) = &self.stats.tally {
-                tally.rule_hit(&hit.rule_id, shadow);
-            }
-        }
         if let Some(tally) = &self.stats.tally {
             tally.decision(outcome.decision);
         }
-        for rule in &outcome.failed_rules {
-            counters.rule_failed(rule);
-        }
-        let header = Headed { format: &self.format, pack_version: &self.pack_version };
-        let mut outputs = Vec::with_capacity(outcome.actions.len() + 2);
-        if let Some(signal) = outcome.signal() {
-            self.stats.signal();
-            counters.signal();
-            let key = signal.entity.as_ref().map_or("", |e| e.id.as_str());
-            outputs.push(header.output(OutputTopic::Signals, key, signal)?);
-        }
-        if self.emit.shadow
-            && let Some(signal) = outcome.shadow_signal()
-        {
-            counters.shadow_signal();
-            let key = signal.entity.as_ref().map_or("", |e| e.id.as_str());
-            outputs.push(header.output(OutputTopic::Shadow, key, signal)?);
-        }
-        for action in &outcome.actions {
-            counters.action(action.r#type);
-            if let Some(tally) = &self.stats.tally {
-                tally.action(action.r#type);
-            }
-            let key = action.target.as_ref().map_or("", |t| t.id.as_str());
-            outputs.push(header.output(OutputTopic::Actions, key, action)?);
+        for one in outcome.timeouts.iter().map(|t| &t.outcome).chain([&outcome]) {
+            publish(one, &header, &self.stats, counters, self.emit, &mut outputs)?;
         }
         if self.emit.verdicts {
             let verdict = engine.verdict(&event, &outcome, decided_at);
@@ -149,6 +124,50 @@ impl EngineProcessor {
         }
         Ok(Processed::Outputs(Outputs::new(outputs, Some(outcome.event_time_ms))))
     }
+}
+
+/// Counts the hits of one outcome (an event's, or an absence rule's
+/// firing) and appends its signal, shadow signal and actions to `outputs`.
+fn publish(
+    outcome: &gavel_engine::Outcome,
+    header: &Headed<'_>,
+    stats: &Stats,
+    counters: &mut EventMetrics,
+    emit: Emit,
+    outputs: &mut Vec<Output>,
+) -> Result<(), Processed> {
+    for hit in outcome.hits() {
+        let shadow = hit.mode == RuleMode::Shadow as i32;
+        counters.rule_hit(&hit.rule_id, shadow);
+        if let Some(tally) = &stats.tally {
+            tally.rule_hit(&hit.rule_id, shadow);
+        }
+    }
+    for rule in &outcome.failed_rules {
+        counters.rule_failed(rule);
+    }
+    if let Some(signal) = outcome.signal() {
+        stats.signal();
+        counters.signal();
+        let key = signal.entity.as_ref().map_or("", |e| e.id.as_str());
+        outputs.push(header.output(OutputTopic::Signals, key, signal)?);
+    }
+    if emit.shadow
+        && let Some(signal) = outcome.shadow_signal()
+    {
+        counters.shadow_signal();
+        let key = signal.entity.as_ref().map_or("", |e| e.id.as_str());
+        outputs.push(header.output(OutputTopic::Shadow, key, signal)?);
+    }
+    for action in &outcome.actions {
+        counters.action(action.r#type);
+        if let Some(tally) = &stats.tally {
+            tally.action(action.r#type);
+        }
+        let key = action.target.as_ref().map_or("", |t| t.id.as_str());
+        outputs.push(header.output(OutputTopic::Actions, key, action)?);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

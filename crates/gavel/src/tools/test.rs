@@ -105,6 +105,7 @@ fn with_probes(pack: &Pack) -> anyhow::Result<Pack> {
         mode: RuleMode::Shadow,
         actions: Vec::new(),
         labels: Vec::new(),
+        wait: None,
     }));
     Ok(probed)
 }
@@ -149,8 +150,13 @@ fn rule_hits(outcome: &Outcome) -> impl Iterator<Item = &RuleHit> {
     outcome.hits().iter().filter(|h| !h.rule_id.starts_with(PROBE))
 }
 
+/// Checks `expect` against an event's outcome: its own hits and those of
+/// the absence rules whose wait it ended (their actions come first: their
+/// deadlines came before the event); the score and decision are the
+/// event's own.
 fn check(expect: &Expect, outcome: &Outcome) -> Vec<String> {
-    let fired: Vec<&str> = rule_hits(outcome).map(|h| h.rule_id.as_str()).collect();
+    let timeouts = || outcome.timeouts.iter().map(|t| &t.outcome);
+    let fired: Vec<&str> = timeouts().chain([outcome]).flat_map(rule_hits).map(|h| h.rule_id.as_str()).collect();
     let mut problems = Vec::new();
     for rule in &expect.fires {
         if !fired.contains(&rule.as_str()) {
@@ -178,8 +184,11 @@ fn check(expect: &Expect, outcome: &Outcome) -> Vec<String> {
         problems.push(format!("expected score {score}, got {}", outcome.score));
     }
     if let Some(actions) = &expect.actions {
-        let got: Vec<ActionType> =
-            outcome.actions.iter().map(|a| ActionType::from_i32_or_unspecified(a.r#type)).collect();
+        let got: Vec<ActionType> = timeouts()
+            .chain([outcome])
+            .flat_map(|o| &o.actions)
+            .map(|a| ActionType::from_i32_or_unspecified(a.r#type))
+            .collect();
         if &got != actions {
             let names = |v: &[ActionType]| v.iter().map(|a| a.as_str_name()).collect::<Vec<_>>();
             problems.push(format!("expected actions {:?}, got {:?}", names(actions), names(&got)));
