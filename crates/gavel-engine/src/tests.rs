@@ -454,3 +454,154 @@ fn a_recent_set_read_for_another_key_is_exact_until_its_bound_and_counts_what_it
     // A day later the seller's devices have left the window.
     assert!(fired(&bid_on("alt2", "dev-64", "seller", 3_000 + 86_400_000)).is_empty());
 }
+
+const WAITING: &str = r#"
+version: "t3"
+rules:
+  - id: never_paid
+    description: the winner did not pay within an hour
+    on: [auction_closed]
+    when: event.auction_closed.winner_id != ""
+    wait:
+      for: 1h
+      unless: [payment_authorized]
+      key: event.auction_closed.winner_id
+      match: event.user_id
+      where: event.payment_authorized.amount.amount_minor > 0
+    score: 70
+    actions:
+      - type: send_to_review
+        target: user
+        id: event.auction_closed.winner_id
+    labels:
+      - add: never_paid
+        entity: user
+        id: event.auction_closed.winner_id
+        ttl: 1d
+  - id: flagged_bidder
+    description: a bidder marked as a non-payer
+    on: [bid_placed]
+    when: '"never_paid" in labels.user'
+    score: 10
+"#;
+
+fn waiting() -> Engine {
+    Engine::new(Pack::compile([("p.yaml", WAITING)]).unwrap())
+}
+
+fn close(winner: &str, t_ms: i64) -> Event {
+    Event {
+        event_id: format!("close-{winner}-{t_ms}"),
+        occurred_at: Some(timestamp_from_ms(t_ms)),
+        user_id: "seller".into(),
+        payload: Some(Payload::AuctionClosed(gavel_model::pb::AuctionClosed {
+            winner_id: winner.into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+fn paid(user: &str, t_ms: i64, amount: i64) -> Event {
+    Event {
+        event_id: format!("paid-{user}-{t_ms}"),
+        occurred_at: Some(timestamp_from_ms(t_ms)),
+        user_id: user.into(),
+        payload: Some(Payload::PaymentAuthorized(gavel_model::pb::PaymentAuthorized {
+            amount: Some(Money { amount_minor: amount, currency: "USD".into() }),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+const HOUR: i64 = 3_600_000;
+
+#[test]
+fn an_absence_rule_fires_at_its_deadline_as_its_arming_event() {
+    let engine = waiting();
+    let armed = engine.evaluate(&close("ghost", 1_000), None, 7).unwrap();
+    assert!(armed.hits().is_empty() && armed.timeouts.is_empty(), "it waits: {armed:?}");
+    // Just before the deadline nothing fires.
+    let out = engine.evaluate(&bid("x", 1_000 + HOUR - 1, 1), None, 7).unwrap();
+    assert!(out.timeouts.is_empty());
+    // At it, the rule fires before the event is evaluated.
+    let out = engine.evaluate(&bid("ghost", 1_000 + HOUR, 1), None, 9).unwrap();
+    let [fired] = out.timeouts.as_slice() else { panic!("one timeout: {out:?}") };
+    assert_eq!(fired.event.event_id, "close-ghost-1000");
+    let o = &fired.outcome;
+    assert_eq!(o.event_time_ms, 1_000 + HOUR);
+    assert_eq!((o.score, o.decision), (70, Decision::Review));
+    let signal = o.signal().unwrap();
+    assert_eq!(signal.event_id, timeout_event_id("close-ghost-1000", "never_paid"));
+    assert!(signal.hits[0].explanation.contains("no payment_authorized within 1h of close-ghost-1000"));
+    let [action] = o.actions.as_slice() else { panic!("{o:?}") };
+    assert_eq!(action.target.as_ref().unwrap().id, "ghost");
+    assert_eq!(action.source_event_id, signal.event_id);
+    assert_eq!(action.action_id, action_id("never_paid", action.r#type, action.target.as_ref().unwrap().r#type, "ghost", &signal.event_id));
+    // Its label is set at the deadline: the bid that ended the wait reads it.
+    assert!(out.hits().iter().any(|h| h.rule_id == "flagged_bidder"), "{out:?}");
+    // Once only.
+    assert!(engine.evaluate(&bid("x", 1_000 + 2 * HOUR, 1), None, 0).unwrap().timeouts.is_empty());
+    assert_eq!(engine.timer_counts(), TimerCounts { pending: 0, armed: 1, fired: 1, cancelled: 0, refused: 0 });
+}
+
+#[test]
+fn a_matching_event_before_the_deadline_cancels_and_one_at_it_is_too_late() {
+    let engine = waiting();
+    engine.evaluate(&close("a", 0), None, 0).unwrap();
+    engine.evaluate(&close("b", 0), None, 0).unwrap();
+    engine.evaluate(&close("c", 0), None, 0).unwrap();
+    // a pays in time; b pays nothing (the filter); c pays at the deadline.
+    engine.evaluate(&paid("a", HOUR - 1, 500), None, 0).unwrap();
+    engine.evaluate(&paid("b", HOUR - 1, 0), None, 0).unwrap();
+    engine.evaluate(&paid("someone", HOUR - 1, 500), None, 0).unwrap();
+    let out = engine.evaluate(&paid("c", HOUR, 500), None, 0).unwrap();
+    let mut fired: Vec<&str> = out.timeouts.iter().map(|t| t.event.event_id.as_str()).collect();
+    fired.sort_unstable();
+    assert_eq!(fired, ["close-b-0", "close-c-0"]);
+    assert_eq!(engine.timer_counts().cancelled, 1);
+}
+
+#[test]
+fn each_lane_fires_on_its_own_clock_and_a_late_arming_fires_at_once() {
+    let engine = waiting();
+    engine.evaluate_in(1, &close("slow-lane", 0), None, 0).unwrap();
+    // Another partition far ahead fires nothing of lane 1's.
+    let ahead = engine.evaluate_in(2, &bid("x", 5 * HOUR, 1), None, 0).unwrap();
+    assert!(ahead.timeouts.is_empty());
+    // Lane 2's clock is at 5h: a close from 2h ago there is past its
+    // deadline already and fires with the event that armed it.
+    let late = engine.evaluate_in(2, &close("late", 3 * HOUR), None, 0).unwrap();
+    assert_eq!(late.timeouts.len(), 1, "{late:?}");
+    assert_eq!(late.timeouts[0].outcome.event_time_ms, 4 * HOUR);
+    let own = engine.evaluate_in(1, &bid("y", HOUR, 1), None, 0).unwrap();
+    assert_eq!(own.timeouts.len(), 1);
+    assert_eq!(own.timeouts[0].event.event_id, "close-slow-lane-0");
+}
+
+#[test]
+fn warm_up_rebuilds_pending_timers_and_a_successor_keeps_them_while_the_wait_is_unchanged() {
+    // Warm-up replays the close: the timer is pending again, and its
+    // firing during warm-up (none here) would be dropped.
+    let engine = waiting();
+    engine.warm(&close("w", 0), None).unwrap();
+    let kept = Engine::succeed(&engine, Pack::compile([("p.yaml", WAITING.replace("score: 70", "score: 60").as_str())]).unwrap());
+    let out = kept.evaluate(&bid("x", HOUR, 1), None, 0).unwrap();
+    assert_eq!(out.timeouts.len(), 1, "a rule whose wait did not change keeps its timers");
+    assert_eq!(out.timeouts[0].outcome.score, 60, "and fires as the new pack says");
+
+    let engine = waiting();
+    engine.evaluate(&close("w", 0), None, 0).unwrap();
+    let changed = Engine::succeed(&engine, Pack::compile([("p.yaml", WAITING.replace("for: 1h", "for: 2h").as_str())]).unwrap());
+    assert!(changed.evaluate(&bid("x", 3 * HOUR, 1), None, 0).unwrap().timeouts.is_empty(), "a changed wait starts empty");
+
+    // The same events give the same ids, whichever engine runs them.
+    let ids = || {
+        let engine = waiting();
+        engine.evaluate(&close("z", 0), None, 0).unwrap();
+        let out = engine.evaluate(&bid("x", HOUR, 1), None, 0).unwrap();
+        out.timeouts[0].outcome.actions[0].action_id.clone()
+    };
+    assert_eq!(ids(), ids());
+}

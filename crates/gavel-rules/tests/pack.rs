@@ -168,3 +168,36 @@ fn unknown_features_and_bad_caps_are_reported() {
     assert!(diags[0].message.contains("did you mean `features.bids_per_user_10s`"), "{}", diags[0].message);
     assert_eq!(diags[0].line, 15);
 }
+
+#[test]
+fn a_wait_is_checked_where_it_is_written() {
+    let with_wait = |wait: &str| {
+        GOOD.replace(
+            "    score: 40\ndecisions:",
+            &format!("    score: 40\n    wait:\n{wait}\ndecisions:"),
+        )
+    };
+    let good = with_wait(
+        "      for: 1d\n      unless: [chat_message_sent]\n      key: event.user_id\n      match: event.user_id\n      where: event.chat_message_sent.text != \"\"",
+    );
+    let pack = Pack::compile([("rules/pack.yaml", good.as_str()), ("rules/lists/pay_apps.txt", LIST)]).unwrap();
+    let wait = pack.rules.iter().find_map(|r| r.wait.as_ref()).unwrap();
+    assert_eq!(wait.for_ms, 86_400_000);
+    assert_eq!(pack.longest_window_ms(), 86_400_000, "warm-up replays the longest wait");
+
+    let cases = [
+        ("      for: 1y\n      unless: [chat_message_sent]\n      key: event.user_id\n      match: event.user_id", "invalid duration unit", 28),
+        ("      for: 1d\n      unless: [chat_sent]\n      key: event.user_id\n      match: event.user_id", "unknown event kind `chat_sent`", 29),
+        ("      for: 1d\n      unless: []\n      key: event.user_id\n      match: event.user_id", "needs at least one event kind in `unless`", 29),
+        ("      for: 1d\n      unless: [bid_placed]\n      key: event.user_id\n      match: event.bid_placed.amount.amount_minor", "expected string, got int", 31),
+        ("      for: 1d\n      unless: [bid_placed]\n      key: event.user_id\n      match: string(features.bids_per_user_10s)", "read the cancelling event, not features", 31),
+        ("      for: 1d\n      unless: [bid_placed]\n      key: 1\n      match: event.user_id", "expected string, got int", 30),
+        ("      for: 1d\n      unless: [bid_placed]\n      key: event.user_id\n      match: event.user_id\n      where: event.chat_message_sent.text != \"\"", "only set on chat_message_sent events, and this wait runs on [bid_placed]", 32),
+    ];
+    for (wait, message, line) in cases {
+        let diags = errors(&with_wait(wait));
+        assert_eq!(diags.len(), 1, "{wait}: {diags:?}");
+        assert!(diags[0].message.contains(message), "{wait}: {}", diags[0].message);
+        assert_eq!(diags[0].line, line, "{wait}: {:?}", diags[0]);
+    }
+}

@@ -106,7 +106,7 @@ impl PackCompiler {
         }
         let labels = self.labels(src, def, &env)?;
         let wait = match &def.wait {
-            Some(wait) => Some(self.wait(src, wait, &env, lists)?),
+            Some(wait) => Some(self.wait(src, wait, &env, feature_index, lists)?),
             None => None,
         };
         // Action and label ids may read features too.
@@ -177,21 +177,31 @@ impl PackCompiler {
         src: &Source<'_>,
         def: &Spanned<WaitDef>,
         env: &PackEnv<'_>,
+        feature_index: &HashMap<String, (usize, Type)>,
         lists: &HashMap<String, Arc<StringList>>,
     ) -> Option<Wait> {
         let wait = &def.value;
         let for_ms = parse_window(&wait.within.value).map_err(|e| self.at(code::BAD_VALUE, src, &wait.within, e));
         let key = self.expression(src, &wait.key, env, &[Type::String]);
-        let unless = self.kinds(src, &wait.unless)?;
-        if unless.is_empty() {
+        if wait.unless.value.is_empty() {
             self.at(code::MISSING, src, &wait.unless, "a wait needs at least one event kind in `unless`");
             return None;
         }
-        let no_features = HashMap::new();
-        let cancel_env = PackEnv::new(&unless, "wait", &no_features, lists);
-        let matches = self.expression(src, &wait.matches, &cancel_env, &[Type::String]);
+        let unless = self.kinds(src, &wait.unless)?;
+        let cancel_env = PackEnv::new(&unless, "wait", feature_index, lists);
+        let on_cancel = |c: &mut Self, text: &Spanned<String>, ty: Type| {
+            let plan = c.expression(src, text, &cancel_env, &[ty]);
+            let read = !cancel_env.reads.take().is_empty() | !cancel_env.keyed_reads.take().is_empty();
+            if read && plan.is_some() {
+                let message = "a wait's `match` and `where` read the cancelling event, not features";
+                c.at(code::EXPRESSION, src, text, message);
+                return None;
+            }
+            plan
+        };
+        let matches = on_cancel(self, &wait.matches, Type::String);
         let filter = match &wait.filter {
-            Some(f) => Some(self.expression(src, f, &cancel_env, &[Type::Bool])?),
+            Some(f) => Some(on_cancel(self, f, Type::Bool)?),
             None => None,
         };
         Some(Wait { for_ms: for_ms.ok()?, unless, key: key?, matches: matches?, filter })

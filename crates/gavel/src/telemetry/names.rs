@@ -92,6 +92,10 @@ catalog! {
     VELOCITY_TOO_LATE: Counter = "gavel_velocity_events_too_late_total", "Events older than their key's window, ignored, by feature.";
     /// Counter, label `feature`: items a `recent` feature's key dropped because it held its bound.
     VELOCITY_ITEMS_DROPPED: Counter = "gavel_velocity_items_dropped_total", "Items a recent feature dropped because the key already held RECENT_MAX_ITEMS, least recently seen first, by feature.";
+    /// Gauge: absence rules' timers waiting for their deadline.
+    TIMERS_PENDING: Gauge = "gavel_timers_pending", "Timers of absence rules (wait:) waiting for their deadline.";
+    /// Counter, label `outcome`: timers armed, fired at their deadline, cancelled in time, or refused at the bound.
+    TIMERS: Counter = "gavel_timers_total", "Timers of absence rules by outcome: armed, fired (deadline reached), cancelled (a matching event in time), refused (MAX_PENDING_TIMERS pending).";
     /// Gauge, label `feature`: keys held.
     VELOCITY_KEYS: Gauge = "gavel_velocity_keys", "Velocity keys held, by feature.";
     /// Gauge, label `feature`: bytes held (estimate).
