@@ -538,7 +538,10 @@ fn an_absence_rule_fires_at_its_deadline_as_its_arming_event() {
     let [action] = o.actions.as_slice() else { panic!("{o:?}") };
     assert_eq!(action.target.as_ref().unwrap().id, "ghost");
     assert_eq!(action.source_event_id, signal.event_id);
-    assert_eq!(action.action_id, action_id("never_paid", action.r#type, action.target.as_ref().unwrap().r#type, "ghost", &signal.event_id));
+    assert_eq!(
+        action.action_id,
+        action_id("never_paid", action.r#type, action.target.as_ref().unwrap().r#type, "ghost", &signal.event_id)
+    );
     // Its label is set at the deadline: the bid that ended the wait reads it.
     assert!(out.hits().iter().any(|h| h.rule_id == "flagged_bidder"), "{out:?}");
     // Once only.
@@ -586,15 +589,22 @@ fn warm_up_rebuilds_pending_timers_and_a_successor_keeps_them_while_the_wait_is_
     // firing during warm-up (none here) would be dropped.
     let engine = waiting();
     engine.warm(&close("w", 0), None).unwrap();
-    let kept = Engine::succeed(&engine, Pack::compile([("p.yaml", WAITING.replace("score: 70", "score: 60").as_str())]).unwrap());
+    let kept = Engine::succeed(
+        &engine,
+        Pack::compile([("p.yaml", WAITING.replace("score: 70", "score: 60").as_str())]).unwrap(),
+    );
     let out = kept.evaluate(&bid("x", HOUR, 1), None, 0).unwrap();
     assert_eq!(out.timeouts.len(), 1, "a rule whose wait did not change keeps its timers");
     assert_eq!(out.timeouts[0].outcome.score, 60, "and fires as the new pack says");
 
     let engine = waiting();
     engine.evaluate(&close("w", 0), None, 0).unwrap();
-    let changed = Engine::succeed(&engine, Pack::compile([("p.yaml", WAITING.replace("for: 1h", "for: 2h").as_str())]).unwrap());
-    assert!(changed.evaluate(&bid("x", 3 * HOUR, 1), None, 0).unwrap().timeouts.is_empty(), "a changed wait starts empty");
+    let changed =
+        Engine::succeed(&engine, Pack::compile([("p.yaml", WAITING.replace("for: 1h", "for: 2h").as_str())]).unwrap());
+    assert!(
+        changed.evaluate(&bid("x", 3 * HOUR, 1), None, 0).unwrap().timeouts.is_empty(),
+        "a changed wait starts empty"
+    );
 
     // The same events give the same ids, whichever engine runs them.
     let ids = || {

@@ -172,10 +172,7 @@ fn unknown_features_and_bad_caps_are_reported() {
 #[test]
 fn a_wait_is_checked_where_it_is_written() {
     let with_wait = |wait: &str| {
-        GOOD.replace(
-            "    score: 40\ndecisions:",
-            &format!("    score: 40\n    wait:\n{wait}\ndecisions:"),
-        )
+        GOOD.replace("    score: 40\ndecisions:", &format!("    score: 40\n    wait:\n{wait}\ndecisions:"))
     };
     let good = with_wait(
         "      for: 1d\n      unless: [chat_message_sent]\n      key: event.user_id\n      match: event.user_id\n      where: event.chat_message_sent.text != \"\"",
@@ -186,13 +183,41 @@ fn a_wait_is_checked_where_it_is_written() {
     assert_eq!(pack.longest_window_ms(), 86_400_000, "warm-up replays the longest wait");
 
     let cases = [
-        ("      for: 1y\n      unless: [chat_message_sent]\n      key: event.user_id\n      match: event.user_id", "invalid duration unit", 28),
-        ("      for: 1d\n      unless: [chat_sent]\n      key: event.user_id\n      match: event.user_id", "unknown event kind `chat_sent`", 29),
-        ("      for: 1d\n      unless: []\n      key: event.user_id\n      match: event.user_id", "needs at least one event kind in `unless`", 29),
-        ("      for: 1d\n      unless: [bid_placed]\n      key: event.user_id\n      match: event.bid_placed.amount.amount_minor", "expected string, got int", 31),
-        ("      for: 1d\n      unless: [bid_placed]\n      key: event.user_id\n      match: string(features.bids_per_user_10s)", "read the cancelling event, not features", 31),
-        ("      for: 1d\n      unless: [bid_placed]\n      key: 1\n      match: event.user_id", "expected string, got int", 30),
-        ("      for: 1d\n      unless: [bid_placed]\n      key: event.user_id\n      match: event.user_id\n      where: event.chat_message_sent.text != \"\"", "only set on chat_message_sent events, and this wait runs on [bid_placed]", 32),
+        (
+            "      for: 1y\n      unless: [chat_message_sent]\n      key: event.user_id\n      match: event.user_id",
+            "invalid duration unit",
+            28,
+        ),
+        (
+            "      for: 1d\n      unless: [chat_sent]\n      key: event.user_id\n      match: event.user_id",
+            "unknown event kind `chat_sent`",
+            29,
+        ),
+        (
+            "      for: 1d\n      unless: []\n      key: event.user_id\n      match: event.user_id",
+            "needs at least one event kind in `unless`",
+            29,
+        ),
+        (
+            "      for: 1d\n      unless: [bid_placed]\n      key: event.user_id\n      match: event.bid_placed.amount.amount_minor",
+            "expected string, got int",
+            31,
+        ),
+        (
+            "      for: 1d\n      unless: [bid_placed]\n      key: event.user_id\n      match: string(features.bids_per_user_10s)",
+            "read the cancelling event, not features",
+            31,
+        ),
+        (
+            "      for: 1d\n      unless: [bid_placed]\n      key: 1\n      match: event.user_id",
+            "expected string, got int",
+            30,
+        ),
+        (
+            "      for: 1d\n      unless: [bid_placed]\n      key: event.user_id\n      match: event.user_id\n      where: event.chat_message_sent.text != \"\"",
+            "only set on chat_message_sent events, and this wait runs on [bid_placed]",
+            32,
+        ),
     ];
     for (wait, message, line) in cases {
         let diags = errors(&with_wait(wait));

@@ -4,8 +4,8 @@
 //! evaluated in the same order in memory, as `gavel replay` and `gavel
 //! test` do. Every primitive the pack uses — windows, distinct counts,
 //! recent sets read for another key (`features.x.of(key)`), text normal
-//! forms, labels, cooldowns — is evaluated in event time, so where it
-//! runs must not change what it decides.
+//! forms, labels, cooldowns, absence rules' timers — is evaluated in event
+//! time, so where it runs must not change what it decides.
 //!
 //! One input partition: the order the in-memory run uses is then the order
 //! the consumer sees. (Several partitions interleave differently from run
@@ -15,11 +15,10 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 use gavel_engine::Engine;
-use gavel_model::pb::{BidPlaced, ListingCreated};
+use gavel_model::pb::{AuctionClosed, BidPlaced, ListingCreated, LoginSucceeded};
 use gavel_model::{Event, Payload, encode_json, event_time_ms, timestamp_from_ms};
 use gavel_sim::{SimConfig, Simulator};
 use rdkafka::producer::FutureRecord;
@@ -29,14 +28,15 @@ const EVENTS: usize = 20_000;
 
 /// An event by `user` on the device `rp-device` at `t_ms`.
 fn linked(user: &str, payload: Payload, t_ms: i64) -> Event {
-    Event {
-        event_id: format!("{user}-linked"),
+    let mut event = Event {
         occurred_at: Some(timestamp_from_ms(t_ms)),
         user_id: user.into(),
         device_id: Some("rp-device".into()),
         payload: Some(payload),
         ..Default::default()
-    }
+    };
+    event.event_id = format!("{user}-{}-{t_ms}", event.kind().unwrap().as_str());
+    event
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,6 +45,12 @@ async fn the_service_publishes_exactly_the_actions_an_in_memory_replay_gives() {
     let Some(brokers) = shared_brokers() else { return };
     let setup = Setup::new(&brokers, "replay-prod", 1).await;
     setup.use_shipped_pack();
+    // The absence rule enforcing, so its firing shows as an action.
+    let payments = setup.dir.join("pack/payments.yaml");
+    let text = std::fs::read_to_string(&payments).unwrap();
+    let enforced = text.replacen("    score: 30\n    mode: shadow\n", "    score: 30\n", 1);
+    assert_ne!(text, enforced, "winner_never_paid is in shadow mode in the shipped pack");
+    std::fs::write(&payments, enforced).unwrap();
     let mut events: Vec<_> = Simulator::new(SimConfig::default()).take(EVENTS).map(|s| s.event).collect();
     // The simulator's first shill ring comes later than this; one linked
     // pair goes in the middle so the keyed read is exercised on every run.
@@ -54,19 +60,27 @@ async fn the_service_publishes_exactly_the_actions_an_in_memory_replay_gives() {
         linked("rp-alt", Payload::BidPlaced(BidPlaced { seller_id: "rp-seller".into(), ..Default::default() }), at),
     );
     events.insert(EVENTS / 2, linked("rp-seller", Payload::ListingCreated(ListingCreated::default()), at));
+    // A winner who never pays, and an event a day after the last one: the
+    // absence rule's deadline passes on the partition's clock.
+    let close = AuctionClosed { winner_id: "rp-ghost".into(), ..Default::default() };
+    events.insert(EVENTS / 2, linked("rp-seller", Payload::AuctionClosed(close), at));
+    let last = event_time_ms(events.last().unwrap()).unwrap();
+    events.push(linked("rp-clock", Payload::LoginSucceeded(LoginSucceeded::default()), last + 86_400_000));
 
     // What the engine decides in memory, in the topic's order.
-    let pack = gavel::tools::pack::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules")).unwrap();
+    let pack = gavel::tools::pack::load(&setup.dir.join("pack")).unwrap();
     let engine = Engine::new(pack);
     let mut expected = BTreeSet::new();
     for event in &events {
         let outcome = engine.evaluate(event, None, 0).unwrap();
-        expected.extend(
-            outcome.actions.iter().map(|a| (a.action_id.clone(), a.source_event_id.clone(), a.rule_id.clone())),
-        );
+        let timeouts = outcome.timeouts.iter().map(|t| &t.outcome);
+        for action in timeouts.chain([&outcome]).flat_map(|o| &o.actions) {
+            expected.insert((action.action_id.clone(), action.source_event_id.clone(), action.rule_id.clone()));
+        }
     }
     let rules: BTreeSet<&str> = expected.iter().map(|(_, _, rule)| rule.as_str()).collect();
     assert!(rules.contains("bidder_shares_seller_device"), "the run exercises keyed reads: {rules:?}");
+    assert!(rules.contains("winner_never_paid"), "the run exercises an absence rule: {rules:?}");
     assert!(rules.len() >= 6, "the run exercises many rules: {rules:?}");
 
     let seen = collect(&setup);
