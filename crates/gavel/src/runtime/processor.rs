@@ -287,4 +287,58 @@ rules:
         let action = gavel_model::pb::AutoAction::decode(&*out[2].payload).unwrap();
         assert_eq!(action.rule_id, "scored");
     }
+
+    #[test]
+    fn an_absence_rule_publishes_when_its_partition_reaches_the_deadline() {
+        let pack = r#"
+version: "w"
+rules:
+  - id: quiet
+    description: a user who said hello never said goodbye within a minute
+    on: [chat_message_sent]
+    when: event.chat_message_sent.text == "hello"
+    wait:
+      for: 1m
+      unless: [chat_message_sent]
+      key: event.user_id
+      match: event.user_id
+      where: event.chat_message_sent.text == "bye"
+    score: 50
+    actions:
+      - type: mute_chat
+        target: user
+"#;
+        let rules = Rules::new(Engine::new(Pack::compile([("p.yaml", pack)]).unwrap()), None);
+        let mut processor = EngineProcessor::new(rules, Arc::new(Stats::default()), Emit::default());
+        let mut at = |partition: i32, payload: &[u8]| {
+            let input = Input {
+                topic: "chat",
+                partition,
+                offset: 0,
+                key: None,
+                payload,
+                timestamp_ms: None,
+                encoding: Encoding::Json,
+            };
+            match processor.process(&input) {
+                Processed::Outputs(out) => out.iter().map(|o| (o.topic, o.payload.clone())).collect::<Vec<_>>(),
+                Processed::DeadLetter(reason) => panic!("{reason}"),
+            }
+        };
+        let hello =
+            br#"{"eventId":"h1","userId":"u1","occurredAt":"2026-01-01T00:00:00Z","chatMessageSent":{"text":"hello"}}"#;
+        assert!(at(0, hello).is_empty());
+        // Partition 1 is past the deadline; partition 0's clock is not.
+        let later =
+            br#"{"eventId":"x","userId":"u2","occurredAt":"2026-01-01T00:05:00Z","chatMessageSent":{"text":"hi"}}"#;
+        assert!(at(1, later).is_empty());
+        let out = at(0, later);
+        let topics: Vec<OutputTopic> = out.iter().map(|(t, _)| *t).collect();
+        assert_eq!(topics, [OutputTopic::Signals, OutputTopic::Actions]);
+        let signal = gavel_model::pb::RiskSignal::decode(&*out[0].1).unwrap();
+        assert_eq!(signal.event_id, "h1/quiet/timeout");
+        assert_eq!(signal.entity.unwrap().id, "u1");
+        let action = gavel_model::pb::AutoAction::decode(&*out[1].1).unwrap();
+        assert_eq!((action.rule_id.as_str(), action.source_event_id.as_str()), ("quiet", "h1/quiet/timeout"));
+    }
 }
