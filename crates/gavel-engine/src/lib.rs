@@ -17,6 +17,7 @@
 //! not fire; the failure is counted per rule ([`Engine::rule_errors`]).
 
 mod activation;
+mod sequences;
 mod timers;
 
 use std::sync::Arc;
@@ -30,6 +31,8 @@ use gavel_rules::{Feature, LabelEntity, Pack, RuleMode};
 use gavel_velocity::{Input, LabelStore, Window, WindowConfig};
 
 use crate::activation::EventActivation;
+pub use crate::sequences::STEP_OCCURRENCES;
+use crate::sequences::{Occurrence, Sequences};
 pub use crate::timers::{MAX_PENDING_TIMERS, TimerCounts};
 use crate::timers::{Pending, Timers};
 
@@ -150,6 +153,11 @@ pub struct Engine {
     timers: Option<Arc<Timers>>,
     /// For each event kind, the absence rules it can cancel.
     cancels_by_kind: Vec<Vec<usize>>,
+    /// The recorded steps of sequence rules, when the pack has any; shared
+    /// with successors whose rule keeps the same sequence.
+    sequences: Option<Arc<Sequences>>,
+    /// For each event kind, the (rule, step) pairs of sequences it can be.
+    steps_by_kind: Vec<Vec<(usize, usize)>>,
 }
 
 impl Engine {
@@ -228,6 +236,27 @@ impl Engine {
             });
             timers
         });
+        let mut steps_by_kind = vec![Vec::new(); EventKind::ALL.len()];
+        for (i, rule) in pack.rules.iter().enumerate() {
+            for (s, step) in rule.after.iter().flat_map(|a| a.steps.iter().enumerate()) {
+                for kind in &step.on {
+                    steps_by_kind[kind.index()].push((i, s));
+                }
+            }
+        }
+        let sequences = pack.rules.iter().any(|r| r.after.is_some()).then(|| {
+            let kept = previous.and_then(|p| p.sequences.as_ref().map(Arc::clone));
+            let sequences = kept.unwrap_or_default();
+            let old = previous.map(|p| &p.pack);
+            sequences.retain_rules(|id| {
+                let after_of = |pack: &Pack| pack.rules.iter().find(|r| r.id == id).and_then(|r| r.after.clone());
+                match (old.and_then(|p| after_of(p)), after_of(&pack)) {
+                    (Some(before), Some(now)) => before.same_as(&now),
+                    _ => false,
+                }
+            });
+            sequences
+        });
         Engine {
             pack,
             windows,
@@ -241,6 +270,8 @@ impl Engine {
             pack_label,
             timers,
             cancels_by_kind,
+            sequences,
+            steps_by_kind,
         }
     }
 
@@ -309,6 +340,13 @@ impl Engine {
                     continue;
                 }
             }
+            let steps = match (&rule.after, &self.sequences) {
+                (Some(after), Some(sequences)) => match self.sequence_matched(sequences, rule, after, &activation, t) {
+                    Some(steps) => Some(steps),
+                    None => continue,
+                },
+                _ => None,
+            };
             let features: Vec<FeatureValue> = rule
                 .reads
                 .iter()
@@ -341,7 +379,10 @@ impl Engine {
                     }
                 }
             }
-            let explanation = explain(&rule.description, &features);
+            let mut explanation = explain(&rule.description, &features);
+            if let Some(steps) = steps {
+                explanation.push_str(&steps);
+            }
             hits.push(RuleHit {
                 rule_id: rule.id.clone(),
                 score: rule.score,
@@ -351,6 +392,10 @@ impl Engine {
             });
         }
 
+        // A step counts for later events, not for the one it is.
+        if let Some(sequences) = &self.sequences {
+            self.record_steps(sequences, kind, event, &activation, t);
+        }
         // Labels change after every rule has seen the event as it arrived.
         for r in fired_enforcing {
             self.apply_labels(&self.pack.rules[r], event, &activation, t);
@@ -383,6 +428,54 @@ impl Engine {
             event_time: Some(timestamp_from_ms(t)),
             pack_hash: self.pack.hash.clone(),
             decision: self.pack.decisions.decide(kind, score) as i32,
+        }
+    }
+
+    /// Whether `rule`'s sequence is complete at this event: `Some` with the
+    /// steps that made it, for the explanation (" after a e1, then b e2").
+    fn sequence_matched(
+        &self,
+        sequences: &Sequences,
+        rule: &gavel_rules::Rule,
+        after: &gavel_rules::Sequence,
+        activation: &EventActivation<'_, '_>,
+        t: i64,
+    ) -> Option<String> {
+        let Ok(Value::Str(key)) = after.key.eval(activation) else { return None };
+        if key.is_empty() {
+            return None;
+        }
+        let found = sequences.matched(&rule.id, &key, after, t)?;
+        let joint = if after.any_order { ", and " } else { ", then " };
+        let named: Vec<String> = found.iter().map(|o| format!("{} {}", o.kind.as_str(), o.event_id)).collect();
+        Some(format!(" after {}", named.join(joint)))
+    }
+
+    /// Records `event` as each sequence step its kind can be, where the
+    /// step's filter holds and its key is set.
+    fn record_steps(
+        &self,
+        sequences: &Sequences,
+        kind: EventKind,
+        event: &Event,
+        activation: &EventActivation<'_, '_>,
+        t: i64,
+    ) {
+        for &(r, s) in &self.steps_by_kind[kind.index()] {
+            let rule = &self.pack.rules[r];
+            let Some(after) = &rule.after else { continue };
+            let step = &after.steps[s];
+            if let Some(filter) = &step.filter
+                && !filter.eval_bool(activation).unwrap_or(false)
+            {
+                continue;
+            }
+            let Ok(Value::Str(key)) = step.key.eval(activation) else { continue };
+            if key.is_empty() {
+                continue;
+            }
+            let occurrence = Occurrence { t, kind, event_id: event.event_id.as_str().into() };
+            sequences.record(&rule.id, &key, after.steps.len(), s, after.within_ms, occurrence);
         }
     }
 
@@ -457,6 +550,11 @@ impl Engine {
             timeouts: Vec::new(),
         };
         Some(Timeout { event: pending.event, outcome })
+    }
+
+    /// Keys holding recorded sequence steps, over all sequence rules.
+    pub fn sequence_keys(&self) -> usize {
+        self.sequences.as_ref().map_or(0, |s| s.len())
     }
 
     /// The absence rules' timer counts; all zero when the pack has none.
@@ -546,13 +644,20 @@ impl Engine {
         self.evaluate_in(lane, event, fallback_time_ms, 0).map(drop)
     }
 
-    /// Drops idle keys and lapsed cooldowns as of event time `now_ms`.
-    /// Returns the number of keys evicted.
+    /// Drops idle keys, lapsed cooldowns and sequence steps out of their
+    /// window as of event time `now_ms`. Returns the number of velocity
+    /// keys evicted.
     pub fn maintain(&self, now_ms: i64) -> usize {
         self.cooldowns.retain(|(key, _), last| {
             self.cooldown_ms.get(key).is_some_and(|&ms| now_ms.saturating_sub(*last) < ms as i64)
         });
         self.labels.evict_expired(now_ms);
+        if let Some(sequences) = &self.sequences {
+            let within_of = |id: &str| {
+                self.pack.rules.iter().find(|r| r.id == id).and_then(|r| r.after.as_ref()).map(|a| a.within_ms)
+            };
+            sequences.evict(now_ms, within_of);
+        }
         self.windows.iter().map(|w| w.evict_idle(now_ms)).sum()
     }
 

@@ -615,3 +615,89 @@ fn warm_up_rebuilds_pending_timers_and_a_successor_keeps_them_while_the_wait_is_
     };
     assert_eq!(ids(), ids());
 }
+
+const SEQUENCED: &str = r#"
+version: "t4"
+rules:
+  - id: chain
+    description: a bid after a chat and a login, in that order, within an hour
+    on: [bid_placed]
+    when: "true"
+    after:
+      within: 1h
+      key: event.user_id
+      steps:
+        - on: [chat_message_sent]
+          where: event.chat_message_sent.text != "ignore me"
+        - on: [login_succeeded]
+    score: 20
+"#;
+
+fn login(user: &str, t_ms: i64) -> Event {
+    Event {
+        event_id: format!("login-{user}-{t_ms}"),
+        occurred_at: Some(timestamp_from_ms(t_ms)),
+        user_id: user.into(),
+        payload: Some(Payload::LoginSucceeded(gavel_model::pb::LoginSucceeded::default())),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_sequence_needs_its_steps_in_order_inside_the_window_and_names_them() {
+    let in_order = |pack: &str| Engine::new(Pack::compile([("p.yaml", pack)]).unwrap());
+    let fires =
+        |engine: &Engine, e: &Event| engine.evaluate(e, None, 0).unwrap().hits().first().map(|h| h.explanation.clone());
+
+    let engine = in_order(SEQUENCED);
+    engine.evaluate(&chat("u", 0, "hello"), None, 0).unwrap();
+    engine.evaluate(&login("u", 1_000), None, 0).unwrap();
+    let explanation = fires(&engine, &bid("u", 2_000, 1)).expect("in order");
+    assert!(
+        explanation.ends_with("after chat_message_sent chat-u-0, then login_succeeded login-u-1000"),
+        "{explanation}"
+    );
+    // The first step exactly an hour before is out of the window.
+    assert!(fires(&engine, &bid("u", HOUR, 1)).is_none());
+    assert!(fires(&engine, &bid("u", HOUR - 1, 1)).is_some());
+
+    // The other order, a filtered step, or another user: no match.
+    let engine = in_order(SEQUENCED);
+    engine.evaluate(&login("v", 0), None, 0).unwrap();
+    engine.evaluate(&chat("v", 1_000, "hello"), None, 0).unwrap();
+    assert!(fires(&engine, &bid("v", 2_000, 1)).is_none(), "login before chat is not the written order");
+    engine.evaluate(&chat("w", 0, "ignore me"), None, 0).unwrap();
+    engine.evaluate(&login("w", 1_000), None, 0).unwrap();
+    assert!(fires(&engine, &bid("w", 2_000, 1)).is_none(), "a step's filter must hold");
+    assert!(fires(&engine, &bid("x", 2_000, 1)).is_none());
+
+    // `order: any` takes them either way round.
+    let any = SEQUENCED.replace("      key: event.user_id\n", "      key: event.user_id\n      order: any\n");
+    let engine = in_order(&any);
+    engine.evaluate(&login("v", 0), None, 0).unwrap();
+    engine.evaluate(&chat("v", 1_000, "hello"), None, 0).unwrap();
+    let explanation = fires(&engine, &bid("v", 2_000, 1)).expect("any order");
+    assert!(
+        explanation.ends_with("after chat_message_sent chat-v-1000, and login_succeeded login-v-0"),
+        "{explanation}"
+    );
+
+    // Warm-up rebuilds the steps; a reload keeps them while the sequence
+    // is unchanged and starts afresh when it changes.
+    let engine = in_order(SEQUENCED);
+    engine.warm(&chat("u", 0, "hello"), None).unwrap();
+    engine.warm(&login("u", 1_000), None).unwrap();
+    let kept = Engine::succeed(
+        &engine,
+        Pack::compile([("p.yaml", SEQUENCED.replace("score: 20", "score: 30").as_str())]).unwrap(),
+    );
+    assert!(fires(&kept, &bid("u", 2_000, 1)).is_some());
+    assert_eq!(kept.sequence_keys(), 1);
+    let changed = Engine::succeed(&kept, Pack::compile([("p.yaml", any.as_str())]).unwrap());
+    assert!(fires(&changed, &bid("u", 3_000, 1)).is_none());
+    // Maintenance drops keys whose steps left the window.
+    changed.evaluate(&login("u", 4_000), None, 0).unwrap();
+    assert_eq!(changed.sequence_keys(), 1);
+    changed.maintain(10 * HOUR);
+    assert_eq!(changed.sequence_keys(), 0);
+}

@@ -149,6 +149,31 @@ pub(crate) struct RuleDef {
     /// Fire only if nothing cancels the rule within a time: absence.
     #[serde(default)]
     pub wait: Option<Spanned<WaitDef>>,
+    /// Fire only after these steps happened to the same key: a sequence.
+    #[serde(default)]
+    pub after: Option<Spanned<SequenceDef>>,
+}
+
+/// `after:` of a rule: earlier events of the same key, within a time, in
+/// the order written (or any order), that must precede the rule's event.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SequenceDef {
+    pub within: Spanned<String>,
+    /// On every step's events and the rule's own.
+    pub key: Spanned<String>,
+    /// `given` (default) or `any`.
+    #[serde(default)]
+    pub order: Option<Spanned<String>>,
+    pub steps: Spanned<Vec<SequenceStepDef>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SequenceStepDef {
+    pub on: Spanned<Vec<String>>,
+    #[serde(default, rename = "where")]
+    pub filter: Option<Spanned<String>>,
 }
 
 /// `wait:` of a rule: when `when` holds, the rule waits `for` in event

@@ -227,6 +227,50 @@ pub struct Rule {
     pub labels: Vec<LabelOp>,
     /// For an absence rule, what it waits for; `None` fires on the event.
     pub wait: Option<Wait>,
+    /// For a sequence rule, the steps that must come before its event.
+    pub after: Option<Sequence>,
+}
+
+/// The earlier events a sequence rule needs: for the key its event gives,
+/// an event of each step within `within_ms` before it (times in
+/// `(t − within, t]`), in the order written unless `any_order`.
+#[derive(Debug, Clone)]
+pub struct Sequence {
+    /// How far back the first step may be, in ms of event time.
+    pub within_ms: u64,
+    /// Whether the steps may come in any order.
+    pub any_order: bool,
+    /// The key, on the rule's own event.
+    pub key: Plan,
+    /// The steps, in order.
+    pub steps: Vec<SequenceStep>,
+}
+
+/// One step of a [`Sequence`].
+#[derive(Debug, Clone)]
+pub struct SequenceStep {
+    /// The kinds that can be this step.
+    pub on: Vec<EventKind>,
+    /// The key, on this step's events.
+    pub key: Plan,
+    /// Which of those events count; all when `None`.
+    pub filter: Option<Plan>,
+}
+
+impl Sequence {
+    /// Whether two sequences are the same definition, so a reload may keep
+    /// the steps recorded for one for the other.
+    pub fn same_as(&self, other: &Sequence) -> bool {
+        self.within_ms == other.within_ms
+            && self.any_order == other.any_order
+            && self.key.source() == other.key.source()
+            && self.steps.len() == other.steps.len()
+            && self.steps.iter().zip(&other.steps).all(|(a, b)| {
+                a.on == b.on
+                    && a.key.source() == b.key.source()
+                    && a.filter.as_ref().map(Plan::source) == b.filter.as_ref().map(Plan::source)
+            })
+    }
 }
 
 /// What an absence rule waits for. When its condition holds on an event at
@@ -304,12 +348,13 @@ impl Decisions {
 }
 
 impl Pack {
-    /// The longest feature window or rule wait in milliseconds: how much
-    /// history warm-up must replay to rebuild the store and the pending
-    /// timers.
+    /// The longest feature window, rule wait or sequence in milliseconds:
+    /// how much history warm-up must replay to rebuild the store, the
+    /// pending timers and the sequences' steps.
     pub fn longest_window_ms(&self) -> u64 {
         let waits = self.rules.iter().filter_map(|r| r.wait.as_ref()).map(|w| w.for_ms);
-        self.features.iter().map(|f| f.window_ms).chain(waits).max().unwrap_or(0)
+        let sequences = self.rules.iter().filter_map(|r| r.after.as_ref()).map(|s| s.within_ms);
+        self.features.iter().map(|f| f.window_ms).chain(waits).chain(sequences).max().unwrap_or(0)
     }
 }
 

@@ -226,3 +226,51 @@ fn a_wait_is_checked_where_it_is_written() {
         assert_eq!(diags[0].line, line, "{wait}: {:?}", diags[0]);
     }
 }
+
+#[test]
+fn a_sequence_is_checked_where_it_is_written() {
+    let with_after = |after: &str| {
+        GOOD.replace("    score: 40\ndecisions:", &format!("    score: 40\n    after:\n{after}\ndecisions:"))
+    };
+    let good = with_after(
+        "      within: 1h\n      key: event.user_id\n      order: any\n      steps:\n        - on: [bid_placed]\n          where: features.bids_per_user_10s > 3",
+    );
+    let pack = Pack::compile([("rules/pack.yaml", good.as_str()), ("rules/lists/pay_apps.txt", LIST)]).unwrap();
+    let after = pack.rules.iter().find_map(|r| r.after.as_ref()).unwrap();
+    assert!(after.any_order && after.within_ms == 3_600_000 && after.steps.len() == 1);
+
+    let cases = [
+        (
+            "      within: 1h\n      key: event.user_id\n      order: sometimes\n      steps:\n        - on: [bid_placed]",
+            "unknown order `sometimes` (expected given or any)",
+            30,
+        ),
+        ("      within: 1h\n      key: event.user_id\n      steps: []", "at least one step", 30),
+        (
+            "      within: 1h\n      key: event.user_id\n      steps:\n        - on: [bid_place]",
+            "unknown event kind `bid_place`",
+            31,
+        ),
+        (
+            "      within: 40d\n      key: event.user_id\n      steps:\n        - on: [bid_placed]",
+            "between 1ms and 30d",
+            28,
+        ),
+        (
+            "      within: 1h\n      key: event.bid_placed.listing_id\n      steps:\n        - on: [bid_placed]",
+            "only set on bid_placed events",
+            29,
+        ),
+        (
+            "      within: 1h\n      key: event.user_id\n      steps:\n        - on: [bid_placed]\n          where: event.chat_message_sent.text == \"\"",
+            "only set on chat_message_sent",
+            32,
+        ),
+    ];
+    for (after, message, line) in cases {
+        let diags = errors(&with_after(after));
+        assert_eq!(diags.len(), 1, "{after}: {diags:?}");
+        assert!(diags[0].message.contains(message), "{after}: {}", diags[0].message);
+        assert_eq!(diags[0].line, line, "{after}: {:?}", diags[0]);
+    }
+}

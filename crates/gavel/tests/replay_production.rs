@@ -4,7 +4,7 @@
 //! evaluated in the same order in memory, as `gavel replay` and `gavel
 //! test` do. Every primitive the pack uses — windows, distinct counts,
 //! recent sets read for another key (`features.x.of(key)`), text normal
-//! forms, labels, cooldowns, absence rules' timers — is evaluated in event
+//! forms, labels, cooldowns, absence rules' timers, sequences — is evaluated in event
 //! time, so where it runs must not change what it decides.
 //!
 //! One input partition: the order the in-memory run uses is then the order
@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use gavel_engine::Engine;
-use gavel_model::pb::{AuctionClosed, BidPlaced, ListingCreated, LoginSucceeded};
+use gavel_model::pb::{AuctionClosed, BidPlaced, ListingCreated, LoginSucceeded, PasswordChanged, PayoutMethodChanged};
 use gavel_model::{Event, Payload, encode_json, event_time_ms, timestamp_from_ms};
 use gavel_sim::{SimConfig, Simulator};
 use rdkafka::producer::FutureRecord;
@@ -64,6 +64,19 @@ async fn the_service_publishes_exactly_the_actions_an_in_memory_replay_gives() {
     // absence rule's deadline passes on the partition's clock.
     let close = AuctionClosed { winner_id: "rp-ghost".into(), ..Default::default() };
     events.insert(EVENTS / 2, linked("rp-seller", Payload::AuctionClosed(close), at));
+    // An account taken over in the order the label chain does not see:
+    // the password reset first, then a login on a new device, then the
+    // payout change (a sequence rule).
+    let mut home = linked("rp-owner", Payload::LoginSucceeded(LoginSucceeded::default()), at - 1);
+    home.device_id = Some("rp-home".into());
+    let takeover = [
+        home,
+        linked("rp-owner", Payload::PasswordChanged(PasswordChanged { via_reset: true }), at),
+        linked("rp-owner", Payload::LoginSucceeded(LoginSucceeded::default()), at + 1),
+        linked("rp-owner", Payload::PayoutMethodChanged(PayoutMethodChanged::default()), at + 2),
+    ];
+    let middle = EVENTS / 2 + 3;
+    events.splice(middle..middle, takeover);
     let last = event_time_ms(events.last().unwrap()).unwrap();
     events.push(linked("rp-clock", Payload::LoginSucceeded(LoginSucceeded::default()), last + 86_400_000));
 
@@ -81,6 +94,7 @@ async fn the_service_publishes_exactly_the_actions_an_in_memory_replay_gives() {
     let rules: BTreeSet<&str> = expected.iter().map(|(_, _, rule)| rule.as_str()).collect();
     assert!(rules.contains("bidder_shares_seller_device"), "the run exercises keyed reads: {rules:?}");
     assert!(rules.contains("winner_never_paid"), "the run exercises an absence rule: {rules:?}");
+    assert!(rules.contains("takeover_sequence"), "the run exercises a sequence rule: {rules:?}");
     assert!(rules.len() >= 6, "the run exercises many rules: {rules:?}");
 
     let seen = collect(&setup);

@@ -13,8 +13,8 @@ use super::{PackCompiler, RuleStatus, Source, parse_window};
 use crate::diagnostic::code;
 use crate::env::{PackEnv, kinds_list};
 use crate::expr::{self, StringList, Type};
-use crate::format::{RuleDef, WaitDef};
-use crate::{Feature, LabelEntity, LabelOp, Rule, RuleMode, Wait};
+use crate::format::{RuleDef, SequenceDef, WaitDef};
+use crate::{Feature, LabelEntity, LabelOp, Rule, RuleMode, Sequence, SequenceStep, Wait};
 use serde_saphyr::Spanned;
 
 impl PackCompiler {
@@ -109,6 +109,10 @@ impl PackCompiler {
             Some(wait) => Some(self.wait(src, wait, &env, feature_index, lists)?),
             None => None,
         };
+        let after = match &def.after {
+            Some(after) => Some(self.sequence(src, def, after, &env, features, feature_index, lists)?),
+            None => None,
+        };
         // Action and label ids may read features too.
         let mut all_reads = env.reads.take();
         all_reads.extend(env.keyed_reads.take());
@@ -129,6 +133,7 @@ impl PackCompiler {
             actions,
             labels,
             wait,
+            after,
         };
         Some((rule, all_reads))
     }
@@ -205,6 +210,61 @@ impl PackCompiler {
             None => None,
         };
         Some(Wait { for_ms: for_ms.ok()?, unless, key: key?, matches: matches?, filter })
+    }
+
+    /// A rule's `after`: the window, the order, the key on the rule's own
+    /// event (`env`) and on each step's, and each step's kinds and filter.
+    #[allow(clippy::too_many_arguments)]
+    fn sequence(
+        &mut self,
+        src: &Source<'_>,
+        def: &RuleDef,
+        after: &Spanned<SequenceDef>,
+        env: &PackEnv<'_>,
+        features: &[Feature],
+        feature_index: &HashMap<String, (usize, Type)>,
+        lists: &HashMap<String, Arc<StringList>>,
+    ) -> Option<Sequence> {
+        let seq = &after.value;
+        let within_ms = parse_window(&seq.within.value).map_err(|e| self.at(code::BAD_VALUE, src, &seq.within, e));
+        let any_order = match seq.order.as_ref().map(|o| o.value.as_str()) {
+            None | Some("given") => Some(false),
+            Some("any") => Some(true),
+            Some(other) => {
+                let message = format!("unknown order `{other}` (expected given or any)");
+                self.at(code::UNKNOWN_NAME, src, seq.order.as_ref().expect("matched Some"), message);
+                None
+            }
+        };
+        let key = self.expression(src, &seq.key, env, &[Type::String]);
+        if seq.steps.value.is_empty() {
+            self.at(code::MISSING, src, &seq.steps, "a sequence needs at least one step before the rule's own event");
+            return None;
+        }
+        let mut steps = Vec::new();
+        for step in &seq.steps.value {
+            let Some(on) = self.kinds(src, &step.on) else { continue };
+            let step_env = PackEnv::new(&on, "sequence step", feature_index, lists);
+            let step_key = self.expression(src, &seq.key, &step_env, &[Type::String]);
+            let filter = step.filter.as_ref().map(|f| self.expression(src, f, &step_env, &[Type::Bool]));
+            let mut reads = step_env.reads.take();
+            reads.extend(step_env.keyed_reads.take());
+            if reads.contains(&usize::MAX) {
+                continue;
+            }
+            self.check_foreign_reads(src, def, &on, &reads, features, feature_index, lists);
+            // Counted with the rule's own reads (enabled or not).
+            env.keyed_reads.borrow_mut().extend(reads);
+            match (step_key, filter) {
+                (Some(key), None) => steps.push(SequenceStep { on, key, filter: None }),
+                (Some(key), Some(Some(filter))) => steps.push(SequenceStep { on, key, filter: Some(filter) }),
+                _ => {}
+            }
+        }
+        if steps.len() != seq.steps.value.len() {
+            return None;
+        }
+        Some(Sequence { within_ms: within_ms.ok()?, any_order: any_order?, key: key?, steps })
     }
 
     /// The rule's label operations; `None` when any is wrong (each reported).

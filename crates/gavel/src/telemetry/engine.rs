@@ -125,8 +125,8 @@ pub fn reloaded(ok: bool) {
 
 /// After a maintenance sweep that evicted `evicted` keys: the store's size
 /// per feature, its cap evictions, too-late events and (`recent`
-/// features) items dropped at the per-key bound, labelled entities, and
-/// the absence rules' timers.
+/// features) items dropped at the per-key bound, labelled entities, the
+/// sequence rules' keys and the absence rules' timers.
 pub fn store_swept(engine: &Engine, evicted: usize) {
     counter!(names::VELOCITY_EVICTED).increment(evicted as u64);
     for (feature, window) in engine.pack().features.iter().zip(engine.windows()) {
@@ -141,6 +141,7 @@ pub fn store_swept(engine: &Engine, evicted: usize) {
         }
     }
     gauge!(names::LABELS).set(engine.labels().len() as f64);
+    gauge!(names::SEQUENCE_KEYS).set(engine.sequence_keys() as f64);
     let timers = engine.timer_counts();
     gauge!(names::TIMERS_PENDING).set(timers.pending as f64);
     for (outcome, n) in

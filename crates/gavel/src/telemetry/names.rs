@@ -92,6 +92,8 @@ catalog! {
     VELOCITY_TOO_LATE: Counter = "gavel_velocity_events_too_late_total", "Events older than their key's window, ignored, by feature.";
     /// Counter, label `feature`: items a `recent` feature's key dropped because it held its bound.
     VELOCITY_ITEMS_DROPPED: Counter = "gavel_velocity_items_dropped_total", "Items a recent feature dropped because the key already held RECENT_MAX_ITEMS, least recently seen first, by feature.";
+    /// Gauge: keys holding recorded steps of sequence rules.
+    SEQUENCE_KEYS: Gauge = "gavel_sequence_keys", "Keys holding recorded steps of sequence rules (after:), over all such rules.";
     /// Gauge: absence rules' timers waiting for their deadline.
     TIMERS_PENDING: Gauge = "gavel_timers_pending", "Timers of absence rules (wait:) waiting for their deadline.";
     /// Counter, label `outcome`: timers armed, fired at their deadline, cancelled in time, or refused at the bound.

@@ -106,6 +106,7 @@ fn with_probes(pack: &Pack) -> anyhow::Result<Pack> {
         actions: Vec::new(),
         labels: Vec::new(),
         wait: None,
+        after: None,
     }));
     Ok(probed)
 }
