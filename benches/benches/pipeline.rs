@@ -106,7 +106,20 @@ fn rules(c: &mut Criterion) {
     features_only.rules.clear();
     let mut group = c.benchmark_group("per_event");
     group.throughput(Throughput::Elements(EVENTS as u64));
-    group.bench_function("shipped_pack_after_warm_up", |b| warmed_evaluation(b, &pack, &events));
+    // With GAVEL_BENCH_BASELINE_RULES=<pack dir> (e.g. an older commit's
+    // `rules/`), that pack is measured in the same run, alternating, for a
+    // before/after ratio.
+    let baseline = std::env::var_os("GAVEL_BENCH_BASELINE_RULES")
+        .map(|dir| gavel::tools::pack::load(std::path::Path::new(&dir)).expect("the baseline pack compiles"));
+    for round in 0..if baseline.is_some() { 2 } else { 1 } {
+        let suffix = if baseline.is_some() { format!("/round{round}") } else { String::new() };
+        if let Some(baseline) = &baseline {
+            group.bench_function(format!("baseline_pack_after_warm_up{suffix}"), |b| {
+                warmed_evaluation(b, baseline, &events)
+            });
+        }
+        group.bench_function(format!("shipped_pack_after_warm_up{suffix}"), |b| warmed_evaluation(b, &pack, &events));
+    }
     group.bench_function("shipped_features_only_after_warm_up", |b| warmed_evaluation(b, &features_only, &events));
     group.finish();
 
