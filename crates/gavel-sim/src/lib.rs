@@ -45,8 +45,17 @@
 //! not 200); far lower rates leave the short windows (10 s to 10 min)
 //! uncrossed.
 //!
-//! Event time advances by `1 / rate` per event from a given start, so the
-//! same seed and config give the same events, byte for byte.
+//! **Timelines.** In the default [`Timeline::Compressed`], event time
+//! advances by `1 / rate` per event from a given start: 300,000 events are
+//! one busy minute, so windows of an hour or more stay nearly empty.
+//! [`Timeline::Days`] is marketplace time (`days.rs`, `gavel sim
+//! --duration 3d`): normal traffic arrives as a Poisson process whose rate
+//! follows the hour of the day (evenings five times busier than dawn), and
+//! each scenario runs on its own clock in episodes (a few a day, by
+//! [`SimConfig::episodes_per_day`]) at a pace drawn from the seed, from the
+//! compressed default's down to steps minutes or hours apart, so the same
+//! attacks come slower, in bursts or spread over days. Either way the same
+//! seed and config give the same events, byte for byte.
 //!
 //! **Recordings** (the event files and ground truth that `gavel sim` writes
 //! and `gavel replay` reads) are gavel-recording's format, not this
@@ -60,6 +69,7 @@
 
 mod abuse;
 mod actors;
+mod days;
 mod error;
 mod market;
 mod scenario;
@@ -73,6 +83,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::actors::Actor;
+pub use days::{REFERENCE_RATE, Timeline, rate_weight};
 pub use error::{Error, Result};
 pub use scenario::Scenario;
 pub use topics::{MARKETPLACE_TOPICS, topic_for};
@@ -92,8 +103,15 @@ pub struct SimEvent {
 pub struct SimConfig {
     /// Seed: the same seed and config give the same events.
     pub seed: u64,
-    /// Events per second of event time.
+    /// Events per second of event time; in [`Timeline::Days`], normal
+    /// events per second on the day's average.
     pub rate_per_sec: f64,
+    /// How event time advances: compressed (the default) or marketplace
+    /// time.
+    pub timeline: Timeline,
+    /// In [`Timeline::Days`], abuse episodes each scenario starts a day,
+    /// on average.
+    pub episodes_per_day: f64,
     /// Event time of the first event, in milliseconds since the epoch.
     pub start_ms: i64,
     /// Number of buyer accounts. A buyer watches at most a few shows at
@@ -213,6 +231,8 @@ impl Default for SimConfig {
         SimConfig {
             seed: 7,
             rate_per_sec: 5_000.0,
+            timeline: Timeline::Compressed,
+            episodes_per_day: 4.0,
             start_ms: 1_767_225_600_000, // 2026-01-01T00:00:00Z
             buyers: 500_000,
             sellers: 10_000,
@@ -256,12 +276,17 @@ pub struct Simulator {
     /// Cumulative share edges, one per scenario in [`Scenario::ALL`] order.
     edges: [f64; Scenario::ALL.len()],
     abuse: abuse::Campaigns,
+    /// In [`Timeline::Days`]: when the next normal event happens, and the
+    /// scenarios' own clocks.
+    next_normal_ms: f64,
+    clocks: Option<days::AbuseClocks>,
 }
 
 impl Simulator {
     /// A simulator with `config`.
     pub fn new(config: SimConfig) -> Self {
-        let rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let clocks = (config.timeline == Timeline::Days).then(|| days::AbuseClocks::new(&config, &mut rng));
         let step_ms = 1_000.0 / config.rate_per_sec.max(0.001);
         let mut edges = [0.0; Scenario::ALL.len()];
         let mut edge = 0.0;
@@ -280,6 +305,8 @@ impl Simulator {
             queued: VecDeque::new(),
             edges,
             abuse: abuse::Campaigns::new(&config),
+            next_normal_ms: config.start_ms as f64,
+            clocks,
             config,
         };
         for _ in 0..sim.config.live_shows.max(1) {
@@ -331,7 +358,11 @@ impl Simulator {
     fn after_queued(&mut self, event: SimEvent) -> SimEvent {
         self.queued.push_back(event);
         // Just pushed: the queue is not empty.
-        self.queued.pop_front().expect("queue holds the event just pushed")
+        let mut first = self.queued.pop_front().expect("queue holds the event just pushed");
+        // In marketplace time a follow-up can wait behind abuse draws:
+        // it happens now, like every follow-up.
+        first.event.occurred_at = Some(timestamp_from_ms(self.now_ms as i64));
+        first
     }
 
     fn generate(&mut self) -> SimEvent {
@@ -347,16 +378,48 @@ impl Iterator for Simulator {
     type Item = SimEvent;
 
     fn next(&mut self) -> Option<SimEvent> {
+        if self.clocks.is_some() {
+            return Some(self.next_in_marketplace_time());
+        }
         self.now_ms += self.step_ms;
-        let event = match self.queued.pop_front() {
+        Some(self.queued_or(Simulator::generate))
+    }
+}
+
+impl Simulator {
+    /// A queued follow-up, stamped now (follow-ups happen when they come
+    /// out, not when they were planned), or else a fresh event from `draw`.
+    fn queued_or(&mut self, draw: fn(&mut Simulator) -> SimEvent) -> SimEvent {
+        match self.queued.pop_front() {
             Some(mut queued) => {
-                // Queued follow-ups happen now, not when they were planned.
                 queued.event.occurred_at = Some(timestamp_from_ms(self.now_ms as i64));
                 queued
             }
-            None => self.generate(),
-        };
-        Some(event)
+            None => draw(self),
+        }
+    }
+
+    /// The next event in [`Timeline::Days`]: the abuse draw due first, if
+    /// it comes before the next normal event, else that normal event (or a
+    /// queued follow-up in its place).
+    fn next_in_marketplace_time(&mut self) -> SimEvent {
+        let due = self.clocks.as_ref().and_then(days::AbuseClocks::due);
+        if let Some((i, at)) = due
+            && at < self.next_normal_ms
+        {
+            self.now_ms = self.now_ms.max(at);
+            if let Some(clocks) = self.clocks.as_mut() {
+                clocks.advance(i, &self.config, &mut self.rng);
+            }
+            return self.inject(Scenario::ALL[i]);
+        }
+        self.now_ms = self.now_ms.max(self.next_normal_ms);
+        let per_ms = self.config.rate_per_sec.max(0.001) * rate_weight(self.now_ms) / 1_000.0;
+        self.next_normal_ms = self.now_ms + days::gap_ms(&mut self.rng, per_ms);
+        match self.start_wanted_show() {
+            Some(started) => self.after_queued(started),
+            None => self.queued_or(Simulator::normal),
+        }
     }
 }
 
@@ -418,6 +481,55 @@ mod tests {
         }
         *config.share_mut(Scenario::ChatSpam) = 0.5;
         assert_eq!(config.chat_spam_share, 0.5);
+    }
+
+    /// Two days of marketplace time at 5 normal events a second.
+    fn two_days() -> SimConfig {
+        SimConfig {
+            rate_per_sec: 5.0,
+            live_shows: SimConfig::shows_for_rate(5.0),
+            timeline: Timeline::Days,
+            ..SimConfig::default()
+        }
+    }
+
+    #[test]
+    fn marketplace_time_spans_days_with_a_daily_rhythm_and_every_scenario() {
+        let config = two_days();
+        let end = config.start_ms + 2 * 86_400_000;
+        let mut by_hour = [0u64; 24];
+        let mut scenarios: HashMap<Scenario, usize> = HashMap::new();
+        let (mut last, mut n) = (0, 0);
+        for e in Simulator::new(config.clone()) {
+            let t = gavel_model::event_time_ms(&e.event).unwrap();
+            if t >= end {
+                break;
+            }
+            assert!(t >= last, "event time never goes back");
+            last = t;
+            n += 1;
+            by_hour[((t - config.start_ms) / 3_600_000 % 24) as usize] += 1;
+            if let Some(scenario) = e.scenario {
+                *scenarios.entry(scenario).or_default() += 1;
+            }
+        }
+        // 5 a second for two days, and the abuse on top.
+        assert!((800_000..1_000_000).contains(&n), "{n} events");
+        assert!(by_hour[20] > 5 * by_hour[4], "{by_hour:?}");
+        for scenario in Scenario::ALL {
+            assert!(scenarios.get(&scenario).is_some_and(|&k| k > 0), "{scenario} missing: {scenarios:?}");
+        }
+        let abuse: usize = scenarios.values().sum();
+        assert!(abuse < n / 20, "{abuse} abuse events of {n}");
+    }
+
+    #[test]
+    fn marketplace_time_is_deterministic_by_seed() {
+        let a: Vec<_> = Simulator::new(two_days()).take(5_000).collect();
+        let b: Vec<_> = Simulator::new(two_days()).take(5_000).collect();
+        assert_eq!(a, b);
+        let c: Vec<_> = Simulator::new(SimConfig { seed: 8, ..two_days() }).take(5_000).collect();
+        assert_ne!(a, c);
     }
 
     #[test]

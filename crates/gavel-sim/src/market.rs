@@ -15,7 +15,7 @@ use gavel_model::pb::{
 use rand::Rng;
 
 use crate::actors;
-use crate::{SimEvent, Simulator};
+use crate::{SimConfig, SimEvent, Simulator, Timeline, rate_weight};
 
 /// Share of normal traffic that is bids.
 pub(crate) const BID_SHARE: f64 = 0.62;
@@ -490,23 +490,62 @@ impl Simulator {
         if self.shows[s].ringed {
             return self.chat(s);
         }
+        if self.shows.len() > self.shows_wanted() {
+            // Fewer shows run at this hour: this one ends, none replaces it.
+            let last = self.shows.len() - 1;
+            let old = self.shows.swap_remove(s);
+            self.abuse.show_moved(last, s);
+            return self.show_ended(old);
+        }
         let fresh = self.new_show();
         let old = std::mem::replace(&mut self.shows[s], fresh);
+        let first = self.show_ended(old);
+        let event = self.show_started(s);
+        self.queued.push_back(event);
+        first
+    }
+
+    /// Live shows wanted now: the configured number, or in marketplace
+    /// time the number that keeps bidding wars at a human pace at this
+    /// hour's rate (evenings run more shows, not faster ones).
+    pub(crate) fn shows_wanted(&self) -> usize {
+        match self.config.timeline {
+            Timeline::Compressed => self.config.live_shows.max(1),
+            Timeline::Days => SimConfig::shows_for_rate(self.config.rate_per_sec * rate_weight(self.now_ms)),
+        }
+    }
+
+    /// In marketplace time, a show starts when the hour wants more than
+    /// run: its start, if one is wanted.
+    pub(crate) fn start_wanted_show(&mut self) -> Option<SimEvent> {
+        if self.config.timeline != Timeline::Days || self.shows.len() >= self.shows_wanted() {
+            return None;
+        }
+        let show = self.new_show();
+        self.shows.push(show);
+        Some(self.show_started(self.shows.len() - 1))
+    }
+
+    /// `old` ended: its audience leaves, and its end.
+    fn show_ended(&mut self, old: Show) -> SimEvent {
         for &b in &old.audience {
             if let Some(n) = self.watching.get_mut(b) {
                 *n = n.saturating_sub(1);
             }
         }
         let ended = ShowEnded { show_id: format!("sh-{}", old.id), peak_viewers: old.audience.len() as u32 };
-        let first = self.emit(&actors::seller(old.seller), Payload::ShowEnded(ended), None);
+        self.emit(&actors::seller(old.seller), Payload::ShowEnded(ended), None)
+    }
+
+    /// The start of the show in slot `s`.
+    fn show_started(&mut self, s: usize) -> SimEvent {
         let show = &self.shows[s];
         let started = ShowStarted {
             show_id: format!("sh-{}", show.id),
             category: show.category.into(),
             title: "live now".into(),
         };
-        let event = self.emit(&actors::seller(show.seller), Payload::ShowStarted(started), None);
-        self.queued.push_back(event);
-        first
+        let seller = actors::seller(show.seller);
+        self.emit(&seller, Payload::ShowStarted(started), None)
     }
 }

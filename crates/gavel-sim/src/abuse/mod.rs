@@ -129,6 +129,16 @@ impl Campaigns {
         }
     }
 
+    /// The show in slot `from` moved to slot `to` (the show in `to`
+    /// ended and nothing replaced it): rings working it follow it.
+    pub(crate) fn show_moved(&mut self, from: usize, to: usize) {
+        for ring in self.rings.iter_mut().flatten() {
+            if ring.slot == from {
+                ring.slot = to;
+            }
+        }
+    }
+
     fn next_campaign(&mut self) -> u64 {
         self.started += 1;
         self.started
@@ -263,14 +273,15 @@ impl Simulator {
     fn shill_bid(&mut self) -> SimEvent {
         let r = self.rng.random_range(0..self.abuse.rings.len());
         let alive = match &self.abuse.rings[r] {
-            Some(ring) => ring.remaining > 0 && self.shows[ring.slot].id == ring.show_id,
+            Some(ring) => ring.remaining > 0 && self.shows.get(ring.slot).is_some_and(|s| s.id == ring.show_id),
             None => false,
         };
         if !alive {
             if let Some(old) = self.abuse.rings[r].take()
-                && self.shows[old.slot].id == old.show_id
+                && let Some(show) = self.shows.get_mut(old.slot)
+                && show.id == old.show_id
             {
-                self.shows[old.slot].ringed = false;
+                show.ringed = false;
             }
             let mut slot = self.rng.random_range(0..self.shows.len());
             for _ in 0..16 {

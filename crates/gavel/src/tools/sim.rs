@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use gavel_model::event_time_ms;
 use gavel_recording::FileFormat;
-use gavel_sim::{SimConfig, SimEvent, Simulator, write_truth_line};
+use gavel_sim::{SimConfig, SimEvent, Simulator, Timeline, write_truth_line};
 
 use super::feed::{self, Encodings, FeedOptions, Pace};
 use crate::backtest::file_format;
@@ -19,11 +20,22 @@ use crate::backtest::file_format;
 #[derive(Debug, clap::Args)]
 pub struct SimArgs {
     /// Events to generate; with `--brokers`, 0 sends until Ctrl-C.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, conflicts_with = "duration")]
     pub events: u64,
-    /// Events per second of event time (and, to Kafka, of wall-clock time).
-    #[arg(long, default_value_t = 5_000.0)]
-    pub rate: f64,
+    /// Marketplace time instead of a count: this much event time (`3d`,
+    /// `36h`) with a daily rhythm, and abuse in episodes on its own clocks
+    /// (gavel-sim's crate docs, "Marketplace time").
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "brokers")]
+    pub duration: Option<std::time::Duration>,
+    /// Events per second of event time (and, to Kafka, of wall-clock time);
+    /// with `--duration`, normal events per second on the day's average.
+    /// [default: 5000, or 20 with `--duration`]
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// With `--duration`, abuse episodes each scenario starts a day, on
+    /// average.
+    #[arg(long, default_value_t = 4.0, requires = "duration")]
+    pub episodes_per_day: f64,
     /// Seed: the same seed and options give the same events.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -47,16 +59,30 @@ pub struct SimArgs {
     pub encoding: FileFormat,
 }
 
+/// `--rate`'s default: the compressed timeline's busy marketplace.
+const COMPRESSED_RATE: f64 = 5_000.0;
+/// `--rate`'s default with `--duration`: a smaller marketplace, so that
+/// days of it are a few million events.
+const DAYS_RATE: f64 = 20.0;
+
 /// Runs `gavel sim`.
 pub fn run(args: &SimArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
+    let rate = args.rate.unwrap_or(if args.duration.is_some() { DAYS_RATE } else { COMPRESSED_RATE });
+    anyhow::ensure!(rate > 0.0, "--rate must be positive");
     anyhow::ensure!(args.fraud_scale >= 0.0, "--fraud-scale must not be negative");
+    anyhow::ensure!(args.episodes_per_day >= 0.0, "--episodes-per-day must not be negative");
     let mut config = SimConfig {
         seed: args.seed,
-        rate_per_sec: args.rate,
-        live_shows: SimConfig::shows_for_rate(args.rate),
+        rate_per_sec: rate,
+        live_shows: SimConfig::shows_for_rate(rate),
+        episodes_per_day: args.episodes_per_day,
         ..SimConfig::default()
     };
+    if args.duration.is_some() {
+        config.timeline = Timeline::Days;
+    }
+    // Event time at which a `--duration` run stops.
+    let end_ms = args.duration.map(|d| config.start_ms.saturating_add(d.as_millis() as i64));
     config.scale_fraud(args.fraud_scale);
     let mut truth = args.truth.as_deref().map(create).transpose()?;
     let mut write_truth = |event: &SimEvent| -> anyhow::Result<()> {
@@ -71,7 +97,10 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
             let format = args.format.unwrap_or_else(|| FileFormat::of(path));
             let mut out = create(path)?;
             let mut n = 0;
-            for sim in Simulator::new(config).take(args.events as usize) {
+            let limit = if end_ms.is_some() { usize::MAX } else { args.events as usize };
+            let before_end =
+                |sim: &SimEvent| end_ms.is_none_or(|end| event_time_ms(&sim.event).is_some_and(|t| t < end));
+            for sim in Simulator::new(config).take(limit).take_while(before_end) {
                 format.write(&mut out, &sim.event)?;
                 write_truth(&sim)?;
                 n += 1;
@@ -85,7 +114,7 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
             let mut producer = feed::producer_config(brokers);
             producer.set("enable.idempotence", "true");
             let options = FeedOptions {
-                pace: Pace::PerSecond(args.rate),
+                pace: Pace::PerSecond(rate),
                 encodings: Encodings::All(args.encoding.encoding()),
                 undecodable_every: None,
             };
