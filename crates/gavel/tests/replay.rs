@@ -24,9 +24,13 @@ fn shipped() -> Pack {
 
 /// `n` simulated events with the README's settings, and their ground truth.
 fn simulate(n: usize) -> (Recording, Truth) {
+    record(Simulator::new(SimConfig::default()).take(n))
+}
+
+fn record(sims: impl Iterator<Item = gavel_sim::SimEvent>) -> (Recording, Truth) {
     let mut truth = Vec::new();
-    let mut events = Vec::with_capacity(n);
-    for sim in Simulator::new(SimConfig::default()).take(n) {
+    let mut events = Vec::new();
+    for sim in sims {
         write_truth_line(&mut truth, &sim).unwrap();
         events.push(sim.event);
     }
@@ -72,6 +76,57 @@ fn the_shipped_pack_catches_every_scenario_above_its_floor() {
     // 45 of 293,331 normal events flagged in the documented run.
     if false_positives > 60 {
         failures.push(format!("{false_positives} normal events flagged (floor: at most 60)"));
+    }
+    assert!(failures.is_empty(), "{}\n\n{}", failures.join("\n"), report.table());
+}
+
+/// (scenario, user recall, precision) floors of a day of marketplace time,
+/// seed 11, 5 normal events a second: README, "Detection over days".
+const DAY_FLOORS: &[(&str, f64, f64)] = &[
+    ("account_takeover", 0.01, 0.6),
+    ("bid_bot", 1.0, 0.99),
+    ("card_testing", 1.0, 0.99),
+    ("chargeback_abuser", 1.0, 0.8),
+    ("chat_spam", 1.0, 0.95),
+    ("non_paying_bidder", 0.6, 0.03),
+    ("off_platform_scam", 1.0, 0.95),
+    ("risky_new_seller", 1.0, 0.2),
+    ("shared_card", 0.75, 0.99),
+    ("shill_ring", 1.0, 0.99),
+];
+
+#[test]
+fn a_day_of_marketplace_time_on_a_held_out_seed_stays_above_its_floors() {
+    let config = SimConfig {
+        seed: 11,
+        rate_per_sec: 5.0,
+        live_shows: SimConfig::shows_for_rate(5.0),
+        timeline: gavel_sim::Timeline::Days,
+        ..SimConfig::default()
+    };
+    let end = config.start_ms + 86_400_000;
+    let day = Simulator::new(config).take_while(|sim| gavel_model::event_time_ms(&sim.event).is_some_and(|t| t < end));
+    let (recording, truth) = record(day);
+    let report = replay(&recording, shipped(), None, Some(&truth), &mut |_| {});
+    let detection = report.truth.as_ref().expect("truth given");
+    let mut failures = Vec::new();
+    for &(scenario, user_recall, precision) in DAY_FLOORS {
+        let Some(score) = detection.scenarios.get(scenario) else {
+            failures.push(format!("{scenario}: not in the simulated day"));
+            continue;
+        };
+        for (what, value, floor) in
+            [("user recall", score.user_recall, user_recall), ("precision", score.precision, precision)]
+        {
+            if value < floor {
+                failures.push(format!("{scenario}: {what} {value:.3} below its floor {floor}"));
+            }
+        }
+    }
+    // 556 of 431,238 normal events flagged in the documented run.
+    let false_positives = detection.scenarios["none"].flagged;
+    if false_positives > 600 {
+        failures.push(format!("{false_positives} normal events flagged (floor: at most 600)"));
     }
     assert!(failures.is_empty(), "{}\n\n{}", failures.join("\n"), report.table());
 }
