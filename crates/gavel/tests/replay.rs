@@ -240,6 +240,29 @@ fn the_command_line_round_trip_is_byte_identical() {
 }
 
 #[test]
+fn sim_duration_writes_that_much_marketplace_time() {
+    let dir = std::env::temp_dir().join(format!("gavel-sim-days-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let events = dir.join("days.jsonl");
+    let status = Command::new(env!("CARGO_BIN_EXE_gavel"))
+        .args(["sim", "--duration", "3d", "--rate", "0.5", "--out"])
+        .arg(&events)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let file = std::io::BufReader::new(std::fs::File::open(&events).unwrap());
+    let times: Vec<i64> =
+        gavel_recording::read_jsonl(file).map(|event| gavel_model::event_time_ms(&event.unwrap()).unwrap()).collect();
+    let start = SimConfig::default().start_ms;
+    let (first, last) = (times[0], *times.last().unwrap());
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "event time never goes back");
+    assert!(first >= start && last < start + 3 * 86_400_000, "{first}..{last}");
+    // The last event comes within the run's last hour: three days, not fewer.
+    assert!(last > start + 3 * 86_400_000 - 3_600_000, "{last}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn a_topic_replays_like_a_file() {
     let Some(brokers) = gavel_testkit::shared_brokers("a_topic_replays_like_a_file") else { return };
     let topic = format!("replay-{}", std::process::id());
