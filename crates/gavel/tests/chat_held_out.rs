@@ -94,5 +94,8 @@ fn chat_rules_generalise_to_messages_they_were_not_written_against() {
 /// app they do not name ("snap").
 const FLOOR_CAUGHT: usize = 10;
 /// The first run flagged 2 of 15, both as phone numbers: an 11-digit order
-/// number and a list of prices written apart.
-const CEILING_FALSE_ALARMS: usize = 2;
+/// number and a list of prices written apart. Pack 2026.12.05-1 stopped
+/// reading a number after "order #" as a phone number, a change this
+/// miss prompted, so the order number no longer counts as held out; the
+/// list of prices is still flagged.
+const CEILING_FALSE_ALARMS: usize = 1;

@@ -15,6 +15,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("rules/chat.yaml", include_str!("../../../../rules/chat.yaml")),
     ("rules/lists/contact_asks.txt", include_str!("../../../../rules/lists/contact_asks.txt")),
     ("rules/lists/deal_lures.txt", include_str!("../../../../rules/lists/deal_lures.txt")),
+    ("rules/lists/known_sites.txt", include_str!("../../../../rules/lists/known_sites.txt")),
     ("rules/lists/messaging_apps.txt", include_str!("../../../../rules/lists/messaging_apps.txt")),
     ("rules/lists/payment_apps.txt", include_str!("../../../../rules/lists/payment_apps.txt")),
     ("rules/pack.yaml", include_str!("../../../../rules/pack.yaml")),
