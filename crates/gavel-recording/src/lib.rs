@@ -29,8 +29,9 @@
 //! [`MAX_RECORD_BYTES`], ends the stream with an error.
 //!
 //! **Ground truth** ([`write_truth`], [`read_truth`]): JSON Lines, one
-//! object per labelled event, in stream order; normal events get no line.
-//! Keys are always in this order and `entities` is sorted by key:
+//! object per labelled event, in stream order; normal events get no line
+//! unless they are honest look-alikes (below). Keys are always in this
+//! order and `entities` is sorted by key:
 //!
 //! ```text
 //! {"event_id":"sim-7-120","scenario":"bid_bot","entities":{"bid":"b-120","device":"botdev-2","ip":"198.51.100.12","listing":"l-77","show":"sh-31","user":"bot-2"}}
@@ -42,7 +43,17 @@
 //! `card`, `show`, `listing`, `bid`, `order`, `payout`, `chat_message`,
 //! plus `seller` for a shill ring's seller) to the ids the event names; it
 //! may be absent. `user` is the account the abuse is counted against (the
-//! backtest's per-user recall). A line with any other key is an error.
+//! backtest's per-user recall). An honest event that resembles abuse (a
+//! household sharing a card, a winner whose first card declines) has
+//! `"scenario":"none"` and, after it, `look_alike` naming the honest
+//! behaviour, so a backtest can say how many honest look-alike users a
+//! pack flags:
+//!
+//! ```text
+//! {"event_id":"sim-7-981","scenario":"none","look_alike":"second_card","entities":{"card":"fp-88-2","order":"o-51","user":"u-88"}}
+//! ```
+//!
+//! A line with any other key is an error.
 
 mod error;
 mod events;

@@ -21,6 +21,12 @@ pub struct TruthRecord {
     /// The scenario it belongs to (for simulated traffic, a `Scenario`
     /// name of gavel-sim).
     pub scenario: String,
+    /// For an honest event that resembles abuse (`scenario` is `none`):
+    /// which honest behaviour it is (for simulated traffic, a `LookAlike`
+    /// name of gavel-sim). Absent on reading, and left out on writing,
+    /// when it is not one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub look_alike: Option<String>,
     /// Entity type → id, for the entities the event names (`user` is the
     /// account the abuse is counted against). Absent on reading: empty.
     #[serde(default)]

@@ -70,12 +70,24 @@ fn truth_has_the_documented_shape_and_reads_back() {
         TruthRecord {
             event_id: "sim-7-120".into(),
             scenario: "bid_bot".into(),
+            look_alike: None,
             entities: BTreeMap::from(
                 [("user", "bot-2"), ("show", "sh-31"), ("bid", "b-120"), ("ip", "198.51.100.12")]
                     .map(|(k, v)| (k.to_string(), v.to_string())),
             ),
         },
-        TruthRecord { event_id: "e2".into(), scenario: "shared_card".into(), entities: BTreeMap::new() },
+        TruthRecord {
+            event_id: "e2".into(),
+            scenario: "shared_card".into(),
+            look_alike: None,
+            entities: BTreeMap::new(),
+        },
+        TruthRecord {
+            event_id: "sim-7-981".into(),
+            scenario: "none".into(),
+            look_alike: Some("second_card".into()),
+            entities: BTreeMap::from([("user", "u-88")].map(|(k, v)| (k.to_string(), v.to_string()))),
+        },
     ];
     let mut buf = Vec::new();
     for r in &records {
@@ -84,7 +96,8 @@ fn truth_has_the_documented_shape_and_reads_back() {
     assert_eq!(
         String::from_utf8(buf.clone()).unwrap(),
         "{\"event_id\":\"sim-7-120\",\"scenario\":\"bid_bot\",\"entities\":{\"bid\":\"b-120\",\"ip\":\"198.51.100.12\",\"show\":\"sh-31\",\"user\":\"bot-2\"}}\n\
-         {\"event_id\":\"e2\",\"scenario\":\"shared_card\",\"entities\":{}}\n"
+         {\"event_id\":\"e2\",\"scenario\":\"shared_card\",\"entities\":{}}\n\
+         {\"event_id\":\"sim-7-981\",\"scenario\":\"none\",\"look_alike\":\"second_card\",\"entities\":{\"user\":\"u-88\"}}\n"
     );
     let back: Vec<TruthRecord> = read_truth(Cursor::new(buf)).collect::<Result<_, _>>().unwrap();
     assert_eq!(back, records);

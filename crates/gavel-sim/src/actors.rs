@@ -39,6 +39,12 @@ pub(crate) fn household(i: usize) -> usize {
     i
 }
 
+/// Whether buyer `i` shares a household (a device, an IP and a card) with
+/// another buyer.
+pub(crate) fn shares_household(i: usize) -> bool {
+    household(i) != i || household(i + 1) == i
+}
+
 /// A residential-looking address (carrier-grade NAT space) for index `n`.
 pub(crate) fn residential_ip(n: usize) -> String {
     format!("100.{}.{}.{}", 64 + (n >> 16) % 64, (n >> 8) & 255, n & 255)
@@ -56,6 +62,12 @@ pub(crate) fn buyer_second_device(i: usize) -> Actor {
     Actor { device: format!("d-{i}-2"), ..buyer(i) }
 }
 
+/// Buyer `i` on a phone they have just bought: a device the account has
+/// never used, on the same home network.
+pub(crate) fn buyer_new_phone(i: usize) -> Actor {
+    Actor { device: format!("d-{i}-new"), ..buyer(i) }
+}
+
 /// Seller `j` on their usual device.
 pub(crate) fn seller(j: usize) -> Actor {
     Actor {
@@ -70,6 +82,11 @@ pub(crate) fn seller(j: usize) -> Actor {
 pub(crate) fn buyer_card(i: usize) -> gavel_model::pb::Card {
     let home = household(i);
     gavel_model::pb::Card { fingerprint: format!("fp-{home}"), bin: bin(home).into(), country: "US".into() }
+}
+
+/// Buyer `i`'s other card, their own even in a shared household.
+pub(crate) fn buyer_second_card(i: usize) -> gavel_model::pb::Card {
+    gavel_model::pb::Card { fingerprint: format!("fp-{i}-2"), bin: bin(i + 3).into(), country: "US".into() }
 }
 
 /// An ordinary card BIN for index `n`.
@@ -91,5 +108,7 @@ mod tests {
         assert_eq!((1_005..1_008).map(household).collect::<Vec<_>>(), [1_005, 1_005, 1_005]);
         let shared = (0..50_000).filter(|&i| household(i) != i).count();
         assert!(shared < 50_000 / 20, "{shared}");
+        assert!(shares_household(0) && shares_household(1) && !shares_household(2));
+        assert!((5..8).all(shares_household) && !shares_household(8));
     }
 }

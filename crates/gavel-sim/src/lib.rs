@@ -12,11 +12,25 @@
 //! in, now and then after mistyping their password or from their other
 //! device; accounts sign up, a few as new sellers; sellers ask for payouts.
 //! Normal traffic holds the honest near-misses a real marketplace has, so
-//! that precision measured against the ground truth is not trivially 1.0:
-//! households of two or three sharing a device and card, a typo streak
-//! ending in a password reset, a retried decline after a win, one honest
-//! chargeback, a new seller setting up payouts, a chat message with an
-//! order number that looks like a phone number.
+//! that precision measured against the ground truth is not trivially 1.0,
+//! each a [`LookAlike`] whose events the ground truth labels (scenario
+//! `none`, plus the look-alike's name) so a backtest can count the honest
+//! look-alike users a pack flags:
+//!
+//! | look-alike | what the honest users do | resembles |
+//! |---|---|---|
+//! | `household` | two or three buyers on one device, IP and card (every 25th pair, a few triples) | shill ring, shared card |
+//! | `retried_decline` | a winner's card declines; they top up and it goes through | non-paying bidder |
+//! | `second_card` | a winner's card declines; they pay with their other card | card testing |
+//! | `unpaid_decline` | a winner's card declines (once, or again on retry) and they do not pay this time | non-paying bidder |
+//! | `honest_chargeback` | one disputed order | chargeback abuser |
+//! | `typo_streak` | three or more mistyped passwords, sometimes a reset | credential stuffing |
+//! | `second_device` | a login from the buyer's laptop | account takeover |
+//! | `email_then_new_phone` | an email change, then a login from a phone the account never used | account takeover |
+//! | `new_seller_setup` | a new seller setting up a payout method at sign-up | risky new seller |
+//! | `payout_method_change` | an established seller's payout to a method just changed | account takeover, risky new seller |
+//! | `chat_mention` | an order number, an app named in passing, a grading-site link | off-platform scam |
+//! | `bidding_duel` | two buyers fighting over one lot for minutes (one lot in 200) | shill ring, bid bot |
 //!
 //! **Abuse** (`abuse.rs`): each [`Scenario`] is drawn at its own share of
 //! events; each draw emits the next step of one of that scenario's running
@@ -71,6 +85,7 @@ mod abuse;
 mod actors;
 mod days;
 mod error;
+mod look_alike;
 mod market;
 mod scenario;
 mod topics;
@@ -85,6 +100,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::actors::Actor;
 pub use days::{REFERENCE_RATE, Timeline, rate_weight};
 pub use error::{Error, Result};
+pub use look_alike::LookAlike;
 pub use scenario::Scenario;
 pub use topics::{MARKETPLACE_TOPICS, topic_for};
 pub use truth::write_truth_line;
@@ -96,6 +112,9 @@ pub struct SimEvent {
     pub event: Event,
     /// Which scenario produced it; `None` for normal traffic.
     pub scenario: Option<Scenario>,
+    /// For normal traffic that resembles abuse, which honest behaviour it
+    /// is; `None` otherwise (always `None` when `scenario` is set).
+    pub look_alike: Option<LookAlike>,
 }
 
 /// Simulator parameters. Shares are fractions of all events (0.01 = 1 %).
@@ -350,7 +369,7 @@ impl Simulator {
             country: Some(actor.country.into()),
             payload: Some(payload),
         };
-        SimEvent { event, scenario }
+        SimEvent { event, scenario, look_alike: None }
     }
 
     /// Queues `event` behind whatever is queued and returns the first queued

@@ -15,7 +15,7 @@ use gavel_model::pb::{
 use rand::Rng;
 
 use crate::actors;
-use crate::{SimConfig, SimEvent, Simulator, Timeline, rate_weight};
+use crate::{LookAlike, SimConfig, SimEvent, Simulator, Timeline, rate_weight};
 
 /// Share of normal traffic that is bids.
 pub(crate) const BID_SHARE: f64 = 0.62;
@@ -59,9 +59,17 @@ const NEAR_MISS_CHAT: &[&str] = &[
 const NEAR_MISS_EVERY: u32 = 1_000;
 const DECLINE_CODES: &[&str] = &["insufficient_funds", "expired_card", "do_not_honor"];
 const EMAIL_DOMAINS: &[&str] = &["gmail.com", "yahoo.com", "outlook.com", "icloud.com"];
-/// Share of a declined winner who retries the charge (with the same card,
-/// after topping up).
+/// Share of a declined winner who retries the charge.
 const RETRY_AFTER_DECLINE: f64 = 0.6;
+/// Share of those retries made with the buyer's other card rather than
+/// the same one after topping up.
+const RETRY_WITH_SECOND_CARD: f64 = 0.4;
+/// Share of email changes followed by a login from a new phone (the
+/// buyer changed both at once).
+const EMAIL_THEN_NEW_PHONE: f64 = 0.3;
+/// One lot in `DUEL_EVERY` is a duel: two buyers, a lot that runs for
+/// minutes, each bidding again as soon as the other leads.
+const DUEL_EVERY: u32 = 200;
 /// Share of normal logins from the buyer's other device.
 const SECOND_DEVICE_LOGIN: f64 = 0.005;
 /// Share of sign-ups that are sellers.
@@ -94,6 +102,8 @@ pub(crate) struct Lot {
     pub bidders: Vec<usize>,
     /// A jump bid scared the room off: nobody else bids on this lot.
     pub frozen: bool,
+    /// Two buyers fight over this lot ([`LookAlike::BiddingDuel`]).
+    pub duel: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +115,17 @@ pub(crate) struct Show {
     pub lot: Lot,
     /// A shill ring works this show: it does not end under the ring.
     pub ringed: bool,
+}
+
+/// `event`, marked as the honest look-alike `look_alike` (if any).
+fn looks_like(mut event: SimEvent, look_alike: Option<LookAlike>) -> SimEvent {
+    event.look_alike = look_alike;
+    event
+}
+
+/// [`LookAlike::Household`] for a buyer who shares a device and a card.
+fn household(buyer: usize) -> Option<LookAlike> {
+    actors::shares_household(buyer).then_some(LookAlike::Household)
 }
 
 pub(crate) fn usd(amount_minor: i64) -> Option<Money> {
@@ -135,10 +156,12 @@ impl Simulator {
     }
 
     pub(crate) fn new_lot(&mut self, audience_len: usize) -> Lot {
-        let duration_ms = self.rng.random_range(5_000..30_000);
+        let duel = audience_len >= 2 && self.rng.random_ratio(1, DUEL_EVERY);
+        let duration_ms =
+            if duel { self.rng.random_range(60_000..180_000) } else { self.rng.random_range(5_000..30_000) };
         // Distinct viewers: nobody outbids themselves.
         let audience_len = audience_len.max(1);
-        let wars = self.rng.random_range(2..=8).min(audience_len);
+        let wars = if duel { 2 } else { self.rng.random_range(2..=8).min(audience_len) };
         let bidders = rand::seq::index::sample(&mut self.rng, audience_len, wars).into_vec();
         Lot {
             listing_id: self.id(),
@@ -148,6 +171,7 @@ impl Simulator {
             leader: None,
             bidders,
             frozen: false,
+            duel,
         }
     }
 
@@ -200,10 +224,13 @@ impl Simulator {
             pick = (pick + 1) % lot.bidders.len();
         }
         let bidder = lot.bidders[pick];
+        let duel = lot.duel;
         let buyer = self.shows[s].audience[bidder];
         let bid = self.raise(s, 100);
         self.shows[s].lot.leader = Some(Leader::Viewer(bidder));
-        self.emit(&actors::buyer(buyer), Payload::BidPlaced(bid), None)
+        let event = self.emit(&actors::buyer(buyer), Payload::BidPlaced(bid), None);
+        let look_alike = if duel { Some(LookAlike::BiddingDuel) } else { household(buyer) };
+        looks_like(event, look_alike)
     }
 
     /// Raises show `s`'s lot by `by` (minor units): the bid that does it.
@@ -275,12 +302,19 @@ impl Simulator {
     }
 
     /// Queues the charge of winner `w`: declined at `decline_rate`, a
-    /// decline retried once most of the time; an authorized order is now
-    /// and then refunded or (honestly) disputed.
+    /// decline retried once most of the time (now and then with their
+    /// other card); an authorized order is now and then refunded or
+    /// (honestly) disputed. The charge's events carry the look-alike they
+    /// make.
     fn charge_winner(&mut self, w: usize, seller: usize, order_id: &str, price: i64) {
+        let from = self.queued.len();
         let actor = actors::buyer(w);
-        let card = actors::buyer_card(w);
+        let mut card = actors::buyer_card(w);
         let decline_rate = self.config.decline_rate.clamp(0.0, 1.0);
+        let mut declined = false;
+        let mut second_card = false;
+        let mut disputed = false;
+        let mut paid = false;
         for attempt in 0..2 {
             let payment_id = format!("p-{}", self.id());
             let attempted = PaymentAttempted {
@@ -293,6 +327,7 @@ impl Simulator {
             let event = self.emit(&actor, Payload::PaymentAttempted(attempted), None);
             self.queued.push_back(event);
             if self.rng.random_bool(decline_rate) {
+                declined = true;
                 let code = DECLINE_CODES[self.rng.random_range(0..DECLINE_CODES.len())];
                 let declined = PaymentDeclined {
                     payment_id,
@@ -304,10 +339,15 @@ impl Simulator {
                 let event = self.emit(&actor, Payload::PaymentDeclined(declined), None);
                 self.queued.push_back(event);
                 if attempt == 0 && self.rng.random_bool(RETRY_AFTER_DECLINE) {
+                    if self.rng.random_bool(RETRY_WITH_SECOND_CARD) {
+                        card = actors::buyer_second_card(w);
+                        second_card = true;
+                    }
                     continue;
                 }
-                return;
+                break;
             }
+            paid = true;
             let authorized = PaymentAuthorized {
                 payment_id: payment_id.clone(),
                 order_id: order_id.into(),
@@ -329,6 +369,7 @@ impl Simulator {
                 let event = self.emit(&actor, Payload::RefundIssued(refund), None);
                 self.queued.push_back(event);
             } else if roll < self.config.refund_rate + self.config.chargeback_rate {
+                disputed = true;
                 let chargeback = ChargebackFiled {
                     chargeback_id: format!("cb-{}", self.id()),
                     payment_id,
@@ -340,7 +381,22 @@ impl Simulator {
                 let event = self.emit(&actor, Payload::ChargebackFiled(chargeback), None);
                 self.queued.push_back(event);
             }
-            return;
+            break;
+        }
+        let look_alike = match (disputed, declined, paid) {
+            (true, _, _) => Some(LookAlike::HonestChargeback),
+            (false, true, true) if second_card => Some(LookAlike::SecondCard),
+            (false, true, true) => Some(LookAlike::RetriedDecline),
+            (false, true, false) => Some(LookAlike::UnpaidDecline),
+            (false, false, _) => household(w),
+        };
+        self.label_queued(from, look_alike);
+    }
+
+    /// Marks the events queued from index `from` on as `look_alike`.
+    fn label_queued(&mut self, from: usize, look_alike: Option<LookAlike>) {
+        for event in self.queued.range_mut(from..) {
+            event.look_alike = look_alike;
         }
     }
 
@@ -349,24 +405,27 @@ impl Simulator {
         let show = &self.shows[s];
         let viewer = show.audience[self.rng.random_range(0..show.audience.len())];
         let show_id = format!("sh-{}", show.id);
-        let text = if self.rng.random_ratio(1, NEAR_MISS_EVERY) {
+        let near_miss = self.rng.random_ratio(1, NEAR_MISS_EVERY);
+        let text = if near_miss {
             NEAR_MISS_CHAT[self.rng.random_range(0..NEAR_MISS_CHAT.len())]
         } else {
             CHAT[self.rng.random_range(0..CHAT.len())]
         };
         let message = ChatMessageSent { message_id: format!("m-{}", self.next_seq()), show_id, text: text.into() };
-        self.emit(&actors::buyer(viewer), Payload::ChatMessageSent(message), None)
+        let event = self.emit(&actors::buyer(viewer), Payload::ChatMessageSent(message), None);
+        looks_like(event, near_miss.then_some(LookAlike::ChatMention))
     }
 
     /// A buyer logs in, now and then from their other device (which the
     /// new-device rule notices).
     fn login(&mut self) -> SimEvent {
         let b = self.buyer();
-        let actor =
-            if self.rng.random_bool(SECOND_DEVICE_LOGIN) { actors::buyer_second_device(b) } else { actors::buyer(b) };
+        let second = self.rng.random_bool(SECOND_DEVICE_LOGIN);
+        let actor = if second { actors::buyer_second_device(b) } else { actors::buyer(b) };
         let method = if self.rng.random_bool(0.2) { "sso" } else { "password" };
         let mfa = self.rng.random_bool(0.3);
-        self.emit(&actor, Payload::LoginSucceeded(LoginSucceeded { method: method.into(), mfa }), None)
+        let event = self.emit(&actor, Payload::LoginSucceeded(LoginSucceeded { method: method.into(), mfa }), None);
+        looks_like(event, second.then_some(LookAlike::SecondDevice))
     }
 
     /// A buyer mistypes their password a few times, sometimes resets it,
@@ -385,7 +444,9 @@ impl Simulator {
             _ => (self.rng.random_range(5..=7), 0.4),
         };
         let failed = || Payload::LoginFailed(LoginFailed { reason: "bad_password".into() });
-        let first = self.emit(&actor, failed(), None);
+        let look_alike = (failures >= 3).then_some(LookAlike::TypoStreak);
+        let from = self.queued.len();
+        let first = looks_like(self.emit(&actor, failed(), None), look_alike);
         for _ in 1..failures {
             let event = self.emit(&actor, failed(), None);
             self.queued.push_back(event);
@@ -397,6 +458,7 @@ impl Simulator {
         let login = LoginSucceeded { method: "password".into(), mfa: false };
         let event = self.emit(&actor, Payload::LoginSucceeded(login), None);
         self.queued.push_back(event);
+        self.label_queued(from, look_alike);
         first
     }
 
@@ -415,8 +477,10 @@ impl Simulator {
             return self.emit(&actor, Payload::AccountCreated(created), None);
         }
         let actor = actors::seller(self.config.sellers + n);
-        let first = self.emit(&actor, Payload::AccountCreated(created), None);
-        if self.rng.random_bool(NEW_SELLER_PAYOUT_SETUP) {
+        let mut first = self.emit(&actor, Payload::AccountCreated(created), None);
+        let from = self.queued.len();
+        let setup = self.rng.random_bool(NEW_SELLER_PAYOUT_SETUP);
+        if setup {
             let changed = self.payout_method("US");
             let event = self.emit(&actor, Payload::PayoutMethodChanged(changed), None);
             self.queued.push_back(event);
@@ -433,20 +497,30 @@ impl Simulator {
             let event = self.emit(&actor, Payload::ListingCreated(listing), None);
             self.queued.push_back(event);
         }
+        if setup {
+            first.look_alike = Some(LookAlike::NewSellerSetup);
+            self.label_queued(from, first.look_alike);
+        }
         first
     }
 
-    /// A signed-in buyer changes their password or email.
+    /// A signed-in buyer changes their password or email; now and then,
+    /// after an email change, they log in from a new phone.
     fn account_change(&mut self) -> SimEvent {
         let b = self.buyer();
         let actor = actors::buyer(b);
-        let payload = if self.rng.random_bool(0.5) {
-            Payload::PasswordChanged(PasswordChanged { via_reset: false })
-        } else {
-            let domain = EMAIL_DOMAINS[self.rng.random_range(0..EMAIL_DOMAINS.len())];
-            Payload::EmailChanged(EmailChanged { new_email_domain: domain.into() })
-        };
-        self.emit(&actor, payload, None)
+        if self.rng.random_bool(0.5) {
+            return self.emit(&actor, Payload::PasswordChanged(PasswordChanged { via_reset: false }), None);
+        }
+        let domain = EMAIL_DOMAINS[self.rng.random_range(0..EMAIL_DOMAINS.len())];
+        let changed = self.emit(&actor, Payload::EmailChanged(EmailChanged { new_email_domain: domain.into() }), None);
+        if !self.rng.random_bool(EMAIL_THEN_NEW_PHONE) {
+            return changed;
+        }
+        let login = LoginSucceeded { method: "password".into(), mfa: self.rng.random_bool(0.3) };
+        let event = self.emit(&actors::buyer_new_phone(b), Payload::LoginSucceeded(login), None);
+        self.queued.push_back(looks_like(event, Some(LookAlike::EmailThenNewPhone)));
+        looks_like(changed, Some(LookAlike::EmailThenNewPhone))
     }
 
     /// A new payout destination in `country`.
@@ -478,9 +552,10 @@ impl Simulator {
         }
         let changed = self.payout_method("US");
         let payout = self.payout(amount, changed.payout_method_id.clone());
-        let first = self.emit(&actor, Payload::PayoutMethodChanged(changed), None);
+        let look_alike = Some(LookAlike::PayoutMethodChange);
+        let first = looks_like(self.emit(&actor, Payload::PayoutMethodChanged(changed), None), look_alike);
         let event = self.emit(&actor, Payload::PayoutRequested(payout), None);
-        self.queued.push_back(event);
+        self.queued.push_back(looks_like(event, look_alike));
         first
     }
 

@@ -11,8 +11,9 @@ use gavel_recording::{TruthRecord, write_truth};
 
 use crate::{Result, Scenario, SimEvent};
 
-/// Writes the ground-truth line of `event` if it is labelled; returns
-/// whether it wrote one (normal traffic gets none).
+/// Writes the ground-truth line of `event` if it is labelled (abuse, or an
+/// honest look-alike); returns whether it wrote one (other normal traffic
+/// gets none).
 pub fn write_truth_line<W: Write>(w: W, event: &SimEvent) -> Result<bool> {
     let Some(record) = event.truth() else { return Ok(false) };
     write_truth(w, &record)?;
@@ -20,12 +21,18 @@ pub fn write_truth_line<W: Write>(w: W, event: &SimEvent) -> Result<bool> {
 }
 
 impl SimEvent {
-    /// The ground-truth record of this event; `None` for normal traffic.
+    /// The ground-truth record of this event; `None` for normal traffic
+    /// that is no honest look-alike.
     pub fn truth(&self) -> Option<TruthRecord> {
-        let scenario = self.scenario?;
+        let (scenario, look_alike) = match (self.scenario, self.look_alike) {
+            (Some(scenario), _) => (scenario.as_str(), None),
+            (None, Some(look_alike)) => ("none", Some(look_alike.as_str().to_string())),
+            (None, None) => return None,
+        };
         Some(TruthRecord {
             event_id: self.event.event_id.clone(),
-            scenario: scenario.as_str().to_string(),
+            scenario: scenario.to_string(),
+            look_alike,
             entities: self.entities().into_iter().map(|(kind, id)| (kind.to_string(), id.to_string())).collect(),
         })
     }

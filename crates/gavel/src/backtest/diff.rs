@@ -59,7 +59,7 @@ impl Comparison {
                 replayed: (after.decision.as_str().to_string(), after.score),
                 baseline_rules: fired(before),
                 replayed_rules: fired(after),
-                truth: label.map(str::to_string),
+                truth: truth.map(|t| t.label_of(&event.event_id)),
             });
         }
     }

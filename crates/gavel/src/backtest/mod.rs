@@ -29,7 +29,7 @@ use gavel_recording::FileFormat;
 
 pub use recording::{Recording, read_file};
 pub use replay::replay;
-pub use report::{Detection, Diff, Example, PackId, Report, RuleHits, RuleScore, ScenarioScore};
+pub use report::{Detection, Diff, Example, LookAlikeScore, PackId, Report, RuleHits, RuleScore, ScenarioScore};
 pub use score::Truth;
 
 /// `gavel replay`.

@@ -106,7 +106,8 @@ pub struct Example {
     pub baseline_rules: Vec<String>,
     /// Rules that fired in the replayed pack, with the features they read.
     pub replayed_rules: Vec<String>,
-    /// With ground truth: the event's scenario (`none`: unlabelled).
+    /// With ground truth: the event's scenario (`none`: unlabelled;
+    /// `none (look-alike: household)`: an honest look-alike).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub truth: Option<String>,
 }
@@ -118,6 +119,29 @@ pub struct Detection {
     pub scenarios: BTreeMap<String, ScenarioScore>,
     /// Per rule that fired: which scenarios its hits fell on.
     pub rules: BTreeMap<String, RuleScore>,
+    /// Per honest look-alike the truth names (`household`,
+    /// `second_card`, …): how many of its users the pack flags. Their
+    /// events are also counted in `scenarios["none"]`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub look_alikes: BTreeMap<String, LookAlikeScore>,
+    /// Every honest look-alike together (a user counted once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub look_alike_total: Option<LookAlikeScore>,
+}
+
+/// How many users of one kind of honest look-alike a pack flags.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct LookAlikeScore {
+    /// Events labelled with it.
+    pub events: u64,
+    /// Of those, flagged (false alarms).
+    pub flagged: u64,
+    /// Users with at least one such event.
+    pub users: u64,
+    /// Users with at least one such event flagged.
+    pub users_flagged: u64,
+    /// `users_flagged / users`.
+    pub share_flagged: f64,
 }
 
 /// How well one scenario is caught.
@@ -305,6 +329,20 @@ impl Detection {
                 "{s:<22} {:>9} {:>9} {:>8.3} {:>7} {:>7} {:>8.3} {:>10.3}",
                 v.events, v.flagged, v.recall, v.users, v.users_caught, v.user_recall, v.precision
             );
+        }
+        if let Some(total) = &self.look_alike_total {
+            let _ = writeln!(
+                out,
+                "\n{:<22} {:>9} {:>9} {:>7} {:>7} {:>8}",
+                "honest look-alike", "events", "flagged", "users", "flagged", "share"
+            );
+            for (name, v) in self.look_alikes.iter().chain([(&"all".to_string(), total)]) {
+                let _ = writeln!(
+                    out,
+                    "{name:<22} {:>9} {:>9} {:>7} {:>7} {:>8.3}",
+                    v.events, v.flagged, v.users, v.users_flagged, v.share_flagged
+                );
+            }
         }
         let _ = writeln!(out, "\n{:<34} {:>8} {:>30} {:>10}", "rule", "hits", "targets", "precision");
         for (rule, v) in &self.rules {

@@ -10,13 +10,15 @@ use gavel_model::Event;
 use gavel_recording::{TruthRecord, read_truth};
 use gavel_rules::Pack;
 
-use super::report::{Detection, RuleScore, ScenarioScore};
+use super::report::{Detection, LookAlikeScore, RuleScore, ScenarioScore};
 
-/// Ground truth: which scenario each labelled event belongs to, and the
-/// user involved (gavel-recording's ground-truth file; see [`TruthRecord`]).
+/// Ground truth: which scenario each labelled event belongs to, which
+/// honest look-alike an unlabelled one is, and the user involved
+/// (gavel-recording's ground-truth file; see [`TruthRecord`]).
 #[derive(Debug, Default)]
 pub struct Truth {
     scenario_of: HashMap<String, String>,
+    look_alike_of: HashMap<String, String>,
     users_of: HashMap<String, String>,
 }
 
@@ -30,6 +32,20 @@ impl Truth {
     /// The scenario `event_id` belongs to (`none` when unlabelled).
     pub(super) fn scenario_of(&self, event_id: &str) -> &str {
         self.scenario_of.get(event_id).map_or(NONE, String::as_str)
+    }
+
+    /// The honest look-alike `event_id` is, if the truth names one.
+    pub(super) fn look_alike_of(&self, event_id: &str) -> Option<&str> {
+        self.look_alike_of.get(event_id).map(String::as_str)
+    }
+
+    /// How an event is labelled, for reading: its scenario, and for an
+    /// honest look-alike which one (`none (look-alike: household)`).
+    pub(super) fn label_of(&self, event_id: &str) -> String {
+        match self.look_alike_of(event_id) {
+            Some(look_alike) => format!("{NONE} (look-alike: {look_alike})"),
+            None => self.scenario_of(event_id).to_string(),
+        }
     }
 
     /// Parses the text of a ground-truth file, as [`Truth::read`] does.
@@ -47,7 +63,17 @@ impl FromIterator<TruthRecord> for Truth {
             if let Some(user) = record.entities.remove("user") {
                 truth.users_of.insert(record.event_id.clone(), user);
             }
-            truth.scenario_of.insert(record.event_id, record.scenario);
+            match record.look_alike {
+                // A look-alike is honest traffic whatever its scenario says.
+                Some(look_alike) if record.scenario == NONE => {
+                    truth.scenario_of.remove(&record.event_id);
+                    truth.look_alike_of.insert(record.event_id, look_alike);
+                }
+                _ => {
+                    truth.look_alike_of.remove(&record.event_id);
+                    truth.scenario_of.insert(record.event_id, record.scenario);
+                }
+            }
         }
         truth
     }
@@ -62,10 +88,39 @@ pub(super) struct Scoring<'t> {
     events: BTreeMap<String, (u64, u64)>,
     /// Per scenario: users seen, users caught.
     users: BTreeMap<String, (HashSet<String>, HashSet<String>)>,
+    /// Per honest look-alike: its events and users, flagged or not.
+    look_alikes: BTreeMap<String, Tally>,
     /// Per rule: hits per scenario.
     rules: BTreeMap<String, BTreeMap<String, u64>>,
     /// Per flagged event: its scenario and the rules that fired on it.
     flagged: Vec<(String, Vec<String>)>,
+}
+
+/// Events and users of one kind, and those flagged.
+#[derive(Default)]
+struct Tally {
+    events: u64,
+    flagged: u64,
+    users: HashSet<String>,
+    users_flagged: HashSet<String>,
+}
+
+impl Tally {
+    fn score(&self) -> LookAlikeScore {
+        let (users, flagged) = (self.users.len() as u64, self.users_flagged.len() as u64);
+        LookAlikeScore {
+            events: self.events,
+            flagged: self.flagged,
+            users,
+            users_flagged: flagged,
+            share_flagged: ratio(flagged, users),
+        }
+    }
+}
+
+/// `a / b` to four places (0 when `b` is 0).
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { (a as f64 / b as f64 * 1e4).round() / 1e4 }
 }
 
 /// The scenario name of unlabelled traffic.
@@ -81,6 +136,7 @@ impl<'t> Scoring<'t> {
             tags,
             events: BTreeMap::new(),
             users: BTreeMap::new(),
+            look_alikes: BTreeMap::new(),
             rules: BTreeMap::new(),
             flagged: Vec::new(),
         }
@@ -105,13 +161,25 @@ impl<'t> Scoring<'t> {
             entry.0 += 1;
             entry.1 += u64::from(is_flagged);
         }
+        let user = || self.truth.users_of.get(&event.event_id).unwrap_or(&event.user_id).clone();
         if scenario != NONE {
-            let user = self.truth.users_of.get(&event.event_id).unwrap_or(&event.user_id);
+            let user = user();
             let (seen, caught) = self.users.entry(scenario.to_string()).or_default();
-            seen.insert(user.clone());
             if is_flagged {
                 caught.insert(user.clone());
             }
+            seen.insert(user);
+        } else if let Some(look_alike) = self.truth.look_alike_of(&event.event_id) {
+            let user = user();
+            let tally = self.look_alikes.entry(look_alike.to_string()).or_default();
+            if own {
+                tally.events += 1;
+                tally.flagged += u64::from(is_flagged);
+            }
+            if is_flagged {
+                tally.users_flagged.insert(user.clone());
+            }
+            tally.users.insert(user);
         }
         for hit in outcome.hits() {
             *self.rules.entry(hit.rule_id.clone()).or_default().entry(scenario.to_string()).or_default() += 1;
@@ -129,7 +197,6 @@ impl<'t> Scoring<'t> {
 
     /// Precision and recall per scenario and per rule.
     pub(super) fn finish(self) -> Detection {
-        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { (a as f64 / b as f64 * 1e4).round() / 1e4 };
         let rules: BTreeMap<String, RuleScore> = self
             .rules
             .into_iter()
@@ -181,7 +248,17 @@ impl<'t> Scoring<'t> {
                 },
             );
         }
-        Detection { scenarios, rules }
+        let mut all = Tally::default();
+        let mut look_alikes = BTreeMap::new();
+        for (name, tally) in self.look_alikes {
+            look_alikes.insert(name, tally.score());
+            all.events += tally.events;
+            all.flagged += tally.flagged;
+            all.users.extend(tally.users);
+            all.users_flagged.extend(tally.users_flagged);
+        }
+        let look_alike_total = (!look_alikes.is_empty()).then(|| all.score());
+        Detection { scenarios, rules, look_alikes, look_alike_total }
     }
 }
 
@@ -201,6 +278,13 @@ mod tests {
         assert_eq!(truth.users_of["e1"], "bot-1");
         assert_eq!(truth.scenario_of["e2"], "any_name_at_all");
         assert!(!truth.users_of.contains_key("e2"));
+
+        let text = "{\"event_id\":\"e3\",\"scenario\":\"none\",\"look_alike\":\"household\",\"entities\":{\"user\":\"u-1\"}}\n";
+        let truth = Truth::parse(text).unwrap();
+        assert_eq!(truth.scenario_of("e3"), NONE);
+        assert_eq!(truth.look_alike_of("e3"), Some("household"));
+        assert_eq!(truth.label_of("e3"), "none (look-alike: household)");
+        assert_eq!(truth.users_of["e3"], "u-1");
 
         let err = Truth::parse("{\"event_id\":\"e1\"}\n").unwrap_err();
         assert!(matches!(err, gavel_recording::Error::TruthLine { line: 1, .. }), "{err}");
