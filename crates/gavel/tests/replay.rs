@@ -125,7 +125,7 @@ fn a_day_of_marketplace_time_on_a_held_out_seed_stays_above_its_floors() {
             }
         }
     }
-    // 21 of 431,614 normal events flagged in the documented run, and 17
+    // 20 of 431,614 normal events flagged in the documented run, and 16
     // of 1,548 honest look-alike users.
     let false_positives = detection.scenarios["none"].flagged;
     if false_positives > 40 {
