@@ -19,6 +19,7 @@
 mod activation;
 mod sequences;
 mod timers;
+mod watermark;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +36,7 @@ pub use crate::sequences::STEP_OCCURRENCES;
 use crate::sequences::{Occurrence, Sequences};
 pub use crate::timers::{MAX_PENDING_TIMERS, TimerCounts};
 use crate::timers::{Pending, Timers};
+use crate::watermark::Watermark;
 
 /// Errors from evaluating one event. Each is about the event, not the engine.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -158,6 +160,9 @@ pub struct Engine {
     sequences: Option<Arc<Sequences>>,
     /// For each event kind, the (rule, step) pairs of sequences it can be.
     steps_by_kind: Vec<Vec<(usize, usize)>>,
+    /// Each lane's event-time clock, which state is evicted at
+    /// ([`Engine::sweep`]); shared with successors.
+    watermark: Arc<Watermark>,
 }
 
 impl Engine {
@@ -257,6 +262,7 @@ impl Engine {
             });
             sequences
         });
+        let watermark = previous.map_or_else(Arc::default, |p| Arc::clone(&p.watermark));
         Engine {
             pack,
             windows,
@@ -272,6 +278,7 @@ impl Engine {
             cancels_by_kind,
             sequences,
             steps_by_kind,
+            watermark,
         }
     }
 
@@ -311,6 +318,7 @@ impl Engine {
     ) -> Result<Outcome> {
         let kind = event.kind().ok_or(EngineError::NoPayload)?;
         let t = event_time_ms(event).or(fallback_time_ms).ok_or(EngineError::NoEventTime)?;
+        self.watermark.advance(lane, t);
         let mut timeouts = Vec::new();
         if let Some(timers) = &self.timers {
             for (rule_id, pending) in timers.advance(lane, t) {
@@ -642,6 +650,15 @@ impl Engine {
     /// published when the event was first processed) on that lane's clock.
     pub fn warm_in(&self, lane: u64, event: &Event, fallback_time_ms: Option<i64>) -> Result<()> {
         self.evaluate_in(lane, event, fallback_time_ms, 0).map(drop)
+    }
+
+    /// Evicts what has expired as of the event-time watermark: the earliest
+    /// clock among the lanes whose events moved since the last sweep
+    /// (`watermark.rs`), never the wall clock, so the same log gives the
+    /// same state whenever it is processed. Returns the velocity keys
+    /// evicted; none when no lane moved.
+    pub fn sweep(&self) -> usize {
+        self.watermark.sweep().map_or(0, |t| self.maintain(t))
     }
 
     /// Drops idle keys, lapsed cooldowns and sequence steps out of their

@@ -701,3 +701,32 @@ fn a_sequence_needs_its_steps_in_order_inside_the_window_and_names_them() {
     changed.maintain(10 * HOUR);
     assert_eq!(changed.sequence_keys(), 0);
 }
+
+#[test]
+fn eviction_follows_the_events_own_time_whenever_the_log_is_processed() {
+    let engine = engine();
+    let keys = |e: &Engine| e.windows()[0].len();
+    // Bids of a year ago, processed now: the sweep reads their time, not
+    // the machine's, so nothing of a window still open is forgotten.
+    let year_ago = 1_735_689_600_000; // 2025-01-01
+    for i in 0..3 {
+        engine.evaluate_in(0, &bid("u1", year_ago + i * 1_000, 100), None, 0).unwrap();
+    }
+    assert_eq!(engine.sweep(), 0);
+    assert_eq!(keys(&engine), 1);
+    let fourth = engine.evaluate_in(0, &bid("u1", year_ago + 3_000, 100), None, 0).unwrap();
+    let signal = fourth.signal().expect("the first three bids still count");
+    assert_eq!(signal.hits[0].rule_id, "bid_bot");
+    // A second lane a minute behind holds the watermark back while it
+    // moves: u1's key stays although lane 0 is a minute past it...
+    engine.evaluate_in(1, &bid("u2", year_ago - 60_000, 100), None, 0).unwrap();
+    engine.evaluate_in(0, &bid("u3", year_ago + 60_000, 100), None, 0).unwrap();
+    assert_eq!(engine.sweep(), 0);
+    assert_eq!(keys(&engine), 3);
+    assert_eq!(engine.sweep(), 0, "nothing moved");
+    // ...and does not once it stops: u1's and u2's keys, idle for two
+    // windows of lane 0's time, go.
+    engine.evaluate_in(0, &bid("u3", year_ago + 61_000, 100), None, 0).unwrap();
+    assert_eq!(engine.sweep(), 2);
+    assert_eq!(keys(&engine), 1, "only u3 is left");
+}

@@ -25,7 +25,7 @@
 //! decisions out on the consumer. It processes nothing itself.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -37,7 +37,7 @@ use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tracing::{error, info, warn};
 
-use crate::contract::{PipelineObserver, WarmSink};
+use crate::contract::{BeyondTheMessageKey, PipelineObserver, WarmSink};
 use crate::error::{KafkaError, Result};
 use crate::routing::{Lane, Offer, Partition, Routed, Router};
 use crate::settings::KafkaSettings;
@@ -89,6 +89,13 @@ pub(crate) struct GroupContext {
     healthy: AtomicBool,
     /// The partitions this member owns.
     owned: Mutex<std::collections::HashSet<Partition>>,
+    /// The input topics' partitions, all members together, from the last
+    /// health probe (0 before the first).
+    partitions_total: AtomicUsize,
+    /// State that events of any partition feed ([`Hooks`](crate::Hooks)).
+    beyond_the_message_key: Option<BeyondTheMessageKey>,
+    /// Whether the last readiness check found this member's state exact.
+    exact: AtomicBool,
     /// Set when the group cannot go on (warm-up failed for good); the
     /// consumer loop stops with it.
     fatal: Mutex<Option<KafkaError>>,
@@ -108,6 +115,7 @@ impl GroupContext {
         observer: Arc<dyn PipelineObserver>,
         warm: Option<Box<dyn WarmSink>>,
         ready: Arc<AtomicBool>,
+        beyond_the_message_key: Option<BeyondTheMessageKey>,
     ) -> Self {
         GroupContext {
             settings,
@@ -119,14 +127,68 @@ impl GroupContext {
             warmed: AtomicBool::new(false),
             healthy: AtomicBool::new(true),
             owned: Mutex::default(),
+            partitions_total: AtomicUsize::new(0),
+            beyond_the_message_key,
+            exact: AtomicBool::new(true),
             fatal: Mutex::default(),
         }
     }
 
-    /// Ready = assigned and warmed up, and healthy.
+    /// Ready = assigned and warmed up, healthy, and exact (or allowed not
+    /// to be: `allow_partial_ownership`).
     fn publish_ready(&self) {
-        let ready = self.warmed.load(Ordering::Relaxed) && self.healthy.load(Ordering::Relaxed);
+        let exact = self.check_exact();
+        let ready = self.warmed.load(Ordering::Relaxed)
+            && self.healthy.load(Ordering::Relaxed)
+            && (exact || self.settings.allow_partial_ownership);
         self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Whether this member's state counts every event it should: it owns
+    /// every input partition (or none: it scores nothing), or the processor
+    /// keeps no state beyond the message key. Logs each change and reports
+    /// it to the observer.
+    fn check_exact(&self) -> bool {
+        let owned = lock(&self.owned).len();
+        let total = self.partitions_total.load(Ordering::Relaxed);
+        let beyond = match &self.beyond_the_message_key {
+            Some(beyond) if owned > 0 && (total == 0 || owned < total) => beyond(),
+            _ => Vec::new(),
+        };
+        let exact = beyond.is_empty();
+        if total == 0 && !exact {
+            // Until the first health probe has counted the partitions.
+            return false;
+        }
+        if self.exact.swap(exact, Ordering::Relaxed) != exact {
+            if exact {
+                info!(owned, total, "state exact again: this member owns every input partition");
+            } else {
+                let named = beyond.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+                let more = beyond.len().saturating_sub(5);
+                let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+                let consequence = if self.settings.allow_partial_ownership {
+                    "ready anyway (kafka.allow_partial_ownership): these count only this member's share of the events"
+                } else {
+                    "not ready: these would count only this member's share of the events; run one instance, \
+                     or set kafka.allow_partial_ownership = true to score with partial counts"
+                };
+                warn!(
+                    "this member owns {owned} of {total} input partitions, and the pack keeps state that events \
+                     of any partition feed: {named}{more}; {consequence}"
+                );
+            }
+        }
+        self.observer.exact(exact);
+        exact
+    }
+
+    /// Records how many input partitions there are (a health probe's
+    /// count) and checks readiness again.
+    pub fn set_partitions_total(&self, total: usize) {
+        if self.partitions_total.swap(total, Ordering::Relaxed) != total {
+            self.publish_ready();
+        }
     }
 
     /// Records the health verdict (`health.rs`), logging each change.

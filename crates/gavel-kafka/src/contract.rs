@@ -276,6 +276,10 @@ pub trait PipelineObserver: Send + Sync {
     fn rebalanced(&self, _kind: &'static str, _partitions: usize) {}
     /// Assigned partitions were warmed up.
     fn warmed(&self, _report: &WarmupReport) {}
+    /// Whether this member's state counts every event it should: it owns
+    /// every input partition, owns none, or keeps no state beyond the
+    /// message key ([`Hooks::beyond_the_message_key`]).
+    fn exact(&self, _exact: bool) {}
 }
 
 impl PipelineObserver for () {}
@@ -289,7 +293,19 @@ pub struct Hooks {
     /// Set once partitions are assigned and warmed up; cleared while a
     /// rebalance is in progress and after shutdown.
     pub ready: Arc<AtomicBool>,
+    /// The processor's state that events of any input partition feed (a
+    /// feature keyed by device, say), named for the log; empty when all of
+    /// it is keyed by the input's message key. While it is not empty, a
+    /// member that owns only some of the input partitions would count only
+    /// its share of those events: it stays not ready unless
+    /// [`KafkaSettings::allow_partial_ownership`](crate::KafkaSettings).
+    /// Asked again on every rebalance and health probe, so a reloaded pack
+    /// counts. `None`: nothing to check.
+    pub beyond_the_message_key: Option<BeyondTheMessageKey>,
 }
+
+/// See [`Hooks::beyond_the_message_key`].
+pub type BeyondTheMessageKey = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
 
 impl std::fmt::Debug for Hooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -299,7 +315,7 @@ impl std::fmt::Debug for Hooks {
 
 impl Default for Hooks {
     fn default() -> Self {
-        Hooks { observer: Arc::new(()), warm: None, ready: Arc::default() }
+        Hooks { observer: Arc::new(()), warm: None, ready: Arc::default(), beyond_the_message_key: None }
     }
 }
 

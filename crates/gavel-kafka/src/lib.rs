@@ -93,8 +93,8 @@ mod warmup;
 
 pub use admin::create_topics;
 pub use contract::{
-    Hooks, Input, InputTopic, Output, OutputTopic, OutputTopics, Outputs, PipelineObserver, Processed, Processor,
-    WarmSink, WarmupReport, dead_letter, dlq_headers,
+    BeyondTheMessageKey, Hooks, Input, InputTopic, Output, OutputTopic, OutputTopics, Outputs, PipelineObserver,
+    Processed, Processor, WarmSink, WarmupReport, dead_letter, dlq_headers,
 };
 pub use dlq::{DeadLetter, DeadLetterReader, FailedDelivery, PartitionRange, ReadFrom, Republisher};
 pub use error::{KafkaError, Result};

@@ -90,9 +90,15 @@ impl Pipeline {
 
     /// The consumer thread: subscribe, start shards, route until stopped, shut down.
     fn consume(self, processors: Vec<Box<dyn Processor>>, hooks: Hooks, stop: &AtomicBool) -> Result<()> {
-        let Hooks { observer, warm, ready } = hooks;
+        let Hooks { observer, warm, ready, beyond_the_message_key } = hooks;
         self.producer_context.observe(Arc::clone(&observer));
-        let context = GroupContext::new(Arc::clone(&self.settings), Arc::clone(&observer), warm, Arc::clone(&ready));
+        let context = GroupContext::new(
+            Arc::clone(&self.settings),
+            Arc::clone(&observer),
+            warm,
+            Arc::clone(&ready),
+            beyond_the_message_key,
+        );
         let consumer: BaseConsumer<GroupContext> =
             self.settings.group_consumer_config().create_with_context(context)?;
         let consumer = Arc::new(consumer);
@@ -200,7 +206,9 @@ fn monitor_health(
     let consumer: BaseConsumer = settings.consumer_config().create()?;
     let thread = std::thread::Builder::new().name("gavel-health".into()).spawn(move || {
         let mut judge = health::Judge::default();
-        let mut next = Instant::now() + health::PROBE_INTERVAL;
+        // The first probe at once: readiness waits for its partition count
+        // where the pack keeps state beyond the message key.
+        let mut next = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             if Instant::now() < next {
                 std::thread::sleep(Duration::from_millis(200));
@@ -211,6 +219,7 @@ fn monitor_health(
             let probe = health::probe(&consumer, &settings, health::PROBE_INTERVAL / 2);
             if let Ok(probe) = &probe {
                 context.report_lags(probe, &owned);
+                context.set_partitions_total(probe.lags.len());
             }
             context.set_healthy(judge.observe(probe.as_ref().ok(), owned.len()));
         }

@@ -77,6 +77,12 @@ pub struct KafkaSettings {
     /// context (`traceparent`, `tracestate`) or a correlation id. Names
     /// match without regard to ASCII case.
     pub trace_headers: Vec<String>,
+    /// Become ready while owning only some of the input partitions even
+    /// though the processor keeps state that events of any partition feed
+    /// ([`crate::Hooks::beyond_the_message_key`]): such state then counts
+    /// only this member's share of the events. False: a member that does
+    /// not own every input partition stays not ready and says why.
+    pub allow_partial_ownership: bool,
 }
 
 /// Where consumption starts on a partition the group has no committed
@@ -138,6 +144,7 @@ impl KafkaSettings {
             producer_options: BTreeMap::new(),
             instance_id: None,
             exactly_once: false,
+            allow_partial_ownership: false,
             transaction_interval: Duration::from_millis(100),
             max_input_bytes: 1_000_000,
             first_start: FirstStart::End,
@@ -276,6 +283,7 @@ impl std::fmt::Debug for KafkaSettings {
             max_input_bytes,
             first_start,
             trace_headers,
+            allow_partial_ownership,
         } = self;
         f.debug_struct("KafkaSettings")
             .field("brokers", brokers)
@@ -297,6 +305,7 @@ impl std::fmt::Debug for KafkaSettings {
             .field("max_input_bytes", max_input_bytes)
             .field("first_start", first_start)
             .field("trace_headers", trace_headers)
+            .field("allow_partial_ownership", allow_partial_ownership)
             .finish()
     }
 }

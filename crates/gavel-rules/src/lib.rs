@@ -37,8 +37,8 @@ pub use env::{FEATURE_SLOT_BASE, KIND_SLOT, compile_expression, event_slot, even
 /// so `gavel_rules::Aggregate` keeps working.
 pub use gavel_model::Aggregate;
 pub use pack::{
-    Action, DEFAULT_MAX_KEYS, Decisions, Feature, LabelEntity, LabelOp, Pack, Rule, RuleMode, Sequence, SequenceStep,
-    Thresholds, Wait,
+    Action, DEFAULT_MAX_KEYS, Decisions, Feature, LabelEntity, LabelOp, MESSAGE_KEY, Pack, Rule, RuleMode, Sequence,
+    SequenceStep, Thresholds, Wait,
 };
 pub use span::byte_span;
 pub use tests_def::{Expect, Step, TestCase};

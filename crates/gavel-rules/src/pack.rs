@@ -16,6 +16,11 @@ use crate::tests_def::TestCase;
 /// recently active keys go first, and a counter says so.
 pub const DEFAULT_MAX_KEYS: usize = 2_000_000;
 
+/// The key input events are partitioned by (the producers key every
+/// input topic by the acting user): state keyed by it lives with the
+/// partition of its user's events.
+pub const MESSAGE_KEY: &str = "event.user_id";
+
 /// A compiled rule pack, ready for the engine.
 #[derive(Debug, Clone)]
 pub struct Pack {
@@ -355,6 +360,64 @@ impl Pack {
         let waits = self.rules.iter().filter_map(|r| r.wait.as_ref()).map(|w| w.for_ms);
         let sequences = self.rules.iter().filter_map(|r| r.after.as_ref()).map(|s| s.within_ms);
         self.features.iter().map(|f| f.window_ms).chain(waits).chain(sequences).max().unwrap_or(0)
+    }
+
+    /// The pack's state that is not keyed by the input's message key
+    /// ([`MESSAGE_KEY`]), each named with its key: features, keyed reads
+    /// (`features.x.of(key)`), sequences, timers, labels and cooldowns
+    /// whose key may come from any input partition. Such state counts the
+    /// events of every partition only in a process that owns them all.
+    /// Empty when all the pack's state lives with its user's partition.
+    pub fn state_beyond_the_message_key(&self) -> Vec<String> {
+        let local = |plan: &Plan| plan.source().trim() == MESSAGE_KEY;
+        let mut found = Vec::new();
+        for f in self.features.iter().filter(|f| !local(&f.key)) {
+            found.push(format!("feature {} (keyed by {})", f.name, f.key.source().trim()));
+        }
+        for rule in &self.rules {
+            let id = &rule.id;
+            let filters = rule.wait.iter().filter_map(|w| w.filter.as_ref());
+            let steps = rule.after.iter().flat_map(|s| s.steps.iter().filter_map(|step| step.filter.as_ref()));
+            if std::iter::once(&rule.when).chain(filters).chain(steps).any(Plan::reads_other_keys) {
+                found.push(format!("rule {id} (reads a feature for another key)"));
+            }
+            let sequence_keys =
+                rule.after.iter().flat_map(|s| std::iter::once(&s.key).chain(s.steps.iter().map(|s| &s.key)));
+            if let Some(key) = sequence_keys.into_iter().find(|k| !local(k)) {
+                found.push(format!("rule {id} (sequence keyed by {})", key.source().trim()));
+            }
+            let wait_keys = rule.wait.iter().flat_map(|w| [&w.key, &w.matches]);
+            if let Some(key) = wait_keys.into_iter().find(|k| !local(k)) {
+                found.push(format!("rule {id} (timer keyed by {})", key.source().trim()));
+            }
+            for op in &rule.labels {
+                let on_its_user = op.entity == LabelEntity::User && op.id.as_ref().is_none_or(local);
+                if !on_its_user {
+                    found.push(format!("rule {id} (label {} on a {})", op.label, op.entity.name()));
+                }
+            }
+            for action in rule.actions.iter().filter(|a| a.cooldown_ms > 0 && !local(&a.id)) {
+                // Bids, orders, payouts and messages are the event's own:
+                // their events share its user's partition.
+                let shared = matches!(
+                    action.target,
+                    EntityType::User
+                        | EntityType::Device
+                        | EntityType::Ip
+                        | EntityType::Card
+                        | EntityType::Show
+                        | EntityType::Listing
+                );
+                if shared {
+                    found.push(format!(
+                        "rule {id} (cooldown of {} keyed by {})",
+                        action.kind,
+                        action.id.source().trim()
+                    ));
+                }
+            }
+        }
+        found
     }
 }
 

@@ -221,6 +221,12 @@ fn warnings_do_not_stop_a_pack_and_carry_their_codes() {
     let shipped =
         Pack::compile(files.iter().map(|(n, t)| (n.as_str(), t.as_str()))).expect("the shipped pack compiles");
     assert!(shipped.warnings.is_empty(), "{:#?}", shipped.warnings);
+    // It keeps state keyed by more than the user, which only one process
+    // owning every input partition counts in full.
+    let beyond = shipped.state_beyond_the_message_key();
+    for key in ["(keyed by event.device_id)", "(keyed by event.ip)", "(reads a feature for another key)"] {
+        assert!(beyond.iter().any(|b| b.contains(key)), "{key} not in {beyond:?}");
+    }
 }
 
 /// The pack directory's files (one level of subdirectories), as the binary reads them.

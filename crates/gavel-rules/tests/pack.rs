@@ -274,3 +274,40 @@ fn a_sequence_is_checked_where_it_is_written() {
         assert_eq!(diags[0].line, line, "{after}: {:?}", diags[0]);
     }
 }
+
+#[test]
+fn state_beyond_the_message_key_names_each_key_from_another_partition() {
+    let pack = Pack::compile([("rules/pack.yaml", GOOD), ("rules/lists/pay_apps.txt", LIST)]).unwrap();
+    assert!(
+        pack.state_beyond_the_message_key().is_empty(),
+        "a pack keyed by the user keeps its state with its partition"
+    );
+
+    let wider = GOOD
+        .replace(
+            "features:\n",
+            "features:\n  - name: accounts_per_device_1h\n    on: [bid_placed]\n    key: event.device_id\n    window: 1h\n    aggregate: distinct\n    value: event.user_id\n",
+        )
+        .replace(
+            "    when: features.bids_per_user_10s > 12",
+            "    when: features.bids_per_user_10s.of(event.bid_placed.seller_id) > 12 && features.bids_per_user_10s > 12",
+        )
+        .replace(
+            "      - type: block_bid\n        target: user\n        cooldown: 5m",
+            "      - type: block_bid\n        target: user\n        cooldown: 5m\n      - type: mute_chat\n        target: device\n        cooldown: 1h\n      - type: cancel_bid\n        target: bid\n        id: event.bid_placed.bid_id\n        cooldown: 1h\n    labels:\n      - add: watched\n        entity: ip\n        ttl: 1d",
+        );
+    let pack = match Pack::compile([("rules/pack.yaml", wider.as_str()), ("rules/lists/pay_apps.txt", LIST)]) {
+        Ok(pack) => pack,
+        Err(RulesError::Invalid(diags)) => panic!("{diags:?}"),
+    };
+    assert_eq!(
+        pack.state_beyond_the_message_key(),
+        [
+            "feature accounts_per_device_1h (keyed by event.device_id)",
+            "rule bid_bot (reads a feature for another key)",
+            "rule bid_bot (label watched on a ip)",
+            "rule bid_bot (cooldown of mute_chat keyed by event.device_id)",
+        ],
+        "a bid's own id is not shared with other partitions"
+    );
+}

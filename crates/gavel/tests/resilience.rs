@@ -7,6 +7,9 @@
 //!   consumer lag returns to 0;
 //! - two processes in one group split the partitions, and stopping one
 //!   hands its partitions to the other with nothing lost;
+//! - under a pack with a feature keyed by device, two members splitting
+//!   the partitions are not ready and say which state would undercount,
+//!   and the one left owning them all is ready;
 //! - after a restart a velocity feature has its pre-restart value, so a rule
 //!   needing that history still fires;
 //! - a static member (`kafka.instance_id`) killed and restarted with the
@@ -459,6 +462,69 @@ async fn two_processes_split_the_partitions_and_a_stopped_one_hands_over() {
     assert!(took_over, "a did not take b's partitions\n{}", a.log_tail());
     assert!(all_in, "{} of {events} events got a verdict\n{}", seen.verdicts.len(), a.log_tail());
     assert!(a.alive());
+    let (status, _) = a.terminate(Duration::from_secs(20)).expect("a exits within its shutdown bound");
+    assert!(status.success());
+}
+
+/// A pack whose feature is keyed by device: a member owning only some of
+/// the partitions would count only its share of a device's bids.
+const DEVICE_PACK: &str = r#"
+version: "partial-1"
+features:
+  - name: accounts_per_device_10m
+    on: [bid_placed]
+    key: event.device_id
+    window: 10m
+    aggregate: distinct
+    value: event.user_id
+rules:
+  - id: shared_device
+    description: three accounts bidding from one device
+    on: [bid_placed]
+    when: features.accounts_per_device_10m >= 3
+    score: 70
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_splitting_the_partitions_under_a_device_keyed_pack_are_not_ready() {
+    let _one_at_a_time = exclusive().await;
+    let Some(brokers) = shared_brokers() else { return };
+    let setup = Setup::new(&brokers, "partial", 4).await;
+    std::fs::write(setup.dir.join("pack/pack.yaml"), DEVICE_PACK).unwrap();
+    let (config_a, admin_a) = setup.config("a", None, 1);
+    let (config_b, admin_b) = setup.config("b", None, 1);
+    let mut a = Gavel::start(&config_a, admin_a, &setup.dir.join("a.log"));
+    let mut b = Gavel::start(&config_b, admin_b, &setup.dir.join("b.log"));
+    let owned = |g: &Gavel| g.metric("gavel_kafka_partitions_assigned").unwrap_or(0.0);
+    let exact = |g: &Gavel| g.metric("gavel_state_exact");
+    let split = eventually(Duration::from_secs(60), || owned(&a) > 0.0 && owned(&b) > 0.0).await;
+    assert!(split, "partitions not split: a {} b {}\n{}\n{}", owned(&a), owned(&b), a.log_tail(), b.log_tail());
+
+    // Each member knows the partition count from its first lag probe.
+    let flagged = eventually(Duration::from_secs(30), || exact(&a) == Some(0.0) && exact(&b) == Some(0.0)).await;
+    let (split_a, split_b) = (owned(&a), owned(&b));
+    assert!(flagged, "not flagged inexact: a {:?} b {:?}\n{}\n{}", exact(&a), exact(&b), a.log_tail(), b.log_tail());
+    // Give readiness every chance to come up wrongly.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!a.ready() && !b.ready(), "a member owning part of the partitions passed for ready");
+    for g in [&a, &b] {
+        let log = std::fs::read_to_string(&g.log).unwrap();
+        assert!(log.contains("input partitions, and the pack keeps state that events of any partition feed"), "{log}");
+        assert!(log.contains("feature accounts_per_device_10m (keyed by event.device_id)"), "{log}");
+    }
+
+    // Alone, a owns every partition: exact, and ready.
+    let (status, _) = b.terminate(Duration::from_secs(20)).expect("b exits within its shutdown bound");
+    assert!(status.success());
+    let stopped = Instant::now();
+    let ready = a.until_ready(Duration::from_secs(60)).await;
+    eprintln!(
+        "partial ownership: split {split_a}+{split_b} of 4 partitions, both not ready; a alone ready {:.1} s after b stopped",
+        stopped.elapsed().as_secs_f64()
+    );
+    assert!(ready.is_some(), "a alone did not become ready\n{}", a.log_tail());
+    assert_eq!(owned(&a), 4.0);
+    assert_eq!(exact(&a), Some(1.0));
     let (status, _) = a.terminate(Duration::from_secs(20)).expect("a exits within its shutdown bound");
     assert!(status.success());
 }

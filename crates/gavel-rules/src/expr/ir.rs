@@ -375,6 +375,12 @@ impl Node {
         1 + self.children().into_iter().map(Node::depth).max().unwrap_or(0)
     }
 
+    /// True when the node reads a feature for another key than the
+    /// event's (`features.x.of(key)`).
+    pub(crate) fn reads_other_keys(&self) -> bool {
+        matches!(self, Node::FeatureAt { .. }) || self.children().into_iter().any(Node::reads_other_keys)
+    }
+
     pub(crate) fn contains_labels(&self) -> bool {
         matches!(self, Node::Labels(_)) || self.children().into_iter().any(Node::contains_labels)
     }

@@ -146,6 +146,12 @@ impl Plan {
         }
     }
 
+    /// Whether the expression reads a feature for another key than the
+    /// event's (`features.x.of(key)`).
+    pub fn reads_other_keys(&self) -> bool {
+        self.node.reads_other_keys()
+    }
+
     /// The constant value, if the whole expression folded to one.
     pub fn constant(&self) -> Option<&Value<'static>> {
         match &self.node {

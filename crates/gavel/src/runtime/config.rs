@@ -39,6 +39,7 @@ max_in_flight = {max_in_flight}
 offsets_for_times = {offsets_for_times}
 max_input_bytes = {max_input_bytes}
 first_start = "{first_start}"
+allow_partial_ownership = {allow_partial_ownership}
 shutdown_timeout = "{shutdown}"
 warmup_timeout = "{warmup}"
 
@@ -67,6 +68,7 @@ auto_register = true
         offsets_for_times = kafka.offsets_for_times,
         max_input_bytes = kafka.max_input_bytes,
         first_start = kafka.first_start.as_str(),
+        allow_partial_ownership = kafka.allow_partial_ownership,
         shutdown = humantime::format_duration(kafka.shutdown_timeout),
         warmup = humantime::format_duration(kafka.warmup_timeout),
         signals = outputs.signals,
@@ -187,6 +189,15 @@ pub struct KafkaSection {
     /// nothing for the past; "earliest" consumes and emits for the whole
     /// retained history, a deliberate replay.
     pub first_start: String,
+    /// Become ready while owning only some of the input partitions although
+    /// the pack keeps state keyed by more than the user (a feature keyed by
+    /// device, IP, card or seller; a keyed read; a label or cooldown on a
+    /// device): such state then counts only this instance's share of the
+    /// events, about a third of them with three instances. False: an
+    /// instance that does not own every input partition stays not ready
+    /// (`/readyz` 503, `gavel_state_exact` 0) and logs which state is
+    /// affected, instead of silently undercounting.
+    pub allow_partial_ownership: bool,
     /// librdkafka options passed through to every client (SASL, TLS),
     /// applied after gavel's own. Values are redacted from logs; a value
     /// `env:NAME` is read from environment variable NAME and `file:PATH`
@@ -426,6 +437,7 @@ impl GavelConfig {
         settings.max_input_bytes = self.kafka.max_input_bytes;
         // Unparsable values were reported by `problems` before this runs.
         settings.first_start = self.kafka.first_start.parse().unwrap_or_default();
+        settings.allow_partial_ownership = self.kafka.allow_partial_ownership;
         settings.outputs = OutputTopics {
             signals: self.outputs.signals.clone(),
             actions: self.outputs.actions.clone(),

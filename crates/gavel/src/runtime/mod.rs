@@ -135,10 +135,12 @@ pub async fn serve(
             ) as Box<dyn gavel_kafka::Processor>
         })
         .collect();
+    let current = Arc::clone(&rules);
     let hooks = Hooks {
         observer: stats,
         warm: Some(Box::new(WarmEngine { rules: Arc::clone(&rules) })),
         ready: Arc::clone(&ready),
+        beyond_the_message_key: Some(Arc::new(move || current.current().pack().state_beyond_the_message_key())),
     };
     let result = pipeline.run(processors, hooks, shutdown).await;
     maintenance.abort();
@@ -198,9 +200,9 @@ pub async fn maintain(rules: Arc<Rules>) {
     loop {
         every.tick().await;
         let engine = rules.current();
-        // Live events carry times close to the wall clock: eviction reads
-        // it (see `crate::clock`) only to forget what has expired.
-        let evicted = engine.maintain(crate::clock::now_ms());
+        // Evicted as of the events' own time (the engine's watermark), so
+        // a log processed late keeps the state it would have had live.
+        let evicted = engine.sweep();
         telemetry::engine::store_swept(&engine, evicted);
     }
 }

@@ -118,6 +118,11 @@ catalog! {
     KAFKA_PARTITIONS_PAUSED: Gauge = "gavel_kafka_partitions_paused", "Input partitions paused because their shard is behind.";
     /// Partitions this instance owns.
     KAFKA_PARTITIONS_ASSIGNED: Gauge = "gavel_kafka_partitions_assigned", "Input partitions this instance owns.";
+    /// 1 while this instance's state counts every event it should: it owns
+    /// every input partition (or none), or the pack keeps no state beyond
+    /// the user; 0 while features keyed by device, IP, card or seller see
+    /// only its share of the partitions.
+    STATE_EXACT: Gauge = "gavel_state_exact", "1 while this instance owns every input partition or the pack keeps no state beyond the user.";
     /// Rebalances handled, by kind (`assign`, `revoke`).
     KAFKA_REBALANCES: Counter = "gavel_kafka_rebalances_total", "Rebalances handled, by kind.";
     /// How long the last warm-up took.

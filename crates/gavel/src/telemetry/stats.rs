@@ -301,6 +301,10 @@ impl PipelineObserver for Stats {
     fn warmed(&self, report: &gavel_kafka::WarmupReport) {
         gauge!(names::WARMUP_DURATION).set(report.elapsed.as_secs_f64());
     }
+
+    fn exact(&self, exact: bool) {
+        gauge!(names::STATE_EXACT).set(if exact { 1.0 } else { 0.0 });
+    }
 }
 
 #[cfg(test)]
