@@ -134,8 +134,11 @@ async fn phase(
     create_topics(&settings, &out_topics, partitions).await.expect("create output topics");
     let acks = Arc::new(Acks::default());
     let ready = Arc::new(AtomicBool::new(false));
-    let hooks =
-        Hooks { observer: Arc::clone(&acks) as Arc<dyn PipelineObserver>, warm: None, ready: Arc::clone(&ready) };
+    let hooks = Hooks {
+        observer: Arc::clone(&acks) as Arc<dyn PipelineObserver>,
+        ready: Arc::clone(&ready),
+        ..Hooks::default()
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let pipeline = Pipeline::new(settings).expect("pipeline");
     let running = tokio::spawn(pipeline.run(processors, hooks, async {
@@ -265,8 +268,11 @@ async fn open_loop(brokers: &str, label: &str, rate: f64, latency_secs: f64, sha
     create_topics(&settings, &topics, partitions).await.expect("create latency topics");
     let stats = Arc::new(Stats::default());
     let ready = Arc::new(AtomicBool::new(false));
-    let hooks =
-        Hooks { observer: Arc::clone(&stats) as Arc<dyn PipelineObserver>, warm: None, ready: Arc::clone(&ready) };
+    let hooks = Hooks {
+        observer: Arc::clone(&stats) as Arc<dyn PipelineObserver>,
+        ready: Arc::clone(&ready),
+        ..Hooks::default()
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let pipeline = Pipeline::new(settings.clone()).expect("pipeline");
     let running = tokio::spawn(pipeline.run(engine_shards(shards, &stats, true), hooks, async {
