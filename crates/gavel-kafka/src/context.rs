@@ -92,6 +92,9 @@ pub(crate) struct GroupContext {
     /// The input topics' partitions, all members together, from the last
     /// health probe (0 before the first).
     partitions_total: AtomicUsize,
+    /// Why one user's events may be split between members
+    /// ([`crate::health::not_copartitioned`]), from the last probe.
+    not_copartitioned: Mutex<Option<String>>,
     /// State that events of any partition feed ([`Hooks`](crate::Hooks)).
     beyond_the_message_key: Option<BeyondTheMessageKey>,
     /// Whether the last readiness check found this member's state exact.
@@ -128,6 +131,7 @@ impl GroupContext {
             healthy: AtomicBool::new(true),
             owned: Mutex::default(),
             partitions_total: AtomicUsize::new(0),
+            not_copartitioned: Mutex::default(),
             beyond_the_message_key,
             exact: AtomicBool::new(true),
             fatal: Mutex::default(),
@@ -152,7 +156,11 @@ impl GroupContext {
         let owned = lock(&self.owned).len();
         let total = self.partitions_total.load(Ordering::Relaxed);
         let beyond = match &self.beyond_the_message_key {
-            Some(beyond) if owned > 0 && (total == 0 || owned < total) => beyond(),
+            Some(beyond) if owned > 0 && (total == 0 || owned < total) => {
+                // Split users make even the state keyed by the user partial.
+                let split = lock(&self.not_copartitioned).clone();
+                split.into_iter().chain(beyond()).collect()
+            }
             _ => Vec::new(),
         };
         let exact = beyond.is_empty();
@@ -183,10 +191,21 @@ impl GroupContext {
         exact
     }
 
-    /// Records how many input partitions there are (a health probe's
-    /// count) and checks readiness again.
-    pub fn set_partitions_total(&self, total: usize) {
-        if self.partitions_total.swap(total, Ordering::Relaxed) != total {
+    /// Records a health probe's count of the input partitions and checks
+    /// readiness again.
+    pub fn set_partitions(&self, probe: &crate::health::Probe) {
+        let mut counts: Vec<(&str, usize)> = self.settings.inputs.iter().map(|i| (i.name.as_str(), 0)).collect();
+        for &(topic, _, _) in &probe.lags {
+            counts[topic].1 += 1;
+        }
+        let option = "partition.assignment.strategy";
+        let strategy = self.settings.consumer_options.get(option).or(self.settings.client_options.get(option));
+        let strategy = strategy.map(String::as_str);
+        let split = crate::health::not_copartitioned(&counts, strategy);
+        let total = probe.lags.len();
+        let changed = self.partitions_total.swap(total, Ordering::Relaxed) != total;
+        let split_changed = std::mem::replace(&mut *lock(&self.not_copartitioned), split.clone()) != split;
+        if changed || split_changed {
             self.publish_ready();
         }
     }

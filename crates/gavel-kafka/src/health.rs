@@ -104,6 +104,29 @@ impl Judge {
     }
 }
 
+/// Why one user's events of different input topics may be owned by
+/// different members, if they may: the topics' partition counts differ, or
+/// the assignor is not `range` (which gives each member the same partition
+/// numbers of every topic). `counts` is the partition count per input
+/// topic; `strategy` the configured `partition.assignment.strategy`.
+pub(crate) fn not_copartitioned(counts: &[(&str, usize)], strategy: Option<&str>) -> Option<String> {
+    if let Some(strategy) = strategy.filter(|s| !s.trim().starts_with("range")) {
+        return Some(format!(
+            "partition.assignment.strategy `{strategy}` (not range): a user's events of different input topics \
+             go to different members"
+        ));
+    }
+    let first = counts.first()?.1;
+    if counts.iter().all(|&(_, n)| n == first) {
+        return None;
+    }
+    let listed = counts.iter().map(|(topic, n)| format!("{topic} {n}")).collect::<Vec<_>>().join(", ");
+    Some(format!(
+        "input topics with different partition counts ({listed}): a user's events of different topics go to \
+         different members"
+    ))
+}
+
 /// The lags to report from a probe: those of the partitions this instance
 /// does not own (the consumer's statistics report the owned ones, fresher).
 pub(crate) fn unowned_lags<'a>(
@@ -148,6 +171,17 @@ mod tests {
         // Nothing waiting: nothing to consume, nothing stuck.
         let mut idle = Judge::default();
         assert!((0..10).all(|_| idle.observe(Some(&probe(0, 100)), 0)));
+    }
+
+    #[test]
+    fn users_meet_in_one_member_only_with_equal_partition_counts_and_the_range_assignor() {
+        assert_eq!(not_copartitioned(&[("bids", 4), ("chat", 4)], None), None);
+        assert_eq!(not_copartitioned(&[("bids", 4)], Some("range,roundrobin")), None);
+        assert_eq!(not_copartitioned(&[], None), None);
+        let counts = not_copartitioned(&[("bids", 4), ("chat", 2)], None).unwrap();
+        assert!(counts.contains("(bids 4, chat 2)"), "{counts}");
+        let sticky = not_copartitioned(&[("bids", 4), ("chat", 4)], Some("cooperative-sticky")).unwrap();
+        assert!(sticky.contains("`cooperative-sticky` (not range)"), "{sticky}");
     }
 
     #[test]

@@ -219,7 +219,7 @@ fn monitor_health(
             let probe = health::probe(&consumer, &settings, health::PROBE_INTERVAL / 2);
             if let Ok(probe) = &probe {
                 context.report_lags(probe, &owned);
-                context.set_partitions_total(probe.lags.len());
+                context.set_partitions(probe);
             }
             context.set_healthy(judge.observe(probe.as_ref().ok(), owned.len()));
         }
