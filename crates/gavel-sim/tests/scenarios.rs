@@ -349,5 +349,5 @@ fn card_testers_burn_through_cards() {
         Some(Payload::PaymentAttempted(p)) => (device(e), p.card.as_ref().unwrap().fingerprint.as_str()),
         _ => unreachable!(),
     }));
-    assert!(cards.values().all(|c| c.len() >= 5), "cards_per_device_1h >= 5");
+    assert!(cards.values().all(|c| c.len() >= 5), "cards_per_device_1d >= 5");
 }
