@@ -22,6 +22,11 @@
 //!    than pausing the clock (no coordinated omission). Reports p50, p99,
 //!    p99.9 and max, and separately the part inside gavel (message returned
 //!    by the consumer → outputs enqueued).
+//! 3. **One hop.** At each fixed rate, after gavel, the same open-loop run
+//!    through a passthrough that copies each event to the verdicts topic:
+//!    what one more stage through an internal topic costs end to end
+//!    (produce, consume, produce, consume), the unit of any topology that
+//!    moves events to the owners of their keys.
 //!
 //! Client settings that matter for latency: gavel's consumer
 //! `fetch.wait.max.ms=5`, gavel's producer `linger.ms=2`, acks=all and
@@ -67,14 +72,27 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Copies every message to the signals topic, untouched: the ceiling.
-struct Passthrough;
+/// Copies every message to one output topic, untouched: the ceiling of
+/// throughput, and in the latency run one hop through the broker.
+struct Passthrough(OutputTopic);
 
 impl Processor for Passthrough {
     fn process(&mut self, input: &Input<'_>) -> Processed {
-        let copy = Output::new(OutputTopic::Signals, input.key.unwrap_or_default().to_vec(), input.payload.to_vec());
+        let copy = Output::new(self.0, input.key.unwrap_or_default().to_vec(), input.payload.to_vec());
         Processed::Outputs(vec![copy].into())
     }
+}
+
+/// What an open-loop latency run puts between the generator and the
+/// reader.
+#[derive(Clone, Copy)]
+enum Stage {
+    /// gavel with the shipped pack, a verdict for every event.
+    Gavel,
+    /// A passthrough copying each event to the verdicts topic: one hop
+    /// (produce, consume, produce again, consume), what each extra stage
+    /// of a topology through internal topics adds.
+    Hop,
 }
 
 /// Counts acknowledged and processed messages, and how often partitions
@@ -204,7 +222,8 @@ async fn main() {
     // the machine's CPU through a run that started cold); it is printed,
     // not counted.
     for round in 0..=rounds {
-        let passthrough: Vec<Box<dyn Processor>> = (0..shards).map(|_| Box::new(Passthrough) as _).collect();
+        let passthrough: Vec<Box<dyn Processor>> =
+            (0..shards).map(|_| Box::new(Passthrough(OutputTopic::Signals)) as _).collect();
         let a = phase(&broker.addr, &topic, "pass", events, partitions, passthrough, false).await;
         let stats = Arc::new(Stats::default());
         let gavel = |verdicts| engine_shards(shards, &stats, verdicts);
@@ -236,25 +255,45 @@ async fn main() {
     // Open-loop latency: at half the best rate of the configuration it runs
     // (verdicts for every event, phase C), then at each rate in
     // GAVEL_BENCH_LATENCY_RATES (default 1000, 5000 and 10,000), where the broker is not the limit.
-    open_loop(
-        &broker.addr,
-        "half of the best with verdicts",
-        (best_c / 2.0).max(1.0),
-        latency_secs,
-        shards,
-        partitions,
-    )
-    .await;
+    let lat = Latency { brokers: &broker.addr, latency_secs, shards, partitions };
+    lat.open_loop(Stage::Gavel, "half of the best with verdicts", (best_c / 2.0).max(1.0)).await;
     let extra = std::env::var("GAVEL_BENCH_LATENCY_RATES").unwrap_or_else(|_| "1000,5000,10000".into());
-    for rate in extra.split(',').filter_map(|r| r.trim().parse::<f64>().ok()).filter(|r| *r > 0.0) {
-        open_loop(&broker.addr, "fixed", rate, latency_secs, shards, partitions).await;
+    let rates: Vec<f64> = extra.split(',').filter_map(|r| r.trim().parse::<f64>().ok()).filter(|r| *r > 0.0).collect();
+    // At each fixed rate, gavel and then one bare hop, so the two can be
+    // compared in one run.
+    for &rate in &rates {
+        lat.open_loop(Stage::Gavel, "fixed", rate).await;
+        lat.open_loop(Stage::Hop, "one hop, no processing", rate).await;
+    }
+}
+
+/// The settings every open-loop run shares.
+struct Latency<'a> {
+    brokers: &'a str,
+    latency_secs: f64,
+    shards: usize,
+    partitions: i32,
+}
+
+impl Latency<'_> {
+    /// One open-loop run of `stage` at `rate` events/s.
+    async fn open_loop(&self, stage: Stage, label: &str, rate: f64) {
+        open_loop(self.brokers, stage, label, rate, self.latency_secs, self.shards, self.partitions).await;
     }
 }
 
 /// One open-loop latency run at `rate` events/s for `latency_secs`. Long
 /// because it is one script: topics, gavel, a paced producer, a consumer
 /// of verdicts, then the percentiles, in the order they happen.
-async fn open_loop(brokers: &str, label: &str, rate: f64, latency_secs: f64, shards: usize, partitions: i32) {
+async fn open_loop(
+    brokers: &str,
+    stage: Stage,
+    label: &str,
+    rate: f64,
+    latency_secs: f64,
+    shards: usize,
+    partitions: i32,
+) {
     let total = (rate * latency_secs) as usize;
     let run = format!("lat-{}", uuid_like());
     let input = format!("{run}-in");
@@ -275,7 +314,11 @@ async fn open_loop(brokers: &str, label: &str, rate: f64, latency_secs: f64, sha
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let pipeline = Pipeline::new(settings.clone()).expect("pipeline");
-    let running = tokio::spawn(pipeline.run(engine_shards(shards, &stats, true), hooks, async {
+    let processors = match stage {
+        Stage::Gavel => engine_shards(shards, &stats, true),
+        Stage::Hop => (0..shards).map(|_| Box::new(Passthrough(OutputTopic::Verdicts)) as _).collect(),
+    };
+    let running = tokio::spawn(pipeline.run(processors, hooks, async {
         let _ = stopped.await;
     }));
     while !ready.load(Ordering::Relaxed) {
@@ -301,8 +344,15 @@ async fn open_loop(brokers: &str, label: &str, rate: f64, latency_secs: f64, sha
         while seen < total && Instant::now() < deadline {
             let Some(Ok(m)) = reader.poll(Duration::from_millis(50)) else { continue };
             let arrived = Instant::now();
-            let Ok(verdict) = Verdict::decode(m.payload().unwrap_or_default()) else { continue };
-            let Some(i) = verdict.event_id.strip_prefix("lat-").and_then(|i| i.parse::<usize>().ok()) else { continue };
+            let payload = m.payload().unwrap_or_default();
+            let event_id = match stage {
+                Stage::Gavel => Verdict::decode(payload).map(|v| v.event_id),
+                Stage::Hop => gavel_model::pb::Event::decode(payload).map(|e| e.event_id),
+            };
+            let Some(i) = event_id.ok().and_then(|id| id.strip_prefix("lat-").and_then(|i| i.parse::<usize>().ok()))
+            else {
+                continue;
+            };
             h.saturating_record(arrived.saturating_duration_since(scheduled(i)).as_nanos() as u64);
             seen += 1;
         }
@@ -339,7 +389,7 @@ async fn open_loop(brokers: &str, label: &str, rate: f64, latency_secs: f64, sha
     running.await.expect("pipeline task").expect("pipeline");
     let inside = stats.totals().latency;
     println!(
-        "  open loop at {rate:.0} events/s ({label}) for {latency_secs:.0} s: {seen}/{total} verdicts; produce → verdict consumed \
+        "  open loop at {rate:.0} events/s ({label}) for {latency_secs:.0} s: {seen}/{total} read back; produce → output consumed \
          p50 {} p99 {} p99.9 {} max {}",
         micros(h.value_at_quantile(0.5)),
         micros(h.value_at_quantile(0.99)),
