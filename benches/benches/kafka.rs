@@ -268,6 +268,7 @@ async fn main() {
 }
 
 /// The settings every open-loop run shares.
+#[derive(Clone, Copy)]
 struct Latency<'a> {
     brokers: &'a str,
     latency_secs: f64,
@@ -276,131 +277,122 @@ struct Latency<'a> {
 }
 
 impl Latency<'_> {
-    /// One open-loop run of `stage` at `rate` events/s.
+    /// One open-loop run of `stage` at `rate` events/s for `latency_secs`.
+    /// Long because it is one script: topics, the stage, a paced producer,
+    /// a consumer of its outputs, then the percentiles, in the order they
+    /// happen.
     async fn open_loop(&self, stage: Stage, label: &str, rate: f64) {
-        open_loop(self.brokers, stage, label, rate, self.latency_secs, self.shards, self.partitions).await;
-    }
-}
-
-/// One open-loop latency run at `rate` events/s for `latency_secs`. Long
-/// because it is one script: topics, gavel, a paced producer, a consumer
-/// of verdicts, then the percentiles, in the order they happen.
-async fn open_loop(
-    brokers: &str,
-    stage: Stage,
-    label: &str,
-    rate: f64,
-    latency_secs: f64,
-    shards: usize,
-    partitions: i32,
-) {
-    let total = (rate * latency_secs) as usize;
-    let run = format!("lat-{}", uuid_like());
-    let input = format!("{run}-in");
-    let mut settings =
-        KafkaSettings::new(brokers, &run, vec![InputTopic { name: input.clone(), encoding: Encoding::Protobuf }]);
-    settings.outputs = outputs(&run);
-    // The input is preloaded: read it from the start.
-    settings.first_start = gavel_kafka::FirstStart::Earliest;
-    let mut topics = vec![input.as_str()];
-    topics.extend(settings.outputs.all());
-    create_topics(&settings, &topics, partitions).await.expect("create latency topics");
-    let stats = Arc::new(Stats::default());
-    let ready = Arc::new(AtomicBool::new(false));
-    let hooks = Hooks {
-        observer: Arc::clone(&stats) as Arc<dyn PipelineObserver>,
-        ready: Arc::clone(&ready),
-        ..Hooks::default()
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let pipeline = Pipeline::new(settings.clone()).expect("pipeline");
-    let processors = match stage {
-        Stage::Gavel => engine_shards(shards, &stats, true),
-        Stage::Hop => (0..shards).map(|_| Box::new(Passthrough(OutputTopic::Verdicts)) as _).collect(),
-    };
-    let running = tokio::spawn(pipeline.run(processors, hooks, async {
-        let _ = stopped.await;
-    }));
-    while !ready.load(Ordering::Relaxed) {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-
-    // The reader: verdicts back, timed against each event's schedule.
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("{run}-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "5")
-        .create()
-        .expect("reader");
-    reader.subscribe(&[&settings.outputs.verdicts]).expect("subscribe");
-    let origin = Instant::now() + Duration::from_millis(500);
-    let scheduled = move |i: usize| origin + Duration::from_secs_f64(i as f64 / rate);
-    let read = std::thread::spawn(move || {
-        // 1 µs … 60 s, 3 significant digits: constant, valid bounds.
-        let mut h = Histogram::<u64>::new_with_bounds(1_000, 60_000_000_000, 3).expect("bounds");
-        let deadline = Instant::now() + Duration::from_secs_f64(latency_secs + 60.0);
-        let mut seen = 0;
-        while seen < total && Instant::now() < deadline {
-            let Some(Ok(m)) = reader.poll(Duration::from_millis(50)) else { continue };
-            let arrived = Instant::now();
-            let payload = m.payload().unwrap_or_default();
-            let event_id = match stage {
-                Stage::Gavel => Verdict::decode(payload).map(|v| v.event_id),
-                Stage::Hop => gavel_model::pb::Event::decode(payload).map(|e| e.event_id),
-            };
-            let Some(i) = event_id.ok().and_then(|id| id.strip_prefix("lat-").and_then(|i| i.parse::<usize>().ok()))
-            else {
-                continue;
-            };
-            h.saturating_record(arrived.saturating_duration_since(scheduled(i)).as_nanos() as u64);
-            seen += 1;
+        let Latency { brokers, latency_secs, shards, partitions } = *self;
+        let total = (rate * latency_secs) as usize;
+        let run = format!("lat-{}", uuid_like());
+        let input = format!("{run}-in");
+        let mut settings =
+            KafkaSettings::new(brokers, &run, vec![InputTopic { name: input.clone(), encoding: Encoding::Protobuf }]);
+        settings.outputs = outputs(&run);
+        // The input is preloaded: read it from the start.
+        settings.first_start = gavel_kafka::FirstStart::Earliest;
+        let mut topics = vec![input.as_str()];
+        topics.extend(settings.outputs.all());
+        create_topics(&settings, &topics, partitions).await.expect("create latency topics");
+        let stats = Arc::new(Stats::default());
+        let ready = Arc::new(AtomicBool::new(false));
+        let hooks = Hooks {
+            observer: Arc::clone(&stats) as Arc<dyn PipelineObserver>,
+            ready: Arc::clone(&ready),
+            ..Hooks::default()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let pipeline = Pipeline::new(settings.clone()).expect("pipeline");
+        let processors = match stage {
+            Stage::Gavel => engine_shards(shards, &stats, true),
+            Stage::Hop => (0..shards).map(|_| Box::new(Passthrough(OutputTopic::Verdicts)) as _).collect(),
+        };
+        let running = tokio::spawn(pipeline.run(processors, hooks, async {
+            let _ = stopped.await;
+        }));
+        while !ready.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        (h, seen)
-    });
 
-    let linger: f64 = env_or("GAVEL_BENCH_GENERATOR_LINGER_MS", 1.0);
-    let generator: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", linger.to_string())
-        .create()
-        .expect("generator");
-    let mut sim = Simulator::new(SimConfig::default());
-    let mut pending = Vec::with_capacity(total);
-    for i in 0..total {
-        let Some(mut sim_event) = sim.next() else { break };
-        sim_event.event.event_id = format!("lat-{i}");
-        // Event time now, so windows behave as live.
-        sim_event.event.occurred_at = Some(gavel_model::timestamp_from_ms(
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64,
-        ));
-        let payload = encode_protobuf(&sim_event.event);
-        tokio::time::sleep_until(scheduled(i).into()).await;
-        let record = FutureRecord::to(&input).key(&sim_event.event.user_id).payload(&payload);
-        if let Ok(delivery) = generator.send_result(record) {
-            pending.push(delivery);
+        // The reader: verdicts back, timed against each event's schedule.
+        let reader: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", format!("{run}-reader"))
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "5")
+            .create()
+            .expect("reader");
+        reader.subscribe(&[&settings.outputs.verdicts]).expect("subscribe");
+        let origin = Instant::now() + Duration::from_millis(500);
+        let scheduled = move |i: usize| origin + Duration::from_secs_f64(i as f64 / rate);
+        let read = std::thread::spawn(move || {
+            // 1 µs … 60 s, 3 significant digits: constant, valid bounds.
+            let mut h = Histogram::<u64>::new_with_bounds(1_000, 60_000_000_000, 3).expect("bounds");
+            let deadline = Instant::now() + Duration::from_secs_f64(latency_secs + 60.0);
+            let mut seen = 0;
+            while seen < total && Instant::now() < deadline {
+                let Some(Ok(m)) = reader.poll(Duration::from_millis(50)) else { continue };
+                let arrived = Instant::now();
+                let payload = m.payload().unwrap_or_default();
+                let event_id = match stage {
+                    Stage::Gavel => Verdict::decode(payload).map(|v| v.event_id),
+                    Stage::Hop => gavel_model::pb::Event::decode(payload).map(|e| e.event_id),
+                };
+                let Some(i) =
+                    event_id.ok().and_then(|id| id.strip_prefix("lat-").and_then(|i| i.parse::<usize>().ok()))
+                else {
+                    continue;
+                };
+                h.saturating_record(arrived.saturating_duration_since(scheduled(i)).as_nanos() as u64);
+                seen += 1;
+            }
+            (h, seen)
+        });
+
+        let linger: f64 = env_or("GAVEL_BENCH_GENERATOR_LINGER_MS", 1.0);
+        let generator: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("linger.ms", linger.to_string())
+            .create()
+            .expect("generator");
+        let mut sim = Simulator::new(SimConfig::default());
+        let mut pending = Vec::with_capacity(total);
+        for i in 0..total {
+            let Some(mut sim_event) = sim.next() else { break };
+            sim_event.event.event_id = format!("lat-{i}");
+            // Event time now, so windows behave as live.
+            sim_event.event.occurred_at = Some(gavel_model::timestamp_from_ms(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis()
+                    as i64,
+            ));
+            let payload = encode_protobuf(&sim_event.event);
+            tokio::time::sleep_until(scheduled(i).into()).await;
+            let record = FutureRecord::to(&input).key(&sim_event.event.user_id).payload(&payload);
+            if let Ok(delivery) = generator.send_result(record) {
+                pending.push(delivery);
+            }
         }
-    }
-    for delivery in pending {
-        let _ = delivery.await;
-    }
-    let (h, seen) = read.join().expect("reader thread");
-    let _ = stop.send(());
-    running.await.expect("pipeline task").expect("pipeline");
-    let inside = stats.totals().latency;
-    println!(
-        "  open loop at {rate:.0} events/s ({label}) for {latency_secs:.0} s: {seen}/{total} read back; produce → output consumed \
+        for delivery in pending {
+            let _ = delivery.await;
+        }
+        let (h, seen) = read.join().expect("reader thread");
+        let _ = stop.send(());
+        running.await.expect("pipeline task").expect("pipeline");
+        let inside = stats.totals().latency;
+        println!(
+            "  open loop at {rate:.0} events/s ({label}) for {latency_secs:.0} s: {seen}/{total} read back; produce → output consumed \
          p50 {} p99 {} p99.9 {} max {}",
-        micros(h.value_at_quantile(0.5)),
-        micros(h.value_at_quantile(0.99)),
-        micros(h.value_at_quantile(0.999)),
-        micros(h.max())
-    );
-    println!(
-        "  inside gavel (message polled → outputs enqueued): p50 {:.1} µs p99 {:.1} µs p99.9 {:.1} µs max {:.1} µs",
-        inside.p50_ns as f64 / 1e3,
-        inside.p99_ns as f64 / 1e3,
-        inside.p999_ns as f64 / 1e3,
-        inside.max_ns as f64 / 1e3
-    );
+            micros(h.value_at_quantile(0.5)),
+            micros(h.value_at_quantile(0.99)),
+            micros(h.value_at_quantile(0.999)),
+            micros(h.max())
+        );
+        println!(
+            "  inside gavel (message polled → outputs enqueued): p50 {:.1} µs p99 {:.1} µs p99.9 {:.1} µs max {:.1} µs",
+            inside.p50_ns as f64 / 1e3,
+            inside.p99_ns as f64 / 1e3,
+            inside.p999_ns as f64 / 1e3,
+            inside.max_ns as f64 / 1e3
+        );
+    }
 }
