@@ -56,8 +56,8 @@ use gavel_benches::broker::BenchBroker;
 use gavel_benches::{preload, shipped_pack};
 use gavel_engine::Engine;
 use gavel_kafka::{
-    Hooks, Input, InputTopic, KafkaSettings, Output, OutputTopic, OutputTopics, Pipeline, PipelineObserver, Processed,
-    Processor, create_topics,
+    Hooks, Input, InputOrder, InputTopic, KafkaSettings, Output, OutputTopic, OutputTopics, Pipeline, PipelineObserver,
+    Processed, Processor, create_topics,
 };
 use gavel_model::pb::Verdict;
 use gavel_model::{Encoding, encode_protobuf};
@@ -87,8 +87,12 @@ impl Processor for Passthrough {
 /// reader.
 #[derive(Clone, Copy)]
 enum Stage {
-    /// gavel with the shipped pack, a verdict for every event.
+    /// gavel with the shipped pack, a verdict for every event, its shards
+    /// taking messages as they arrive (`kafka.order = "arrival"`).
     Gavel,
+    /// The same on one shard merging the partitions in the log's order
+    /// (`kafka.order = "log"`, the default): what determinism costs.
+    GavelLog,
     /// A passthrough copying each event to the verdicts topic: one hop
     /// (produce, consume, produce again, consume), what each extra stage
     /// of a topology through internal topics adds.
@@ -131,6 +135,17 @@ fn outputs(prefix: &str) -> OutputTopics {
     }
 }
 
+/// How a throughput phase consumes and commits.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Shards take messages as they arrive; at-least-once.
+    Arrival,
+    /// One shard merges the partitions in the log's order; at-least-once.
+    Log,
+    /// Shards take messages as they arrive; exactly-once.
+    ExactlyOnce,
+}
+
 /// Runs one throughput phase over the preloaded topic; returns events/s.
 async fn phase(
     brokers: &str,
@@ -139,7 +154,7 @@ async fn phase(
     events: u64,
     partitions: i32,
     processors: Vec<Box<dyn Processor>>,
-    exactly_once: bool,
+    mode: Mode,
 ) -> f64 {
     let run = format!("{name}-{}", uuid_like());
     let mut settings =
@@ -147,7 +162,8 @@ async fn phase(
     settings.outputs = outputs(&run);
     // The input is preloaded: read it from the start.
     settings.first_start = gavel_kafka::FirstStart::Earliest;
-    settings.exactly_once = exactly_once;
+    settings.exactly_once = matches!(mode, Mode::ExactlyOnce);
+    settings.order = if matches!(mode, Mode::Log) { InputOrder::Log } else { InputOrder::Arrival };
     let out_topics: Vec<&str> = settings.outputs.all().to_vec();
     create_topics(&settings, &out_topics, partitions).await.expect("create output topics");
     let acks = Arc::new(Acks::default());
@@ -217,25 +233,27 @@ async fn main() {
         broker.addr
     );
 
-    let (mut best_a, mut best_b, mut best_c, mut best_d) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let (mut best_a, mut best_b, mut best_c, mut best_d, mut best_e) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
     // Round 0 warms the broker up (its JIT compiler alone took a quarter of
     // the machine's CPU through a run that started cold); it is printed,
     // not counted.
     for round in 0..=rounds {
         let passthrough: Vec<Box<dyn Processor>> =
             (0..shards).map(|_| Box::new(Passthrough(OutputTopic::Signals)) as _).collect();
-        let a = phase(&broker.addr, &topic, "pass", events, partitions, passthrough, false).await;
+        let a = phase(&broker.addr, &topic, "pass", events, partitions, passthrough, Mode::Arrival).await;
         let stats = Arc::new(Stats::default());
-        let gavel = |verdicts| engine_shards(shards, &stats, verdicts);
-        let b = phase(&broker.addr, &topic, "gavel", events, partitions, gavel(false), false).await;
-        let c = phase(&broker.addr, &topic, "verdicts", events, partitions, gavel(true), false).await;
-        let d = phase(&broker.addr, &topic, "eos", events, partitions, gavel(false), true).await;
+        let gavel = |shards, verdicts| engine_shards(shards, &stats, verdicts);
+        let b = phase(&broker.addr, &topic, "gavel", events, partitions, gavel(shards, false), Mode::Arrival).await;
+        let c = phase(&broker.addr, &topic, "verdicts", events, partitions, gavel(shards, true), Mode::Arrival).await;
+        let d = phase(&broker.addr, &topic, "eos", events, partitions, gavel(shards, false), Mode::ExactlyOnce).await;
+        let e = phase(&broker.addr, &topic, "log", events, partitions, gavel(1, false), Mode::Log).await;
         let label = if round == 0 { "warm-up (not counted)".to_string() } else { format!("round {round}") };
         println!(
-            "  {label}: passthrough {a:>8.0}/s   gavel {b:>8.0}/s ({:.2})   + verdicts {c:>8.0}/s ({:.2})   exactly-once {d:>8.0}/s ({:.2})",
+            "  {label}: passthrough {a:>8.0}/s   gavel {b:>8.0}/s ({:.2})   + verdicts {c:>8.0}/s ({:.2})   exactly-once {d:>8.0}/s ({:.2})   log order, 1 shard {e:>8.0}/s ({:.2})",
             b / a,
             c / a,
-            d / a
+            d / a,
+            e / a
         );
         if round == 0 {
             continue;
@@ -244,12 +262,14 @@ async fn main() {
         best_b = best_b.max(b);
         best_c = best_c.max(c);
         best_d = best_d.max(d);
+        best_e = best_e.max(e);
     }
     println!(
-        "  best:    passthrough {best_a:>8.0}/s   gavel {best_b:>8.0}/s ({:.2})   + verdicts {best_c:>8.0}/s ({:.2})   exactly-once {best_d:>8.0}/s ({:.2})   (targets ≥ 0.90, exactly-once ≥ 0.70)",
+        "  best:    passthrough {best_a:>8.0}/s   gavel {best_b:>8.0}/s ({:.2})   + verdicts {best_c:>8.0}/s ({:.2})   exactly-once {best_d:>8.0}/s ({:.2})   log order, 1 shard {best_e:>8.0}/s ({:.2})   (targets ≥ 0.90, exactly-once ≥ 0.70)",
         best_b / best_a,
         best_c / best_a,
-        best_d / best_a
+        best_d / best_a,
+        best_e / best_a
     );
 
     // Open-loop latency: at half the best rate of the configuration it runs
@@ -262,7 +282,8 @@ async fn main() {
     // At each fixed rate, gavel and then one bare hop, so the two can be
     // compared in one run.
     for &rate in &rates {
-        lat.open_loop(Stage::Gavel, "fixed", rate).await;
+        lat.open_loop(Stage::Gavel, "fixed, arrival order", rate).await;
+        lat.open_loop(Stage::GavelLog, "fixed, log order, 1 shard", rate).await;
         lat.open_loop(Stage::Hop, "one hop, no processing", rate).await;
     }
 }
@@ -291,6 +312,7 @@ impl Latency<'_> {
         settings.outputs = outputs(&run);
         // The input is preloaded: read it from the start.
         settings.first_start = gavel_kafka::FirstStart::Earliest;
+        settings.order = if matches!(stage, Stage::GavelLog) { InputOrder::Log } else { InputOrder::Arrival };
         let mut topics = vec![input.as_str()];
         topics.extend(settings.outputs.all());
         create_topics(&settings, &topics, partitions).await.expect("create latency topics");
@@ -305,6 +327,7 @@ impl Latency<'_> {
         let pipeline = Pipeline::new(settings.clone()).expect("pipeline");
         let processors = match stage {
             Stage::Gavel => engine_shards(shards, &stats, true),
+            Stage::GavelLog => engine_shards(1, &stats, true),
             Stage::Hop => (0..shards).map(|_| Box::new(Passthrough(OutputTopic::Verdicts)) as _).collect(),
         };
         let running = tokio::spawn(pipeline.run(processors, hooks, async {
@@ -335,7 +358,7 @@ impl Latency<'_> {
                 let arrived = Instant::now();
                 let payload = m.payload().unwrap_or_default();
                 let event_id = match stage {
-                    Stage::Gavel => Verdict::decode(payload).map(|v| v.event_id),
+                    Stage::Gavel | Stage::GavelLog => Verdict::decode(payload).map(|v| v.event_id),
                     Stage::Hop => gavel_model::pb::Event::decode(payload).map(|e| e.event_id),
                 };
                 let Some(i) =

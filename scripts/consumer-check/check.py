@@ -141,7 +141,7 @@ def main():
             f.write(
                 f'pack = "{work}/pack"\nadmin_addr = "127.0.0.1:0"\n'
                 f'[kafka]\nbrokers = "{brokers}"\ngroup_id = "py-{run}-{mode}"\n'
-                'first_start = "earliest"\nshards = 2\n'
+                'first_start = "earliest"\nshards = 1\n'
                 f'[[inputs]]\ntopic = "{proto_in}"\nencoding = "protobuf"\n'
                 f'[[inputs]]\ntopic = "{json_in}"\nencoding = "json"\n'
                 "[outputs]\nemit_verdicts = true\n"

@@ -39,8 +39,9 @@ use tracing::{error, info, warn};
 
 use crate::contract::{BeyondTheMessageKey, PipelineObserver, WarmSink};
 use crate::error::{KafkaError, Result};
-use crate::routing::{Lane, Offer, Partition, Routed, Router};
-use crate::settings::KafkaSettings;
+use crate::order::{End, Ends};
+use crate::routing::{Lane, Offer, Partition, Routed, Router, shard_of};
+use crate::settings::{InputOrder, KafkaSettings};
 use crate::shard::{Consumed, Drained, Work};
 use crate::warmup::{Replay, warm_partitions};
 
@@ -102,6 +103,9 @@ pub(crate) struct GroupContext {
     /// Set when the group cannot go on (warm-up failed for good); the
     /// consumer loop stops with it.
     fatal: Mutex<Option<KafkaError>>,
+    /// Each input partition's log end, from the statistics, for the shards'
+    /// merges (`order.rs`).
+    ends: Arc<Ends>,
 }
 
 /// Locks `mutex`, recovering it if a panic poisoned it, so that shutdown
@@ -135,6 +139,37 @@ impl GroupContext {
             beyond_the_message_key,
             exact: AtomicBool::new(true),
             fatal: Mutex::default(),
+            ends: Arc::default(),
+        }
+    }
+
+    /// Each input partition's log end as last seen, shared with the shards.
+    pub fn ends(&self) -> Arc<Ends> {
+        Arc::clone(&self.ends)
+    }
+
+    /// Tells each shard which partitions it owns now, with the offset live
+    /// consumption starts at where `starts` has it, so that under
+    /// [`InputOrder::Log`] it waits for a partition that has yet to send
+    /// anything. Partitions kept keep their progress.
+    fn announce_lanes(&self, starts: &[(String, i32, i64)]) {
+        if self.settings.order != InputOrder::Log {
+            return;
+        }
+        let owned: Vec<Partition> = lock(&self.owned).iter().copied().collect();
+        let shards = lock(&self.router).lanes().to_vec();
+        let mut lanes: Vec<Vec<(Partition, Option<i64>)>> = vec![Vec::new(); shards.len()];
+        for lane in owned {
+            let start = starts
+                .iter()
+                .find(|(topic, partition, _)| *partition == lane.1 && self.settings.inputs[lane.0].name == *topic)
+                .map(|s| s.2);
+            lanes[shard_of(lane, shards.len())].push((lane, start));
+        }
+        for (shard, lanes) in shards.iter().zip(lanes) {
+            // After a drain or before any message of the new assignment, so
+            // there is room; a shard that stopped is the pipeline's to report.
+            let _ = shard.blocking_send(Work::Lanes(lanes));
         }
     }
 
@@ -427,7 +462,7 @@ impl GroupContext {
     /// there is one) and return where live consumption starts on those the
     /// group never committed; or, if warm-up fails for good, stop the group
     /// rather than score with no history (`None`).
-    fn assigning(&self, tpl: &TopicPartitionList) -> Option<Vec<(String, i32, i64)>> {
+    fn assigning(&self, tpl: &TopicPartitionList) -> Option<Starts> {
         let partitions = self.partitions(tpl);
         self.observer.rebalanced("assign", partitions.len());
         self.warmed.store(false, Ordering::Relaxed);
@@ -450,7 +485,7 @@ impl GroupContext {
     /// process already fed into its state, trying three more times, a
     /// second apart, before giving up. Returns the live starts of the
     /// partitions the group never committed.
-    fn warm_up(&self, partitions: &[Partition], sink: &mut dyn WarmSink) -> Result<Vec<(String, i32, i64)>> {
+    fn warm_up(&self, partitions: &[Partition], sink: &mut dyn WarmSink) -> Result<Starts> {
         let since_ms = sink.since_ms();
         let replays: Vec<Replay> = {
             let fed = lock(&self.fed);
@@ -484,8 +519,16 @@ impl GroupContext {
             }
         }
         self.observer.warmed(&report);
-        Ok(report.live_starts)
+        Ok(Starts { live: report.live_starts, all: report.starts })
     }
+}
+
+/// Where live consumption starts on assigned partitions.
+struct Starts {
+    /// On those the group never committed: at their end.
+    live: Vec<(String, i32, i64)>,
+    /// On every one whose start is known.
+    all: Vec<(String, i32, i64)>,
 }
 
 /// The sink of a pipeline without warm-up: it keeps no history, so only
@@ -499,10 +542,13 @@ impl WarmSink for NoHistory {
 impl ClientContext for GroupContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
         for (name, topic) in &statistics.topics {
-            if self.settings.encoding_of(name).is_none() {
-                continue;
-            }
+            let Some((index, _)) = self.settings.encoding_of(name) else { continue };
             for partition in topic.partitions.values() {
+                // Read committed stops at the last stable offset.
+                let high = if self.settings.exactly_once { partition.ls_offset } else { partition.hi_offset };
+                if partition.partition >= 0 && partition.lo_offset >= 0 && high >= 0 {
+                    self.ends.set((index, partition.partition), End::Known { low: partition.lo_offset, high });
+                }
                 // -1 is librdkafka's internal "unassigned" partition.
                 if partition.partition < 0 || !partition.desired || partition.fetch_state != "active" {
                     continue;
@@ -591,7 +637,7 @@ impl ConsumerContext for GroupContext {
                 // A warm-up that failed for good stops the group: assign
                 // nothing rather than consume with no history.
                 let Some(starts) = self.assigning(tpl) else { return };
-                for (topic, partition, offset) in &starts {
+                for (topic, partition, offset) in &starts.live {
                     if let Err(e) = tpl.set_partition_offset(topic, *partition, Offset::Offset(*offset)) {
                         warn!(topic, partition, error = %e, "live start not set");
                     }
@@ -607,9 +653,10 @@ impl ConsumerContext for GroupContext {
                     }
                     owned.extend(self.partitions(tpl));
                 }
+                self.announce_lanes(&starts.all);
                 self.warmed.store(true, Ordering::Relaxed);
                 self.publish_ready();
-                info!(partitions = tpl.count(), started_at_end = starts.len(), "partitions assigned");
+                info!(partitions = tpl.count(), started_at_end = starts.live.len(), "partitions assigned");
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 self.revoked(consumer, tpl);
@@ -623,6 +670,7 @@ impl ConsumerContext for GroupContext {
                         owned.remove(&partition);
                     }
                 }
+                self.announce_lanes(&[]);
                 self.warmed.store(false, Ordering::Relaxed);
                 self.publish_ready();
             }

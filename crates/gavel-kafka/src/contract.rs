@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use gavel_model::Encoding;
 use rdkafka::Message;
-use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 
 /// An input topic and how its messages are encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub struct Input<'a> {
 
 impl<'a> Input<'a> {
     /// The input view of a consumed message from a topic with `encoding`.
-    pub fn of(message: &'a BorrowedMessage<'_>, encoding: Encoding) -> Input<'a> {
+    pub fn of<M: Message>(message: &'a M, encoding: Encoding) -> Input<'a> {
         Input {
             topic: message.topic(),
             partition: message.partition(),
@@ -221,6 +221,10 @@ pub struct WarmupReport {
     pub elapsed: Duration,
     /// `(topic, partition, last offset replayed)` for each replayed partition.
     pub fed: Vec<(String, i32, i64)>,
+    /// `(topic, partition, offset)` where live consumption starts on each
+    /// partition whose start is known: the group's committed offset, or
+    /// the end for one never committed.
+    pub starts: Vec<(String, i32, i64)>,
     /// Partitions the group had never committed, each with the offset
     /// (the end it was warmed up to) live consumption starts at.
     pub live_starts: Vec<(String, i32, i64)>,
@@ -228,7 +232,8 @@ pub struct WarmupReport {
 
 /// Receives replayed messages.
 pub trait WarmSink: Send {
-    /// One replayed message, in partition order.
+    /// One replayed message, in the order live consumption would feed it
+    /// (`order.rs`, under [`InputOrder::Log`](crate::InputOrder::Log)).
     fn warm(&mut self, input: &Input<'_>);
 
     /// The earliest Kafka timestamp still worth replaying (now − the longest
@@ -280,6 +285,12 @@ pub trait PipelineObserver: Send + Sync {
     /// every input partition, owns none, or keeps no state beyond the
     /// message key ([`Hooks::beyond_the_message_key`]).
     fn exact(&self, _exact: bool) {}
+    /// Under [`InputOrder::Log`](crate::InputOrder::Log): a shard stopped
+    /// waiting for a partition the broker says has more (`stalled`), or
+    /// released a message before one that might still come first because
+    /// its buffer was full or it was draining (`forced`). Either means the
+    /// order was not the log's alone at that point.
+    fn out_of_order(&self, _stalled: u64, _forced: u64) {}
 }
 
 impl PipelineObserver for () {}

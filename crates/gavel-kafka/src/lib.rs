@@ -59,8 +59,9 @@
 //!    [`Processed`], [`OutputTopic`], [`OutputTopics`], [`PipelineObserver`],
 //!    [`WarmSink`], [`Hooks`], …); imports no other module.
 //! 3. `settings`: [`KafkaSettings`] and the client configurations (contract).
-//! 4. `backoff`, `routing`, `search`: pure logic (retry delays, partition →
-//!    shard and pause/resume, the timestamp search); no crate imports.
+//! 4. `backoff`, `order`, `routing`, `search`: pure logic (retry delays,
+//!    the order partitions are merged in, partition → shard and
+//!    pause/resume, the timestamp search); no crate imports.
 //! 5. `admin`: topic creation (error, settings).
 //! 6. `warmup`: replay of history into a [`WarmSink`] (error, contract,
 //!    settings, search).
@@ -82,6 +83,7 @@ mod contract;
 mod dlq;
 mod error;
 mod health;
+mod order;
 mod pipeline;
 mod read;
 mod routing;
@@ -100,5 +102,5 @@ pub use dlq::{DeadLetter, DeadLetterReader, FailedDelivery, PartitionRange, Read
 pub use error::{KafkaError, Result};
 pub use pipeline::Pipeline;
 pub use read::read_topic;
-pub use settings::{FirstStart, KafkaSettings};
+pub use settings::{FirstStart, InputOrder, KafkaSettings};
 pub use warmup::{Replay, warm_partitions, warm_up};

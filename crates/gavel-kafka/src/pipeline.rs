@@ -107,6 +107,7 @@ impl Pipeline {
             offsets: Arc::clone(&consumer) as Arc<dyn shard::OffsetStore>,
             producer: self.producer.clone(),
             observer,
+            ends: consumer.context().ends(),
         });
         let txn = self.settings.exactly_once.then(|| {
             Arc::new(TxnEnv {

@@ -83,6 +83,49 @@ pub struct KafkaSettings {
     /// only this member's share of the events. False: a member that does
     /// not own every input partition stays not ready and says why.
     pub allow_partial_ownership: bool,
+    /// The order a shard applies its partitions' messages in
+    /// (`order.rs`).
+    pub order: InputOrder,
+    /// With [`InputOrder::Log`]: how long a shard waits for a partition
+    /// known to have messages that may come first before it goes on
+    /// without them (counted as a stall).
+    pub order_wait: Duration,
+}
+
+/// The order a shard applies the messages of its input partitions in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InputOrder {
+    /// By `(stream time, topic, partition, offset)`: a function of the log,
+    /// so two runs over the same log, or a run with crashes, feed state in
+    /// the same order (`order.rs`). Costs waiting for the partition that
+    /// is behind.
+    #[default]
+    Log,
+    /// As the consumer hands messages over: no waiting, but state that
+    /// several partitions feed depends on how their fetches interleave.
+    Arrival,
+}
+
+impl InputOrder {
+    /// The name used in config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputOrder::Log => "log",
+            InputOrder::Arrival => "arrival",
+        }
+    }
+}
+
+impl std::str::FromStr for InputOrder {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "log" => Ok(InputOrder::Log),
+            "arrival" => Ok(InputOrder::Arrival),
+            other => Err(format!("`{other}` (expected \"log\" or \"arrival\")")),
+        }
+    }
 }
 
 /// Where consumption starts on a partition the group has no committed
@@ -145,6 +188,8 @@ impl KafkaSettings {
             instance_id: None,
             exactly_once: false,
             allow_partial_ownership: false,
+            order: InputOrder::Log,
+            order_wait: Duration::from_millis(500),
             transaction_interval: Duration::from_millis(100),
             max_input_bytes: 1_000_000,
             first_start: FirstStart::End,
@@ -197,8 +242,9 @@ impl KafkaSettings {
             // partitions, not latency.
             .set("fetch.wait.max.ms", "5")
             .set("session.timeout.ms", "10000")
-            // Consumer lag per partition, for metrics.
-            .set("statistics.interval.ms", "5000");
+            // Consumer lag per partition, for metrics, and each partition's
+            // log end, which the merge of `InputOrder::Log` waits on.
+            .set("statistics.interval.ms", "1000");
         self.apply_options(&mut config, &self.consumer_options);
         // Static membership belongs to the group consumer alone.
         config.remove("group.instance.id");
@@ -284,6 +330,8 @@ impl std::fmt::Debug for KafkaSettings {
             first_start,
             trace_headers,
             allow_partial_ownership,
+            order,
+            order_wait,
         } = self;
         f.debug_struct("KafkaSettings")
             .field("brokers", brokers)
@@ -306,6 +354,8 @@ impl std::fmt::Debug for KafkaSettings {
             .field("first_start", first_start)
             .field("trace_headers", trace_headers)
             .field("allow_partial_ownership", allow_partial_ownership)
+            .field("order", order)
+            .field("order_wait", order_wait)
             .finish()
     }
 }

@@ -28,7 +28,8 @@ use tracing::warn;
 
 use crate::backoff::Backoff;
 use crate::contract::{Input, OutputTopic, Outputs, PipelineObserver, Processed, Processor, dlq_headers};
-use crate::settings::KafkaSettings;
+use crate::order::{Ends, Lane, Merge, Next};
+use crate::settings::{InputOrder, KafkaSettings};
 
 /// A consumed message, detached from the consumer so it can cross threads.
 /// Key and payload share one buffer: one allocation per message.
@@ -116,6 +117,139 @@ pub(crate) enum Work {
     /// and store the offsets, then answer with what the shard has fed into
     /// state so far.
     Drain(std::sync::mpsc::Sender<Drained>),
+    /// The partitions this shard owns now, each with the offset its next
+    /// message has where known: the partitions [`Inbox`] merges.
+    Lanes(Vec<(Lane, Option<i64>)>),
+}
+
+/// What a shard's loop does next, as its [`Inbox`] gives it.
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// Process a message.
+    Message(Consumed),
+    /// See [`Work::Drain`]: every message sent before it has been given.
+    Drain(std::sync::mpsc::Sender<Drained>),
+}
+
+/// A shard's queue as its loop reads it: in arrival order, or under
+/// [`InputOrder::Log`] through a [`Merge`] of the shard's partitions, so
+/// messages come in the log's order (`order.rs`). `recv` is cancel-safe:
+/// whatever it took from the queue stays in the merge.
+pub(crate) struct Inbox {
+    /// The queue the consumer thread fills.
+    work: mpsc::Receiver<Work>,
+    /// The merge, under `InputOrder::Log`.
+    merge: Option<Merge<Consumed>>,
+    /// Where each partition's log ends, as the consumer last saw it.
+    ends: Arc<Ends>,
+    /// Telemetry.
+    observer: Arc<dyn PipelineObserver>,
+    /// A drain asked for: buffered messages go first, then it.
+    draining: Option<std::sync::mpsc::Sender<Drained>>,
+    /// The consumer thread closed the queue.
+    closed: bool,
+    /// Buffered messages at most before the smallest is forced out.
+    bound: usize,
+    /// Stalls and forced releases already reported.
+    reported: (u64, u64),
+}
+
+impl Inbox {
+    /// The inbox of a shard of `env` reading `work`.
+    pub fn new(env: &ShardEnv, work: mpsc::Receiver<Work>) -> Inbox {
+        let settings = Arc::clone(&env.settings);
+        Inbox {
+            work,
+            merge: (settings.order == InputOrder::Log).then(|| Merge::new(settings.order_wait)),
+            ends: Arc::clone(&env.ends),
+            bound: settings.shard_queue.max(1).saturating_mul(4),
+            observer: Arc::clone(&env.observer),
+            draining: None,
+            closed: false,
+            reported: (0, 0),
+        }
+    }
+
+    /// The next job; `None` once the queue is closed and nothing is left.
+    pub async fn recv(&mut self) -> Option<Job> {
+        if self.merge.is_none() {
+            loop {
+                match self.work.recv().await? {
+                    Work::Message(message) => return Some(Job::Message(message)),
+                    Work::Drain(reply) => return Some(Job::Drain(reply)),
+                    Work::Lanes(_) => {}
+                }
+            }
+        }
+        loop {
+            while self.draining.is_none() && !self.closed && self.buffered() < self.bound {
+                match self.work.try_recv() {
+                    Ok(work) => self.take(work),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => self.closed = true,
+                }
+            }
+            let force = self.draining.is_some() || self.closed || self.buffered() >= self.bound;
+            let next = {
+                let ends = &self.ends;
+                let merge = self.merge.as_mut().unwrap_or_else(|| unreachable!());
+                merge.next(Instant::now(), force, |lane| ends.get(lane))
+            };
+            self.report();
+            match next {
+                Next::Ready(message) => return Some(Job::Message(message)),
+                Next::Empty => {
+                    if let Some(reply) = self.draining.take() {
+                        return Some(Job::Drain(reply));
+                    }
+                    if self.closed {
+                        return None;
+                    }
+                    match self.work.recv().await {
+                        Some(work) => self.take(work),
+                        None => self.closed = true,
+                    }
+                }
+                Next::Wait(until) => {
+                    tokio::select! {
+                        work = self.work.recv() => match work {
+                            Some(work) => self.take(work),
+                            None => self.closed = true,
+                        },
+                        () = tokio::time::sleep_until(tokio::time::Instant::from_std(until)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Messages in the merge.
+    fn buffered(&self) -> usize {
+        self.merge.as_ref().map_or(0, Merge::len)
+    }
+
+    /// Files one piece of work into the merge.
+    fn take(&mut self, work: Work) {
+        let Some(merge) = self.merge.as_mut() else { return };
+        match work {
+            Work::Message(message) => {
+                let lane = (message.topic, message.partition);
+                merge.push(lane, message.offset, message.timestamp_ms, message);
+            }
+            Work::Drain(reply) => self.draining = Some(reply),
+            Work::Lanes(lanes) => merge.assign(&lanes),
+        }
+    }
+
+    /// Reports new stalls and forced releases.
+    fn report(&mut self) {
+        let Some(merge) = &self.merge else { return };
+        let now = (merge.stalls(), merge.forced());
+        if now != self.reported {
+            self.observer.out_of_order(now.0 - self.reported.0, now.1 - self.reported.1);
+            self.reported = now;
+        }
+    }
 }
 
 /// A shard's answer to [`Work::Drain`].
@@ -223,6 +357,8 @@ pub(crate) struct ShardEnv {
     pub producer: crate::context::OutputProducer,
     /// Telemetry.
     pub observer: Arc<dyn PipelineObserver>,
+    /// Where each input partition's log ends, from the consumer's statistics.
+    pub ends: Arc<Ends>,
 }
 
 /// Starts shard `index` on its own thread.
@@ -232,7 +368,10 @@ pub(crate) fn spawn(
     processor: Box<dyn Processor>,
     work: mpsc::Receiver<Work>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    on_own_thread(index, move || async move { run(&env, processor, work).await })
+    on_own_thread(index, move || async move {
+        let inbox = Inbox::new(&env, work);
+        run(&env, processor, inbox).await
+    })
 }
 
 /// Runs the loop `shard` makes on a thread named for shard `index`, in a
@@ -258,7 +397,7 @@ where
 
 /// The shard's loop: take work while fewer than `max_in_flight` messages
 /// await acknowledgement, acknowledging (in order) as deliveries complete.
-async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: mpsc::Receiver<Work>) {
+async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: Inbox) {
     let mut in_flight = FuturesOrdered::new();
     let mut fed: Vec<(usize, i32, i64)> = Vec::new();
     let max_in_flight = env.settings.max_in_flight.max(1);
@@ -268,12 +407,12 @@ async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: mpsc::
             Some(done) = in_flight.next(), if !in_flight.is_empty() => acknowledge(env, done),
             next = work.recv(), if in_flight.len() < max_in_flight => match next {
                 None => break,
-                Some(Work::Message(message)) => {
+                Some(Job::Message(message)) => {
                     note_fed(&mut fed, &message);
                     let pending = handle(env, &message, &mut *processor).await;
                     in_flight.push_back(settle(env, pending));
                 }
-                Some(Work::Drain(reply)) => {
+                Some(Job::Drain(reply)) => {
                     while let Some(done) = in_flight.next().await {
                         acknowledge(env, done);
                     }

@@ -46,7 +46,7 @@ use crate::backoff::Backoff;
 use crate::context::{OutputProducer, ProducerContext};
 use crate::contract::Processor;
 use crate::settings::KafkaSettings;
-use crate::shard::{self, Acked, Consumed, Drained, Record, ShardEnv, Work};
+use crate::shard::{self, Acked, Consumed, Drained, Inbox, Job, Record, ShardEnv, Work};
 
 /// Where a shard gets the group consumer's current group metadata (member
 /// id, generation), which fences its offset commits.
@@ -92,12 +92,15 @@ pub(crate) fn spawn(
     processor: Box<dyn Processor>,
     work: mpsc::Receiver<Work>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    crate::shard::on_own_thread(index, move || async move { run(&env, index, processor, work).await })
+    crate::shard::on_own_thread(index, move || async move {
+        let inbox = Inbox::new(&env.shard, work);
+        run(&env, index, processor, inbox).await
+    })
 }
 
 /// The shard's loop: add messages to the open transaction, committing it on
 /// its time or size bound and whenever asked to drain.
-async fn run(env: &TxnEnv, index: usize, mut processor: Box<dyn Processor>, mut work: mpsc::Receiver<Work>) {
+async fn run(env: &TxnEnv, index: usize, mut processor: Box<dyn Processor>, mut work: Inbox) {
     let Some(mut shard) = TxnShard::start(env, index).await else { return };
     let settings = &env.shard.settings;
     let limit = settings.max_in_flight.max(1);
@@ -110,14 +113,14 @@ async fn run(env: &TxnEnv, index: usize, mut processor: Box<dyn Processor>, mut 
             () = tokio::time::sleep_until(due_at), if due.is_some() => shard.commit(false).await,
             next = work.recv() => match next {
                 None => break,
-                Some(Work::Message(message)) => {
+                Some(Job::Message(message)) => {
                     shard::note_fed(&mut fed, &message);
                     shard.take(&message, &mut *processor).await;
                     if shard.batch.acked.len() >= limit {
                         shard.commit(false).await;
                     }
                 }
-                Some(Work::Drain(reply)) => {
+                Some(Job::Drain(reply)) => {
                     shard.commit(false).await;
                     // The consumer thread may have given up waiting; nothing to do then.
                     let _ = reply.send(Drained { fed: fed.clone() });

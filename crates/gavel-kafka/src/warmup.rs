@@ -26,8 +26,9 @@ use tracing::{debug, info};
 
 use crate::contract::{Input, WarmSink, WarmupReport};
 use crate::error::{KafkaError, Result};
+use crate::order::{End, Lane, Merge, Next};
 use crate::search::first_at_or_after;
-use crate::settings::{FirstStart, KafkaSettings};
+use crate::settings::{FirstStart, InputOrder, KafkaSettings};
 
 /// A partition to warm up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,11 +99,18 @@ pub fn warm_partitions(
     if replays.is_empty() {
         return Ok(WarmupReport::default());
     }
-    let (ranges, searched, live_starts) = plan(&consumer, settings, replays, since_ms)?;
+    let Plan { ranges, searched, live_starts, starts } = plan(&consumer, settings, replays, since_ms)?;
     let messages = replay(&consumer, settings, &ranges, sink, settings.warmup_timeout)?;
     let fed = ranges.iter().map(|r| (r.topic.clone(), r.partition, r.end - 1)).collect();
-    let report =
-        WarmupReport { partitions: ranges.len(), messages, searched, elapsed: started.elapsed(), fed, live_starts };
+    let report = WarmupReport {
+        partitions: ranges.len(),
+        messages,
+        searched,
+        elapsed: started.elapsed(),
+        fed,
+        live_starts,
+        starts,
+    };
     info!(
         partitions = report.partitions,
         messages,
@@ -128,19 +136,22 @@ fn replay_consumer(settings: &KafkaSettings) -> Result<BaseConsumer> {
     Ok(config.create()?)
 }
 
-/// Live start offsets of partitions the group never committed.
-type LiveStarts = Vec<(String, i32, i64)>;
+/// What to replay, and where live consumption goes on.
+struct Plan {
+    /// The range to replay of each partition, from its start (found by the
+    /// broker or by search) to the group's committed offset (or the end of
+    /// a partition never committed).
+    ranges: Vec<Range>,
+    /// How many starts were searched for.
+    searched: usize,
+    /// Where live consumption starts on never-committed partitions.
+    live_starts: Vec<(String, i32, i64)>,
+    /// Where live consumption starts on every partition whose start is known.
+    starts: Vec<(String, i32, i64)>,
+}
 
-/// The range to replay of each partition, from its start (found by the
-/// broker or by search) to the group's committed offset (or the end of a
-/// partition never committed), how many starts were searched for, and
-/// where live consumption starts on never-committed partitions.
-fn plan(
-    consumer: &BaseConsumer,
-    settings: &KafkaSettings,
-    replays: &[Replay],
-    since_ms: Option<i64>,
-) -> Result<(Vec<Range>, usize, LiveStarts)> {
+/// Plans the replay of `replays` from `since_ms` (see [`Plan`]).
+fn plan(consumer: &BaseConsumer, settings: &KafkaSettings, replays: &[Replay], since_ms: Option<i64>) -> Result<Plan> {
     let timeout = settings.warmup_timeout;
     let mut tpl = TopicPartitionList::new();
     for r in replays {
@@ -150,6 +161,7 @@ fn plan(
     let mut ranges = Vec::new();
     let mut searched = 0;
     let mut live_starts = Vec::new();
+    let mut starts = Vec::new();
     for r in replays {
         let committed_end = match committed.find_partition(&r.topic, r.partition).map(|e| e.offset()) {
             Some(Offset::Offset(end)) => Some(end),
@@ -163,6 +175,7 @@ fn plan(
             live_starts.push((r.topic.clone(), r.partition, high));
             high
         });
+        starts.push((r.topic.clone(), r.partition, end));
         let Some(since_ms) = since_ms else { continue };
         let floor = low.max(r.after.map_or(i64::MIN, |after| after + 1));
         if floor >= end {
@@ -184,7 +197,7 @@ fn plan(
             ranges.push(Range { topic: r.topic.clone(), partition: r.partition, start, end });
         }
     }
-    Ok((ranges, searched, live_starts))
+    Ok(Plan { ranges, searched, live_starts, starts })
 }
 
 /// The broker's answer to offsets-for-times, when it gives one.
@@ -244,7 +257,11 @@ fn next_message(consumer: &BaseConsumer, timeout: Duration) -> Result<Option<(i6
     Ok(None)
 }
 
-/// Reads every range to its end, in partition order.
+/// Reads every range to its end, handing the messages over in the order
+/// live consumption feeds them (`order.rs`) under [`InputOrder::Log`], or
+/// as they come under [`InputOrder::Arrival`]. Every range's end is known,
+/// so the merge never has to guess: it waits for a partition with more to
+/// come, up to `timeout` like any read.
 pub(crate) fn replay(
     consumer: &BaseConsumer,
     settings: &KafkaSettings,
@@ -260,6 +277,14 @@ pub(crate) fn replay(
         tpl.add_partition_offset(&r.topic, r.partition, Offset::Offset(r.start))?;
     }
     consumer.assign(&tpl)?;
+    // One partition has one order: nothing to merge.
+    let mut merge = (settings.order == InputOrder::Log && ranges.len() > 1).then(|| {
+        let mut merge = Merge::new(timeout);
+        let lanes: Vec<(Lane, Option<i64>)> = (0..ranges.len()).map(|i| ((i, 0), Some(ranges[i].start))).collect();
+        merge.assign(&lanes);
+        merge
+    });
+    let end_of = |(i, _): Lane| End::Known { low: ranges[i].start, high: ranges[i].end };
     let mut remaining: Vec<bool> = vec![true; ranges.len()];
     let mut messages = 0;
     let mut last_progress = Instant::now();
@@ -281,12 +306,31 @@ pub(crate) fn replay(
             remaining[i] = false;
             continue;
         }
-        let Some((_, encoding)) = settings.encoding_of(message.topic()) else { continue };
-        sink.warm(&Input::of(&message, encoding));
-        messages += 1;
         if message.offset() + 1 >= range.end {
             remaining[i] = false;
         }
+        let Some(merge) = merge.as_mut() else {
+            messages += warm_one(settings, sink, &message);
+            continue;
+        };
+        // Each range is a lane of its own, numbered by its index.
+        merge.push((i, 0), message.offset(), message.timestamp().to_millis(), message.detach());
+        while let Next::Ready(message) = merge.next(Instant::now(), false, end_of) {
+            messages += warm_one(settings, sink, &message);
+        }
+    }
+    if let Some(merge) = merge.as_mut() {
+        // Every range is read to its end, so nothing can come first any more.
+        while let Next::Ready(message) = merge.next(Instant::now(), true, end_of) {
+            messages += warm_one(settings, sink, &message);
+        }
     }
     Ok(messages)
+}
+
+/// Hands `message` to `sink` if it is from an input topic; how many it handed.
+fn warm_one(settings: &KafkaSettings, sink: &mut dyn WarmSink, message: &impl Message) -> u64 {
+    let Some((_, encoding)) = settings.encoding_of(message.topic()) else { return 0 };
+    sink.warm(&Input::of(message, encoding));
+    1
 }

@@ -27,7 +27,7 @@ async fn killed_at_random_points_twenty_times_it_loses_and_repeats_nothing() {
     let (events, kills, rate) = if long() { (20_000u64, 50, 400) } else { (4_000, 20, 100) };
     let setup = Setup::new(&brokers, "eo", 4).await;
     let seen = collect_committed(&setup);
-    let (config, admin) = setup.config("gavel", Some("gavel-eo"), 2);
+    let (config, admin) = setup.config("gavel", Some("gavel-eo"), 1);
     // The support config ends in its `[outputs]` section.
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str("exactly_once = true\n");

@@ -55,7 +55,7 @@ async fn killed_at_random_points_it_loses_nothing_and_repeats_no_action_id() {
     // Dynamic membership: a restarted process joins as a new member and
     // the killed one's partitions move after its 6 s session times out
     // (static membership has its own test below).
-    let (config, admin) = setup.config("gavel", None, 2);
+    let (config, admin) = setup.config("gavel", None, 1);
     let log = setup.dir.join("gavel.log");
 
     let writer = producer(&brokers);

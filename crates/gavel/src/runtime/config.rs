@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use gavel_kafka::{InputTopic, KafkaSettings, OutputTopics};
+use gavel_kafka::{InputOrder, InputTopic, KafkaSettings, OutputTopics};
 use gavel_model::Encoding;
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +40,8 @@ offsets_for_times = {offsets_for_times}
 max_input_bytes = {max_input_bytes}
 first_start = "{first_start}"
 allow_partial_ownership = {allow_partial_ownership}
+order = "{order}"
+order_wait = "{order_wait}"
 shutdown_timeout = "{shutdown}"
 warmup_timeout = "{warmup}"
 
@@ -69,6 +71,8 @@ auto_register = true
         max_input_bytes = kafka.max_input_bytes,
         first_start = kafka.first_start.as_str(),
         allow_partial_ownership = kafka.allow_partial_ownership,
+        order = kafka.order.as_str(),
+        order_wait = humantime::format_duration(kafka.order_wait),
         shutdown = humantime::format_duration(kafka.shutdown_timeout),
         warmup = humantime::format_duration(kafka.warmup_timeout),
         signals = outputs.signals,
@@ -198,6 +202,19 @@ pub struct KafkaSection {
     /// (`/readyz` 503, `gavel_state_exact` 0) and logs which state is
     /// affected, instead of silently undercounting.
     pub allow_partial_ownership: bool,
+    /// The order input messages feed state in. "log": by each partition's
+    /// stream time (its largest Kafka timestamp so far), then topic,
+    /// partition and offset — a function of the log, so two runs over the
+    /// same input, or a run with crashes, give the same answers; one shard
+    /// applies every partition. "arrival": as fetched, over `shards`
+    /// shards, faster on many cores, but state that several partitions
+    /// feed (a device's count) depends on how their fetches interleave.
+    pub order: String,
+    /// Under order "log": how long to wait for a partition the broker says
+    /// has messages that may come first before going on without them
+    /// (`gavel_input_order_stalls_total`).
+    #[serde(with = "humantime_serde")]
+    pub order_wait: std::time::Duration,
     /// librdkafka options passed through to every client (SASL, TLS),
     /// applied after gavel's own. Values are redacted from logs; a value
     /// `env:NAME` is read from environment variable NAME and `file:PATH`
@@ -401,6 +418,19 @@ impl GavelConfig {
         if let Err(e) = self.kafka.first_start.parse::<gavel_kafka::FirstStart>() {
             problems.push(format!("kafka.first_start is {e}"));
         }
+        match self.kafka.order.parse::<InputOrder>() {
+            Err(e) => problems.push(format!("kafka.order is {e}")),
+            Ok(InputOrder::Log) if self.kafka.shards > 1 => problems.push(format!(
+                "kafka.shards is {} but kafka.order is \"log\", which one shard applies in the log's order: \
+                 set kafka.shards = 1 (or 0), or kafka.order = \"arrival\" for more shards, whose answers then \
+                 depend on how partitions interleave",
+                self.kafka.shards
+            )),
+            Ok(_) => {}
+        }
+        if self.kafka.order_wait.is_zero() {
+            problems.push("kafka.order_wait must be positive".to_string());
+        }
         if self.kafka.max_input_bytes == 0 {
             problems.push("kafka.max_input_bytes must be at least 1".to_string());
         }
@@ -419,9 +449,14 @@ impl GavelConfig {
         problems
     }
 
-    /// Shards to run: `kafka.shards`, or one per core when 0.
+    /// Shards to run: `kafka.shards`, or when 0 one per core, or one
+    /// under order "log".
     pub fn shards(&self) -> usize {
-        if self.kafka.shards == 0 { crate::runtime::default_shards() } else { self.kafka.shards }
+        match (self.kafka.shards, self.kafka.order.parse::<InputOrder>()) {
+            (0, Ok(InputOrder::Log)) => 1,
+            (0, _) => crate::runtime::default_shards(),
+            (shards, _) => shards,
+        }
     }
 
     /// The adapter's view of this config.
@@ -438,6 +473,8 @@ impl GavelConfig {
         // Unparsable values were reported by `problems` before this runs.
         settings.first_start = self.kafka.first_start.parse().unwrap_or_default();
         settings.allow_partial_ownership = self.kafka.allow_partial_ownership;
+        settings.order = self.kafka.order.parse().unwrap_or_default();
+        settings.order_wait = self.kafka.order_wait;
         settings.outputs = OutputTopics {
             signals: self.outputs.signals.clone(),
             actions: self.outputs.actions.clone(),

@@ -103,6 +103,9 @@ pub fn describe(settings: &gavel_kafka::KafkaSettings) {
     for kind in ["assign", "revoke"] {
         counter!(KAFKA_REBALANCES, "kind" => kind).increment(0);
     }
+    for reason in ["stalled", "forced"] {
+        counter!(INPUT_ORDER_BROKEN, "reason" => reason).increment(0);
+    }
     for input in &settings.inputs {
         counter!(EVENTS_CONSUMED, "topic" => input.name.clone()).increment(0);
         counter!(EVENTS_DEAD_LETTERED, "topic" => input.name.clone()).increment(0);

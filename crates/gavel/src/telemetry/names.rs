@@ -123,12 +123,19 @@ catalog! {
     /// the user; 0 while features keyed by device, IP, card or seller see
     /// only its share of the partitions.
     STATE_EXACT: Gauge = "gavel_state_exact", "1 while this instance owns every input partition or the pack keeps no state beyond the user.";
+    /// Under `kafka.order = "log"`, messages applied out of the log's
+    /// order, by why: `stalled` (a partition the broker said had more sent
+    /// nothing within `kafka.order_wait`, and was no longer waited for) or
+    /// `forced` (a shard's merge buffer was full, or it drained for a
+    /// rebalance or shutdown). Nonzero: answers of that stretch may differ
+    /// from another run's over the same log.
+    INPUT_ORDER_BROKEN: Counter = "gavel_input_order_broken_total", "Times the log's order was given up, by reason (stalled, forced).";
     /// Rebalances handled, by kind (`assign`, `revoke`).
     KAFKA_REBALANCES: Counter = "gavel_kafka_rebalances_total", "Rebalances handled, by kind.";
     /// How long the last warm-up took.
     WARMUP_DURATION: Gauge(Seconds) = "gavel_warmup_duration_seconds", "How long the last warm-up took.";
     /// Gauge: consumer lag of each owned input partition, in messages
-    /// (librdkafka statistics, every 5 s; 0 once a partition is given up).
+    /// (librdkafka statistics, every second; 0 once a partition is given up).
     KAFKA_CONSUMER_LAG: Gauge = "gavel_kafka_consumer_lag_messages", "Consumer lag of each owned input partition, in messages.";
     /// Histogram: from the event's time (`from="event_time"`) or its Kafka
     /// timestamp (`from="kafka_timestamp"`) to every output acknowledged.

@@ -292,6 +292,11 @@ impl PipelineObserver for Stats {
         gauge!(names::KAFKA_PARTITIONS_PAUSED).set(partitions as f64);
     }
 
+    fn out_of_order(&self, stalled: u64, forced: u64) {
+        counter!(names::INPUT_ORDER_BROKEN, "reason" => "stalled").increment(stalled);
+        counter!(names::INPUT_ORDER_BROKEN, "reason" => "forced").increment(forced);
+    }
+
     fn rebalanced(&self, kind: &'static str, partitions: usize) {
         counter!(names::KAFKA_REBALANCES, "kind" => kind).increment(1);
         let owned = if kind == "assign" { partitions } else { 0 };

@@ -141,6 +141,8 @@ impl Setup {
     ) -> (PathBuf, SocketAddr) {
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let instance = instance_id.map(|id| format!("instance_id = \"{id}\"\n")).unwrap_or_default();
+        // One shard applies the log's order; more need arrival order.
+        let order = if shards > 1 { "arrival" } else { "log" };
         let text = format!(
             r#"pack = "{pack}"
 admin_addr = "{admin}"
@@ -149,6 +151,7 @@ admin_addr = "{admin}"
 brokers = "{brokers}"
 group_id = "{group}"
 {instance}shards = {shards}
+order = "{order}"
 shutdown_timeout = "{shutdown}s"
 offsets_for_times = false
 # The tests write input before gavel starts and expect it all scored.
@@ -288,6 +291,8 @@ pub struct Seen {
     pub verdicts: HashMap<String, u32>,
     /// Every action: (action id, source event id, rule id).
     pub actions: Vec<(String, String, String)>,
+    /// The last verdict's decision and score per event id.
+    pub decisions: HashMap<String, (i32, i32)>,
 }
 
 impl Seen {
@@ -343,6 +348,7 @@ pub fn collect(setup: &Setup) -> Arc<Mutex<Seen>> {
     read_in_background(setup, &topics, "read_uncommitted", &seen, move |seen, topic, payload| {
         if topic == verdicts {
             let verdict = Verdict::decode(payload).expect("verdict decodes");
+            seen.decisions.insert(verdict.event_id.clone(), (verdict.decision, verdict.score));
             *seen.verdicts.entry(verdict.event_id).or_default() += 1;
         } else {
             let action = AutoAction::decode(payload).expect("action decodes");

@@ -1,0 +1,190 @@
+//! The same log gives the same answers: under `kafka.order = "log"` (the
+//! default) the `gavel` binary, run against a real Apache Kafka broker over
+//! one input log of four partitions, publishes the same actions (by
+//! `action_id`) and the same decision for every event in two fault-free
+//! runs and in a run SIGKILLed at random points, for a pack whose state is
+//! keyed by device and seller — state every partition feeds, whose values
+//! depend on the order partitions are applied in.
+//!
+//! `GAVEL_LONG_TESTS=1` runs more events and kills, and adds a run under
+//! `kafka.order = "arrival"` on two shards, reported beside the others (not
+//! asserted: how fetches interleave is up to the broker).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use gavel_model::pb::{BidPlaced, Money};
+use gavel_model::{Event, Payload, encode_json, timestamp_from_ms};
+use rand::{Rng, SeedableRng};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use support::{Gavel, Setup, collect, eventually, exclusive, long, producer, shared_brokers};
+
+/// Device and seller state that events of every partition feed: counts
+/// over windows that both fill and slide within the run, and cooldowns
+/// that lapse many times, so which event crosses a threshold or comes
+/// first after a cooldown depends on the order partitions are applied in.
+const PACK: &str = r#"
+version: "determinism-1"
+features:
+  - name: bids_per_device_1h
+    on: [bid_placed]
+    key: event.device_id
+    where: has(event.device_id)
+    window: 1h
+    aggregate: count
+  - name: bidders_per_device_1h
+    on: [bid_placed]
+    key: event.device_id
+    where: has(event.device_id)
+    value: event.user_id
+    window: 1h
+    aggregate: distinct
+  - name: bids_per_seller_2s
+    on: [bid_placed]
+    key: event.bid_placed.seller_id
+    window: 2s
+    aggregate: count
+rules:
+  - id: crowded_device
+    description: one device bidding for many accounts
+    on: [bid_placed]
+    when: has(event.device_id) && features.bids_per_device_1h >= 25 && features.bidders_per_device_1h >= 5
+    score: 40
+    actions:
+      - type: send_to_review
+        target: device
+        cooldown: 700ms
+  - id: seller_rush
+    description: a rush of bids on one seller's lots
+    on: [bid_placed]
+    when: features.bids_per_seller_2s >= 900
+    score: 30
+    actions:
+      - type: send_to_review
+        target: user
+        id: event.bid_placed.seller_id
+        cooldown: 300ms
+"#;
+
+/// Bid `n` by one of 600 users (the message key, so users spread over the
+/// partitions), from one of 13 shared devices, on one of 5 sellers' lots.
+fn bid(n: u64) -> (String, Vec<u8>) {
+    let user = format!("u{}", n % 600);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let event = Event {
+        event_id: format!("ev-{n}"),
+        occurred_at: Some(timestamp_from_ms(now)),
+        user_id: user.clone(),
+        device_id: Some(format!("dev-{}", (n * 7) % 13)),
+        payload: Some(Payload::BidPlaced(BidPlaced {
+            bid_id: format!("bid-{n}"),
+            listing_id: format!("l{}", n % 40),
+            show_id: "sh1".into(),
+            seller_id: format!("s{}", n % 5),
+            amount: Some(Money { amount_minor: 1_000, currency: "USD".into() }),
+        })),
+        ..Default::default()
+    };
+    (user, encode_json(&event).unwrap())
+}
+
+/// Writes `events` bids to `topic` at `rate` a second, keyed by user.
+async fn write_log(producer: &FutureProducer, topic: &str, events: u64, rate: u64) {
+    let started = std::time::Instant::now();
+    let mut pending = Vec::new();
+    for n in 0..events {
+        let (user, payload) = bid(n);
+        let record = FutureRecord::to(topic).key(&user).payload(&payload);
+        pending.push(producer.send_result(record).map_err(|(e, _)| e).expect("enqueue"));
+        let due = started + Duration::from_secs_f64((n + 1) as f64 / rate as f64);
+        if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+    for delivery in pending {
+        delivery.await.expect("delivery not canceled").expect("delivered");
+    }
+}
+
+/// What one run published: each action id with its source event and rule,
+/// and each event's decision and score.
+#[derive(Debug, PartialEq, Eq)]
+struct Answers {
+    actions: BTreeSet<(String, String, String)>,
+    decisions: BTreeMap<String, (i32, i32)>,
+}
+
+/// One run over `input` as group `name`, with `shards` (one: log order;
+/// more: arrival order), killed `kills` times at random points before it
+/// is left to finish; returns what it published.
+async fn run(brokers: &str, input: &str, name: &str, shards: usize, kills: usize, events: u64) -> Answers {
+    let mut setup = Setup::new(brokers, name, 1).await;
+    setup.input = input.to_string();
+    std::fs::write(setup.dir.join("pack/pack.yaml"), PACK).unwrap();
+    let seen = collect(&setup);
+    let (config, admin) = setup.config(name, None, shards);
+    let log = setup.dir.join("gavel.log");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(kills as u64 + 11);
+    for _ in 0..kills {
+        let gavel = &mut Gavel::start(&config, admin, &log);
+        gavel.until_ready(Duration::from_secs(60)).await.expect("ready");
+        tokio::time::sleep(Duration::from_millis(rng.random_range(200..2_000))).await;
+        gavel.kill();
+    }
+    let mut gavel = Gavel::start(&config, admin, &log);
+    let all_in = eventually(Duration::from_secs(180), || seen.lock().unwrap().verdicts.len() as u64 >= events).await;
+    assert!(all_in, "{name}: {} of {events} verdicts\n{}", seen.lock().unwrap().verdicts.len(), gavel.log_tail());
+    let broken = gavel.metric("gavel_input_order_broken_total");
+    gavel.terminate(Duration::from_secs(20)).expect("exits");
+    let seen = seen.lock().unwrap();
+    let answers = Answers {
+        actions: seen.actions.iter().cloned().collect(),
+        decisions: seen.decisions.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+    };
+    eprintln!(
+        "{name}: {shards} shard(s), {kills} SIGKILLs, {} verdicts, {} actions ({} distinct), order broken {broken:?}",
+        seen.verdicts_total(),
+        seen.actions.len(),
+        answers.actions.len()
+    );
+    answers
+}
+
+/// How many action ids one run has that the other has not, both ways.
+fn differing(a: &Answers, b: &Answers) -> usize {
+    a.actions.symmetric_difference(&b.actions).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_log_gives_the_same_actions_in_every_run_and_after_kills() {
+    let _one_at_a_time = exclusive().await;
+    let Some(brokers) = shared_brokers() else { return };
+    let (events, kills) = if long() { (40_000u64, 6) } else { (12_000, 3) };
+    let base = Setup::new(&brokers, "determinism", 4).await;
+    // The log is written before any run starts: every run reads the same one.
+    write_log(&producer(&brokers), &base.input, events, 3_000).await;
+
+    let first = run(&brokers, &base.input, "first", 1, 0, events).await;
+    let second = run(&brokers, &base.input, "second", 1, 0, events).await;
+    let killed = run(&brokers, &base.input, "killed", 1, kills, events).await;
+    let rules: BTreeSet<&str> = first.actions.iter().map(|(_, _, rule)| rule.as_str()).collect();
+    eprintln!(
+        "log order: {} actions from rules {rules:?}; second run differs by {}, killed run by {}",
+        first.actions.len(),
+        differing(&first, &second),
+        differing(&first, &killed)
+    );
+    if long() {
+        let arrival = run(&brokers, &base.input, "arrival", 2, 0, events).await;
+        eprintln!(
+            "arrival order on two shards differs from the log order's run by {} actions",
+            differing(&first, &arrival)
+        );
+    }
+    assert_eq!(rules.len(), 2, "both rules fire, or the comparison proves little: {rules:?}");
+    assert_eq!(first.decisions.len() as u64, events);
+    assert_eq!(first, second, "two fault-free runs over one log gave different answers");
+    assert_eq!(first, killed, "a run with SIGKILLs gave different answers from a fault-free one");
+}
