@@ -122,7 +122,8 @@ async fn run_async(options: DemoOptions, brokers: String) -> anyhow::Result<()> 
         settings,
         Arc::clone(&rules),
         Arc::clone(&stats),
-        crate::runtime::ServeOptions { emit: Emit { verdicts: true, shadow: false }, ..Default::default() },
+        // One shard, as `gavel run` under the default `kafka.order = "log"`.
+        crate::runtime::ServeOptions { emit: Emit { verdicts: true, shadow: false }, shards: 1, ..Default::default() },
         ready,
         stopped(stop_rx.clone()),
     ));
