@@ -38,11 +38,12 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use tracing::{error, info, warn};
 
 use crate::contract::{BeyondTheMessageKey, PipelineObserver, WarmSink};
+use crate::detached::Consumed;
 use crate::error::{KafkaError, Result};
 use crate::order::{End, Ends};
 use crate::routing::{Lane, Offer, Partition, Routed, Router, shard_of};
 use crate::settings::{InputOrder, KafkaSettings};
-use crate::shard::{Consumed, Drained, Work};
+use crate::shard::{Drained, Work};
 use crate::warmup::{Replay, warm_partitions};
 
 /// How long the consumer sleeps between offers to a full shard.

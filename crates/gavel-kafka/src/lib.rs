@@ -63,23 +63,26 @@
 //!    the order partitions are merged in, partition → shard and
 //!    pause/resume, the timestamp search); no crate imports.
 //! 5. `admin`: topic creation (error, settings).
-//! 6. `warmup`: replay of history into a [`WarmSink`] (error, contract,
-//!    settings, search).
-//! 7. `read`: reading a whole topic (error, contract, settings, warmup).
-//! 8. `dlq`: reading the dead-letter topic back and re-publishing its
+//! 6. `detached`: a consumed message copied out of the consumer, as the
+//!    shards and warm-up's merge hold it (contract, settings).
+//! 7. `warmup`: replay of history into a [`WarmSink`] (error, contract,
+//!    settings, order, search, detached).
+//! 8. `read`: reading a whole topic (error, contract, settings, warmup).
+//! 9. `dlq`: reading the dead-letter topic back and re-publishing its
 //!    records ([`DeadLetterReader`], [`Republisher`]; error, settings).
-//! 9. `shard`: the shard workers (contract, settings, backoff).
-//! 10. `transactional`: the exactly-once shard workers (contract, settings,
-//!     backoff, shard).
-//! 11. `context`: the consumer's context, routing and rebalances (error,
-//!     contract, settings, routing, shard, warmup).
-//! 12. `pipeline`: [`Pipeline`], the threads and the poll loop (error,
+//! 10. `shard`: the shard workers (contract, settings, order, detached, backoff).
+//! 11. `transactional`: the exactly-once shard workers (contract, settings,
+//!     backoff, detached, shard).
+//! 12. `context`: the consumer's context, routing and rebalances (error,
+//!     contract, settings, order, routing, detached, shard, warmup).
+//! 13. `pipeline`: [`Pipeline`], the threads and the poll loop (error,
 //!     contract, settings, shard, transactional, context).
 
 mod admin;
 mod backoff;
 mod context;
 mod contract;
+mod detached;
 mod dlq;
 mod error;
 mod health;

@@ -45,8 +45,9 @@ use tracing::{error, info, warn};
 use crate::backoff::Backoff;
 use crate::context::{OutputProducer, ProducerContext};
 use crate::contract::Processor;
+use crate::detached::Consumed;
 use crate::settings::KafkaSettings;
-use crate::shard::{self, Acked, Consumed, Drained, Inbox, Job, Record, ShardEnv, Work};
+use crate::shard::{self, Acked, Drained, Inbox, Job, Record, ShardEnv, Work};
 
 /// Where a shard gets the group consumer's current group metadata (member
 /// id, generation), which fences its offset commits.

@@ -25,6 +25,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tracing::{debug, info};
 
 use crate::contract::{Input, WarmSink, WarmupReport};
+use crate::detached::Consumed;
 use crate::error::{KafkaError, Result};
 use crate::order::{End, Lane, Merge, Next};
 use crate::search::first_at_or_after;
@@ -314,15 +315,19 @@ pub(crate) fn replay(
             continue;
         };
         // Each range is a lane of its own, numbered by its index.
-        merge.push((i, 0), message.offset(), message.timestamp().to_millis(), message.detach());
-        while let Next::Ready(message) = merge.next(Instant::now(), false, end_of) {
-            messages += warm_one(settings, sink, &message);
+        let Some((topic, _)) = settings.encoding_of(message.topic()) else { continue };
+        let held = Consumed::of(&message, topic, &[]);
+        merge.push((i, 0), message.offset(), held.timestamp_ms, held);
+        while let Next::Ready(held) = merge.next(Instant::now(), false, end_of) {
+            sink.warm(&held.input(settings));
+            messages += 1;
         }
     }
     if let Some(merge) = merge.as_mut() {
         // Every range is read to its end, so nothing can come first any more.
-        while let Next::Ready(message) = merge.next(Instant::now(), true, end_of) {
-            messages += warm_one(settings, sink, &message);
+        while let Next::Ready(held) = merge.next(Instant::now(), true, end_of) {
+            sink.warm(&held.input(settings));
+            messages += 1;
         }
     }
     Ok(messages)
