@@ -222,6 +222,9 @@ impl<T> Merge<T> {
         let mut until: Option<Instant> = None;
         for queue in &mut self.queues {
             if !queue.may_precede(&key, &end) {
+                // A wait that ended without a message (its end caught up)
+                // must not count against the next one.
+                queue.waiting_since = None;
                 continue;
             }
             let since = *queue.waiting_since.get_or_insert(now);
@@ -316,6 +319,26 @@ mod tests {
         // Forcing releases the smallest buffered message and says so.
         assert_eq!(merge.next(later, true, ends), Next::Ready("a2"));
         assert_eq!(merge.forced(), 1);
+    }
+
+    #[test]
+    fn a_wait_that_ended_without_a_message_does_not_shorten_the_next() {
+        let a = (0, 0);
+        let b = (0, 1);
+        let mut merge = Merge::new(Duration::from_millis(100));
+        merge.assign(&[(a, Some(0)), (b, Some(0))]);
+        let t0 = Instant::now();
+        let more = |lane: Lane| End::Known { low: 0, high: if lane == a { 9 } else { 5 } };
+        let done = |lane: Lane| End::Known { low: 0, high: if lane == a { 9 } else { 0 } };
+        merge.push(a, 0, Some(10), "a0");
+        assert!(matches!(merge.next(t0, false, more), Next::Wait(_)));
+        // b turns out to have nothing: a0 goes, the wait is over.
+        assert_eq!(merge.next(t0 + Duration::from_millis(90), false, done), Next::Ready("a0"));
+        // Later b has more again: a fresh wait, not a stall.
+        merge.push(a, 1, Some(20), "a1");
+        let later = t0 + Duration::from_millis(150);
+        assert_eq!(merge.next(later, false, more), Next::Wait(later + Duration::from_millis(100)));
+        assert_eq!(merge.stalls(), 0);
     }
 
     #[test]
