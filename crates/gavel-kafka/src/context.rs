@@ -43,7 +43,7 @@ use crate::error::{KafkaError, Result};
 use crate::order::{End, Ends};
 use crate::routing::{Lane, Offer, Partition, Routed, Router, shard_of};
 use crate::settings::{InputOrder, KafkaSettings};
-use crate::shard::{Drained, Work};
+use crate::shard::{Drained, Following, Work};
 use crate::warmup::{Replay, warm_partitions};
 
 /// How long the consumer sleeps between offers to a full shard.
@@ -101,9 +101,12 @@ pub(crate) struct GroupContext {
     beyond_the_message_key: Option<BeyondTheMessageKey>,
     /// Whether the last readiness check found this member's state exact.
     exact: AtomicBool,
-    /// Set when the group cannot go on (warm-up failed for good); the
-    /// consumer loop stops with it.
-    fatal: Mutex<Option<KafkaError>>,
+    /// Set when the group cannot go on (warm-up failed for good, a
+    /// hand-over gap); the consumer loop stops with it.
+    fatal: Arc<Mutex<Option<KafkaError>>>,
+    /// Under replicated state: the shard's state has reached every owned
+    /// partition's publishing start (`follow.rs`).
+    caught_up: Arc<AtomicBool>,
     /// Each input partition's log end, from the statistics, for the shards'
     /// merges (`order.rs`).
     ends: Arc<Ends>,
@@ -139,8 +142,57 @@ impl GroupContext {
             not_copartitioned: Mutex::default(),
             beyond_the_message_key,
             exact: AtomicBool::new(true),
-            fatal: Mutex::default(),
+            fatal: Arc::default(),
+            caught_up: Arc::new(AtomicBool::new(false)),
             ends: Arc::default(),
+        }
+    }
+
+    /// The slot a shard reports a fatal error in.
+    pub fn fatal_slot(&self) -> Arc<Mutex<Option<KafkaError>>> {
+        Arc::clone(&self.fatal)
+    }
+
+    /// The flag a shard sets once caught up (replicated state).
+    pub fn caught_up_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.caught_up)
+    }
+
+    /// The earliest Kafka timestamp still worth replaying, as the warm-up
+    /// sink says; `None` when there is no history to keep.
+    pub fn since_ms(&self) -> Option<i64> {
+        self.warm.as_ref().and_then(|warm| lock(warm).since_ms())
+    }
+
+    /// Sends each shard its share of `items` (by partition), as `make`
+    /// wraps it: under replicated state, what the member publishes.
+    pub fn tell_shards<T>(&self, items: Vec<(Partition, T)>, make: impl Fn(Vec<(Partition, T)>) -> Following) {
+        let shards = lock(&self.router).lanes().to_vec();
+        if shards.is_empty() {
+            return;
+        }
+        let mut shares: Vec<Vec<(Partition, T)>> = (0..shards.len()).map(|_| Vec::new()).collect();
+        for item in items {
+            shares[shard_of(item.0, shards.len())].push(item);
+        }
+        for (shard, share) in shards.iter().zip(shares) {
+            if !share.is_empty() {
+                // A shard that stopped is the pipeline's to report.
+                let _ = shard.blocking_send(Work::Follow(make(share)));
+            }
+        }
+    }
+
+    /// Sends every shard the partitions it merges, each with its first
+    /// offset (replicated state: every input partition).
+    pub fn set_lanes(&self, lanes: &[(Partition, i64)]) {
+        let shards = lock(&self.router).lanes().to_vec();
+        let mut shares: Vec<Vec<(Partition, Option<i64>)>> = vec![Vec::new(); shards.len()];
+        for &(lane, start) in lanes {
+            shares[shard_of(lane, shards.len())].push((lane, Some(start)));
+        }
+        for (shard, share) in shards.iter().zip(shares) {
+            let _ = shard.blocking_send(Work::Lanes(share));
         }
     }
 
@@ -154,7 +206,8 @@ impl GroupContext {
     /// [`InputOrder::Log`] it waits for a partition that has yet to send
     /// anything. Partitions kept keep their progress.
     fn announce_lanes(&self, starts: &[(String, i32, i64)]) {
-        if self.settings.order != InputOrder::Log {
+        // Replicated state merges every partition, whoever owns it.
+        if self.settings.order != InputOrder::Log || self.settings.replicated() {
             return;
         }
         let owned: Vec<Partition> = lock(&self.owned).iter().copied().collect();
@@ -176,10 +229,12 @@ impl GroupContext {
 
     /// Ready = assigned and warmed up, healthy, and exact (or allowed not
     /// to be: `allow_partial_ownership`).
-    fn publish_ready(&self) {
+    pub fn publish_ready(&self) {
         let exact = self.check_exact();
+        let caught_up = !self.settings.replicated() || self.caught_up.load(Ordering::Relaxed);
         let ready = self.warmed.load(Ordering::Relaxed)
             && self.healthy.load(Ordering::Relaxed)
+            && caught_up
             && (exact || self.settings.allow_partial_ownership);
         self.ready.store(ready, Ordering::Relaxed);
     }
@@ -192,6 +247,8 @@ impl GroupContext {
         let owned = lock(&self.owned).len();
         let total = self.partitions_total.load(Ordering::Relaxed);
         let beyond = match &self.beyond_the_message_key {
+            // Every partition feeds this member's state.
+            _ if self.settings.replicated() => Vec::new(),
             Some(beyond) if owned > 0 && (total == 0 || owned < total) => {
                 // Split users make even the state keyed by the user partial.
                 let split = lock(&self.not_copartitioned).clone();
@@ -268,6 +325,10 @@ impl GroupContext {
     /// Reports a lag probe's figures for the partitions this member does
     /// not own.
     pub fn report_lags(&self, probe: &crate::health::Probe, owned: &std::collections::HashSet<Partition>) {
+        // Under replicated state the member's own consumer never fetches,
+        // so the probe reports every partition's lag.
+        let none = std::collections::HashSet::new();
+        let owned = if self.settings.replicated() { &none } else { owned };
         for (topic, partition, lag) in crate::health::unowned_lags(probe, owned) {
             self.observer.partition_lag(&self.settings.inputs[topic].name, partition, Some(lag));
         }
@@ -304,9 +365,9 @@ impl GroupContext {
     /// full, waits up to `pause_after` for room, then holds the message and
     /// pauses its partition (`routing.rs` says why pausing comes last).
     /// Returns false once the shards are gone.
-    pub fn route(
+    pub fn route<C: ConsumerContext>(
         &self,
-        consumer: &BaseConsumer<GroupContext>,
+        consumer: &BaseConsumer<C>,
         message: &rdkafka::message::BorrowedMessage<'_>,
     ) -> bool {
         let Some((topic, _)) = self.settings.encoding_of(message.topic()) else {
@@ -354,7 +415,7 @@ impl GroupContext {
 
     /// Moves held messages into shards that have room again, and resumes a
     /// partition once nothing of it is held.
-    pub fn release(&self, consumer: &BaseConsumer<GroupContext>) {
+    pub fn release<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) {
         let mut router = lock(&self.router);
         if !router.holding() || router.lanes().is_empty() {
             return;
@@ -430,7 +491,13 @@ impl GroupContext {
     /// shard, commit.
     fn revoked(&self, consumer: &BaseConsumer<GroupContext>, tpl: &TopicPartitionList) {
         let partitions = self.partitions(tpl);
-        {
+        if self.settings.replicated() {
+            // The follower goes on reading them, into state; from now on
+            // their outputs are held for the new owner (`follow.rs`).
+            self.tell_shards(partitions.iter().map(|&p| (p, ())).collect(), |share| {
+                Following::Disown(share.into_iter().map(|(p, ())| p).collect())
+            });
+        } else {
             let mut router = lock(&self.router);
             for &key in &partitions {
                 if router.forget(key) {
@@ -524,6 +591,92 @@ impl GroupContext {
     }
 }
 
+impl GroupContext {
+    /// Under replicated state, the assignment: no warm-up (state already
+    /// holds every partition); each new partition is published from the
+    /// group's committed offset, after the outputs held for it. The group
+    /// consumer's partitions are paused at once: the follower reads.
+    fn assign_followed(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList, cooperative: bool) {
+        let partitions = self.partitions(tpl);
+        self.observer.rebalanced("assign", partitions.len());
+        let named: Vec<(String, i32)> = partitions
+            .iter()
+            .map(|&(topic, partition)| (self.settings.inputs[topic].name.clone(), partition))
+            .collect();
+        let plan = match crate::warmup::follow_plan(&self.settings, &named, None) {
+            Ok(plan) => plan,
+            Err(e) => {
+                error!(error = %e, "committed offsets unreadable; stopping rather than publish from a guess");
+                *lock(&self.fatal) = Some(e);
+                return;
+            }
+        };
+        let assigned = if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) };
+        if let Err(e) = assigned {
+            warn!(error = %e, "assign failed");
+        }
+        if let Err(e) = consumer.pause(tpl) {
+            warn!(error = %e, "pausing the group consumer failed; its messages are dropped");
+        }
+        {
+            let mut owned = lock(&self.owned);
+            if !cooperative {
+                owned.clear();
+            }
+            owned.extend(partitions.iter().copied());
+        }
+        let froms: Vec<(Partition, i64)> = plan
+            .iter()
+            .filter_map(|f| self.settings.encoding_of(&f.topic).map(|(topic, _)| ((topic, f.partition), f.publish)))
+            .collect();
+        self.tell_shards(froms, Following::Own);
+        self.warmed.store(true, Ordering::Relaxed);
+        self.publish_ready();
+        info!(partitions = tpl.count(), "partitions assigned: published from the group's committed offsets");
+    }
+}
+
+/// Records each input partition's log end from `statistics` into `ends`.
+fn record_ends(settings: &KafkaSettings, ends: &Ends, statistics: &rdkafka::Statistics) {
+    for (name, topic) in &statistics.topics {
+        let Some((index, _)) = settings.encoding_of(name) else { continue };
+        for partition in topic.partitions.values() {
+            // Read committed stops at the last stable offset.
+            let high = if settings.exactly_once { partition.ls_offset } else { partition.hi_offset };
+            if partition.partition >= 0 && partition.lo_offset >= 0 && high >= 0 {
+                ends.set((index, partition.partition), End::Known { low: partition.lo_offset, high });
+            }
+        }
+    }
+}
+
+/// The follower's context under replicated state: it reads every input
+/// partition, so the log ends come from its statistics.
+pub(crate) struct FollowerContext {
+    /// The pipeline's settings.
+    pub settings: Arc<KafkaSettings>,
+    /// Telemetry.
+    pub observer: Arc<dyn PipelineObserver>,
+    /// The ends the shards' merges wait on.
+    pub ends: Arc<Ends>,
+}
+
+impl ClientContext for FollowerContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        record_ends(&self.settings, &self.ends, &statistics);
+    }
+
+    fn error(&self, error: RdError, reason: &str) {
+        client_error(&*self.observer, &error, reason);
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        librdkafka_log(level, facility, message);
+    }
+}
+
+impl ConsumerContext for FollowerContext {}
+
 /// Where live consumption starts on assigned partitions.
 struct Starts {
     /// On those the group never committed: at their end.
@@ -542,14 +695,16 @@ impl WarmSink for NoHistory {
 
 impl ClientContext for GroupContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
+        // Under replicated state this consumer never fetches: the
+        // follower's statistics have the ends.
+        if !self.settings.replicated() {
+            record_ends(&self.settings, &self.ends, &statistics);
+        }
         for (name, topic) in &statistics.topics {
-            let Some((index, _)) = self.settings.encoding_of(name) else { continue };
+            if self.settings.encoding_of(name).is_none() {
+                continue;
+            }
             for partition in topic.partitions.values() {
-                // Read committed stops at the last stable offset.
-                let high = if self.settings.exactly_once { partition.ls_offset } else { partition.hi_offset };
-                if partition.partition >= 0 && partition.lo_offset >= 0 && high >= 0 {
-                    self.ends.set((index, partition.partition), End::Known { low: partition.lo_offset, high });
-                }
                 // -1 is librdkafka's internal "unassigned" partition.
                 if partition.partition < 0 || !partition.desired || partition.fetch_state != "active" {
                     continue;
@@ -634,6 +789,9 @@ impl ConsumerContext for GroupContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
         match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS if self.settings.replicated() => {
+                self.assign_followed(consumer, tpl, cooperative);
+            }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 // A warm-up that failed for good stops the group: assign
                 // nothing rather than consume with no history.

@@ -206,6 +206,22 @@ pub enum Processed {
 pub trait Processor: Send {
     /// Processes one message.
     fn process(&mut self, input: &Input<'_>) -> Processed;
+
+    /// Feeds one message into state only: another member publishes its
+    /// outputs, or already has (under
+    /// [`StateScope::Replicated`](crate::StateScope)). State must change
+    /// exactly as [`Processor::process`] would change it; the default
+    /// processes and drops the outputs.
+    fn warm(&mut self, input: &Input<'_>) {
+        let _ = self.process(input);
+    }
+
+    /// Processes one message whose outputs another member may publish
+    /// (replicated state): as [`Processor::process`], but counted nowhere,
+    /// since that member counts it. The default is `process`.
+    fn hold(&mut self, input: &Input<'_>) -> Processed {
+        self.process(input)
+    }
 }
 
 /// What a warm-up did.
@@ -291,6 +307,12 @@ pub trait PipelineObserver: Send + Sync {
     /// its buffer was full or it was draining (`forced`). Either means the
     /// order was not the log's alone at that point.
     fn out_of_order(&self, _stalled: u64, _forced: u64) {}
+    /// Under [`StateScope::Replicated`](crate::StateScope): the bytes of
+    /// outputs now held for partitions other members publish.
+    fn held(&self, _bytes: usize) {}
+    /// Under replicated state: a partition taken over published this many
+    /// held messages' outputs, which its last owner may not have.
+    fn handed_over(&self, _messages: usize) {}
 }
 
 impl PipelineObserver for () {}

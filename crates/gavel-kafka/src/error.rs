@@ -47,6 +47,24 @@ pub enum KafkaError {
     /// A shard's queue closed while the consumer was still routing to it.
     #[error("pipeline thread: a shard stopped")]
     ShardStopped,
+    /// Under replicated state: this member took a partition over below
+    /// outputs it had dropped for room (`follow.rs`). It stops rather than
+    /// skip them; restarted, it rebuilds state from the log and publishes
+    /// from the group's committed offset.
+    #[error(
+        "took over {topic} partition {partition} at offset {from}, but the held outputs up to offset {lost} \
+         were dropped for room; stopping so that a restart publishes them"
+    )]
+    HandOverGap {
+        /// The input topic.
+        topic: String,
+        /// Its partition.
+        partition: i32,
+        /// The offset it was taken over at.
+        from: i64,
+        /// The last offset whose outputs were dropped.
+        lost: i64,
+    },
     /// The broker does not know the topic.
     #[error("topic {0} does not exist on the broker")]
     UnknownTopic(String),

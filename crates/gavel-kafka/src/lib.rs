@@ -85,6 +85,7 @@ mod contract;
 mod detached;
 mod dlq;
 mod error;
+mod follow;
 mod health;
 mod order;
 mod pipeline;
@@ -105,5 +106,5 @@ pub use dlq::{DeadLetter, DeadLetterReader, FailedDelivery, PartitionRange, Read
 pub use error::{KafkaError, Result};
 pub use pipeline::Pipeline;
 pub use read::read_topic;
-pub use settings::{FirstStart, InputOrder, KafkaSettings};
+pub use settings::{FirstStart, InputOrder, KafkaSettings, StateScope};
 pub use warmup::{Replay, warm_partitions, warm_up};

@@ -16,17 +16,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::producer::Producer;
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use crate::context::{GroupContext, OutputProducer, ProducerContext};
+use crate::context::{FollowerContext, GroupContext, OutputProducer, ProducerContext};
 use crate::contract::{Hooks, Processor};
 use crate::error::{KafkaError, Result};
 use crate::health;
 use crate::settings::KafkaSettings;
-use crate::shard::{self, ShardEnv};
+use crate::shard::{self, Following, ShardEnv};
 use crate::transactional::{self, TxnEnv};
 
 /// A consumer-group pipeline, sharded across threads.
@@ -106,8 +107,10 @@ impl Pipeline {
             settings: Arc::clone(&self.settings),
             offsets: Arc::clone(&consumer) as Arc<dyn shard::OffsetStore>,
             producer: self.producer.clone(),
-            observer,
+            observer: Arc::clone(&observer),
             ends: consumer.context().ends(),
+            fatal: consumer.context().fatal_slot(),
+            caught_up: consumer.context().caught_up_flag(),
         });
         let txn = self.settings.exactly_once.then(|| {
             Arc::new(TxnEnv {
@@ -134,11 +137,24 @@ impl Pipeline {
             topics: topics.iter().map(|t| t.to_string()).collect(),
             source,
         })?;
-        info!(group = %self.settings.group_id, shards, "consuming");
         let monitor_stop = Arc::new(AtomicBool::new(false));
         let monitor =
             monitor_health(Arc::clone(&self.settings), Arc::clone(consumer.context()), Arc::clone(&monitor_stop))?;
-        let result = route(&consumer, stop);
+        let result = if self.settings.replicated() {
+            match follow_every_partition(&self.settings, consumer.context(), observer, &monitor_stop) {
+                Ok((follower, poller)) => {
+                    info!(group = %self.settings.group_id, shards, "consuming every input partition into state (replicated)");
+                    let result = route(&follower, consumer.context(), Some(&consumer), stop);
+                    monitor_stop.store(true, Ordering::Relaxed);
+                    let _ = poller.join();
+                    result
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            info!(group = %self.settings.group_id, shards, "consuming");
+            route(&consumer, consumer.context(), None, stop)
+        };
         monitor_stop.store(true, Ordering::Relaxed);
         let _ = monitor.join();
         let started = Instant::now();
@@ -167,26 +183,35 @@ impl Pipeline {
     }
 }
 
-/// Polls and routes until `stop` is set or the group cannot go on.
-fn route(consumer: &BaseConsumer<GroupContext>, stop: &AtomicBool) -> Result<()> {
-    let context = consumer.context();
+/// Polls `consumer` and routes its messages until `stop` is set or the
+/// group cannot go on. Under replicated state `consumer` is the follower
+/// and `group` the group consumer, polled for its callbacks only (its
+/// partitions are paused: it hands nothing over).
+fn route<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    context: &GroupContext,
+    group: Option<&BaseConsumer<GroupContext>>,
+    stop: &AtomicBool,
+) -> Result<()> {
+    // With a group to serve as well, come back often enough for its rebalances.
+    let idle = if group.is_some() { Duration::from_millis(20) } else { Duration::from_millis(100) };
     while !stop.load(Ordering::Relaxed) {
         context.release(consumer);
         // While a partition is held, come back soon to hand its messages over.
-        let wait = if context.holding() { Duration::from_millis(1) } else { Duration::from_millis(100) };
+        let wait = if context.holding() { Duration::from_millis(1) } else { idle };
         match consumer.poll(wait) {
             None => {}
             Some(Ok(message)) if !context.route(consumer, &message) => {
                 return Err(KafkaError::ShardStopped);
             }
             Some(Ok(_)) => {}
-            Some(Err(e)) => {
-                context.observe_consumer_error();
-                if let Some((code, reason)) = consumer.client().fatal_error() {
-                    error!(error = %code, reason, "fatal consumer error");
-                    return Err(KafkaError::consume(code));
-                }
-                warn!(error = %e, "consumer error; librdkafka retries");
+            Some(Err(e)) => polled_error(context, consumer.client(), &e)?,
+        }
+        if let Some(group) = group {
+            // A message fetched before the pause took hold is dropped: the
+            // follower reads it.
+            if let Some(Err(e)) = group.poll(Duration::ZERO) {
+                polled_error(context, group.client(), &e)?;
             }
         }
         if let Some(fatal) = context.take_fatal() {
@@ -194,6 +219,91 @@ fn route(consumer: &BaseConsumer<GroupContext>, stop: &AtomicBool) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// Counts an error a poll returned; a fatal one stops the group.
+fn polled_error<C: rdkafka::ClientContext>(
+    context: &GroupContext,
+    client: &rdkafka::client::Client<C>,
+    error: &rdkafka::error::KafkaError,
+) -> Result<()> {
+    context.observe_consumer_error();
+    if let Some((code, reason)) = client.fatal_error() {
+        error!(error = %code, reason, "fatal consumer error");
+        return Err(KafkaError::consume(code));
+    }
+    warn!(error = %error, "consumer error; librdkafka retries");
+    Ok(())
+}
+
+/// How often a replicated member reads the group's committed offsets, so
+/// that the outputs it holds for other members' partitions can go.
+const COMMITTED_EVERY: Duration = Duration::from_millis(500);
+
+/// Under replicated state: plans every input partition (`warmup.rs`:
+/// from the start of the longest window, published from the group's
+/// committed offsets), tells the shards, and starts the follower that
+/// reads them all and the thread that reads the group's commits until
+/// `stop`.
+fn follow_every_partition(
+    settings: &Arc<KafkaSettings>,
+    context: &Arc<GroupContext>,
+    observer: Arc<dyn crate::contract::PipelineObserver>,
+    stop: &Arc<AtomicBool>,
+) -> Result<(BaseConsumer<FollowerContext>, std::thread::JoinHandle<()>)> {
+    let partitions = crate::warmup::all_partitions(settings)?;
+    let plan = crate::warmup::follow_plan(settings, &partitions, context.since_ms())?;
+    let follower: BaseConsumer<FollowerContext> = settings.follower_config().create_with_context(FollowerContext {
+        settings: Arc::clone(settings),
+        observer,
+        ends: context.ends(),
+    })?;
+    let mut tpl = TopicPartitionList::new();
+    let mut lanes = Vec::with_capacity(plan.len());
+    let mut published = Vec::with_capacity(plan.len());
+    for followed in &plan {
+        tpl.add_partition_offset(&followed.topic, followed.partition, Offset::Offset(followed.start))?;
+        if let Some((topic, _)) = settings.encoding_of(&followed.topic) {
+            lanes.push(((topic, followed.partition), followed.start));
+            published.push(((topic, followed.partition), followed.publish));
+        }
+    }
+    context.set_lanes(&lanes);
+    context.tell_shards(lanes.clone(), Following::Start);
+    context.tell_shards(published, Following::Committed);
+    follower.assign(&tpl)?;
+    let messages: u64 = plan.iter().map(|f| (f.publish - f.start).max(0) as u64).sum();
+    info!(partitions = plan.len(), messages, "reading every input partition: these are state only, published already");
+    let reader: BaseConsumer = settings.consumer_config().create()?;
+    let (settings, context, stop) = (Arc::clone(settings), Arc::clone(context), Arc::clone(stop));
+    let poller = std::thread::Builder::new().name("gavel-follow".into()).spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(COMMITTED_EVERY);
+            let mut all = TopicPartitionList::new();
+            for ((topic, partition), _) in &lanes {
+                all.add_partition(&settings.inputs[*topic].name, *partition);
+            }
+            match reader.committed_offsets(all, COMMITTED_EVERY * 4) {
+                Ok(committed) => {
+                    let known: Vec<_> = lanes
+                        .iter()
+                        .filter_map(|&(lane, _)| {
+                            let element = committed.find_partition(&settings.inputs[lane.0].name, lane.1)?;
+                            match element.offset() {
+                                Offset::Offset(offset) => Some((lane, offset)),
+                                _ => None,
+                            }
+                        })
+                        .collect();
+                    context.tell_shards(known, Following::Committed);
+                }
+                Err(e) => tracing::debug!(error = %e, "committed offsets not read; held outputs wait"),
+            }
+            // Caught up or not, as the shard last said.
+            context.publish_ready();
+        }
+    })?;
+    Ok((follower, poller))
 }
 
 /// Probes the group's lag every [`health::PROBE_INTERVAL`] on a thread of

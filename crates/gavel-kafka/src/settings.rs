@@ -90,6 +90,9 @@ pub struct KafkaSettings {
     /// known to have messages that may come first before it goes on
     /// without them (counted as a stall).
     pub order_wait: Duration,
+    /// Which input partitions feed this member's state: the ones the group
+    /// gives it, or every one (`follow.rs`).
+    pub state: StateScope,
 }
 
 /// The order a shard applies the messages of its input partitions in.
@@ -124,6 +127,44 @@ impl std::str::FromStr for InputOrder {
             "log" => Ok(InputOrder::Log),
             "arrival" => Ok(InputOrder::Arrival),
             other => Err(format!("`{other}` (expected \"log\" or \"arrival\")")),
+        }
+    }
+}
+
+/// Which input partitions feed a member's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StateScope {
+    /// The partitions the group assigns: one member is exact; several
+    /// count only their share of state keyed beyond the message key, and
+    /// are not ready unless `allow_partial_ownership`.
+    #[default]
+    Owned,
+    /// Every input partition, in the log's order: each member keeps the
+    /// whole state and publishes for the partitions the group assigns it,
+    /// so any number of members give one member's answers, and a member
+    /// that takes over a partition is already warm. Each member does the
+    /// whole work: this scales availability, not throughput.
+    Replicated,
+}
+
+impl StateScope {
+    /// The name used in config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateScope::Owned => "owned",
+            StateScope::Replicated => "replicated",
+        }
+    }
+}
+
+impl std::str::FromStr for StateScope {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "owned" => Ok(StateScope::Owned),
+            "replicated" => Ok(StateScope::Replicated),
+            other => Err(format!("`{other}` (expected \"owned\" or \"replicated\")")),
         }
     }
 }
@@ -190,6 +231,7 @@ impl KafkaSettings {
             allow_partial_ownership: false,
             order: InputOrder::Log,
             order_wait: Duration::from_millis(500),
+            state: StateScope::Owned,
             transaction_interval: Duration::from_millis(100),
             max_input_bytes: 1_000_000,
             first_start: FirstStart::End,
@@ -221,6 +263,21 @@ impl KafkaSettings {
             // Offsets are committed inside each shard's transaction only.
             config.set("enable.auto.commit", "false");
         }
+        config
+    }
+
+    /// Whether this member keeps the state of every input partition
+    /// ([`StateScope::Replicated`]).
+    pub(crate) fn replicated(&self) -> bool {
+        self.state == StateScope::Replicated
+    }
+
+    /// The consumer that reads every input partition into state under
+    /// [`StateScope::Replicated`]: assigned, never in the group, never
+    /// committing.
+    pub(crate) fn follower_config(&self) -> ClientConfig {
+        let mut config = self.consumer_config();
+        config.set("enable.auto.commit", "false");
         config
     }
 
@@ -332,6 +389,7 @@ impl std::fmt::Debug for KafkaSettings {
             allow_partial_ownership,
             order,
             order_wait,
+            state,
         } = self;
         f.debug_struct("KafkaSettings")
             .field("brokers", brokers)
@@ -356,6 +414,7 @@ impl std::fmt::Debug for KafkaSettings {
             .field("allow_partial_ownership", allow_partial_ownership)
             .field("order", order)
             .field("order_wait", order_wait)
+            .field("state", state)
             .finish()
     }
 }

@@ -28,7 +28,8 @@ use tracing::warn;
 use crate::backoff::Backoff;
 use crate::contract::{Input, OutputTopic, Outputs, PipelineObserver, Processed, Processor, dlq_headers};
 use crate::detached::{Consumed, named_headers};
-use crate::order::{Ends, Lane, Merge, Next};
+use crate::follow::{Follow, Role};
+use crate::order::{End, Ends, Lane, Merge, Next};
 use crate::settings::{InputOrder, KafkaSettings};
 
 /// What a shard is asked to do.
@@ -43,6 +44,23 @@ pub(crate) enum Work {
     /// The partitions this shard owns now, each with the offset its next
     /// message has where known: the partitions [`Inbox`] merges.
     Lanes(Vec<(Lane, Option<i64>)>),
+    /// Under replicated state, what this member publishes changed.
+    Follow(Following),
+}
+
+/// Under [`StateScope::Replicated`](crate::StateScope), a change in what
+/// the member publishes (`follow.rs`); taken ahead of buffered messages.
+#[derive(Debug)]
+pub(crate) enum Following {
+    /// Every partition's first offset read.
+    Start(Vec<(Lane, i64)>),
+    /// Partitions the group assigned, each with the offset publishing
+    /// starts at (the group's committed offset).
+    Own(Vec<(Lane, i64)>),
+    /// Partitions the group took away.
+    Disown(Vec<Lane>),
+    /// The group's committed offsets, as last read.
+    Committed(Vec<(Lane, i64)>),
 }
 
 /// What a shard's loop does next, as its [`Inbox`] gives it.
@@ -50,8 +68,11 @@ pub(crate) enum Work {
 pub(crate) enum Job {
     /// Process a message.
     Message(Consumed),
-    /// See [`Work::Drain`]: every message sent before it has been given.
+    /// See [`Work::Drain`]: every message sent before it has been given
+    /// (under replicated state: every one given before it was asked).
     Drain(std::sync::mpsc::Sender<Drained>),
+    /// See [`Work::Follow`].
+    Follow(Following),
 }
 
 /// A shard's queue as its loop reads it: in arrival order, or under
@@ -75,6 +96,11 @@ pub(crate) struct Inbox {
     bound: usize,
     /// Stalls and forced releases already reported.
     reported: (u64, u64),
+    /// Under replicated state, a drain waits only for acknowledgements:
+    /// buffered messages are fed in their order whoever owns them.
+    replicated: bool,
+    /// Jobs that go ahead of buffered messages.
+    control: std::collections::VecDeque<Job>,
 }
 
 impl Inbox {
@@ -90,6 +116,8 @@ impl Inbox {
             draining: None,
             closed: false,
             reported: (0, 0),
+            replicated: settings.replicated(),
+            control: std::collections::VecDeque::new(),
         }
     }
 
@@ -100,6 +128,7 @@ impl Inbox {
                 match self.work.recv().await? {
                     Work::Message(message) => return Some(Job::Message(message)),
                     Work::Drain(reply) => return Some(Job::Drain(reply)),
+                    Work::Follow(following) => return Some(Job::Follow(following)),
                     Work::Lanes(_) => {}
                 }
             }
@@ -111,6 +140,9 @@ impl Inbox {
                     Err(mpsc::error::TryRecvError::Empty) => break,
                     Err(mpsc::error::TryRecvError::Disconnected) => self.closed = true,
                 }
+            }
+            if let Some(job) = self.control.pop_front() {
+                return Some(job);
             }
             let force = self.draining.is_some() || self.closed || self.buffered() >= self.bound;
             let next = {
@@ -159,8 +191,10 @@ impl Inbox {
                 let lane = (message.topic, message.partition);
                 merge.push(lane, message.offset, message.timestamp_ms, message);
             }
+            Work::Drain(reply) if self.replicated => self.control.push_back(Job::Drain(reply)),
             Work::Drain(reply) => self.draining = Some(reply),
             Work::Lanes(lanes) => merge.assign(&lanes),
+            Work::Follow(following) => self.control.push_back(Job::Follow(following)),
         }
     }
 
@@ -282,6 +316,11 @@ pub(crate) struct ShardEnv {
     pub observer: Arc<dyn PipelineObserver>,
     /// Where each input partition's log ends, from the consumer's statistics.
     pub ends: Arc<Ends>,
+    /// Set when the group cannot go on; the consumer loop stops with it.
+    pub fatal: Arc<std::sync::Mutex<Option<crate::error::KafkaError>>>,
+    /// Under replicated state: state has reached, on every partition this
+    /// member owns, the offset it publishes from (readiness waits for it).
+    pub caught_up: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Starts shard `index` on its own thread.
@@ -324,6 +363,7 @@ async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: Inbox)
     let mut in_flight = FuturesOrdered::new();
     let mut fed: Vec<(usize, i32, i64)> = Vec::new();
     let max_in_flight = env.settings.max_in_flight.max(1);
+    let mut follow = env.settings.replicated().then(|| Follow::new(TAIL_BYTES));
     loop {
         tokio::select! {
             biased;
@@ -332,8 +372,38 @@ async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: Inbox)
                 None => break,
                 Some(Job::Message(message)) => {
                     note_fed(&mut fed, &message);
-                    let pending = handle(env, &message, &mut *processor).await;
-                    in_flight.push_back(settle(env, pending));
+                    let lane = (message.topic, message.partition);
+                    match follow.as_mut().map_or(Role::Publish, |f| f.role(lane, message.offset)) {
+                        Role::Publish => {
+                            let pending = handle(env, &message, &mut *processor).await;
+                            in_flight.push_back(settle(env, pending));
+                        }
+                        Role::Warm => warm(env, &message, &mut *processor),
+                        Role::Hold => {
+                            let mut holding = Holding(&mut *processor);
+                            let produced = process(&*env.observer, &env.settings, &message, &mut holding);
+                            let size = produced.records.iter().map(Record::size).sum::<usize>() + HELD_OVERHEAD;
+                            if let Some(follow) = follow.as_mut() {
+                                follow.hold(lane, message.offset, produced, size);
+                            }
+                        }
+                    }
+                    if let Some(follow) = &follow {
+                        note_caught_up(env, follow);
+                    }
+                }
+                Some(Job::Follow(following)) => {
+                    let Some(follow) = follow.as_mut() else { continue };
+                    let handed_over = apply(env, follow, following);
+                    if !handed_over.is_empty() {
+                        env.observer.handed_over(handed_over.len());
+                    }
+                    env.observer.held(follow.held_bytes());
+                    for produced in handed_over {
+                        let pending = send(env, produced).await;
+                        in_flight.push_back(settle(env, pending));
+                    }
+                    note_caught_up(env, follow);
                 }
                 Some(Job::Drain(reply)) => {
                     while let Some(done) = in_flight.next().await {
@@ -350,6 +420,84 @@ async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: Inbox)
     }
 }
 
+/// Bytes a held message costs besides its records.
+const HELD_OVERHEAD: usize = 96;
+
+/// Bytes of held outputs a member keeps, at most, for partitions another
+/// member publishes (`follow.rs`): at 300 bytes an event, about 900,000
+/// events, many seconds of the group's commits at any rate one member
+/// keeps up with.
+const TAIL_BYTES: usize = 256 << 20;
+
+/// Carries out one change of what this member publishes, returning the
+/// held outputs to publish now; a hand-over gap stops the group.
+fn apply(env: &ShardEnv, follow: &mut Follow<Produced>, following: Following) -> Vec<Produced> {
+    let mut publish = Vec::new();
+    match following {
+        Following::Start(lanes) => lanes.into_iter().for_each(|(lane, start)| follow.start(lane, start)),
+        Following::Committed(lanes) => lanes.into_iter().for_each(|(lane, offset)| follow.committed(lane, offset)),
+        Following::Disown(lanes) => lanes.into_iter().for_each(|lane| follow.disown(lane)),
+        Following::Own(lanes) => {
+            for (lane, from) in lanes {
+                match follow.own(lane, from) {
+                    Ok(held) => publish.extend(held),
+                    Err(gap) => {
+                        let topic = env.settings.inputs[gap.lane.0].name.clone();
+                        tracing::error!(
+                            topic,
+                            partition = gap.lane.1,
+                            from = gap.from,
+                            lost = gap.lost,
+                            "partition taken over below outputs dropped for room"
+                        );
+                        let error = crate::error::KafkaError::HandOverGap {
+                            topic,
+                            partition: gap.lane.1,
+                            from: gap.from,
+                            lost: gap.lost,
+                        };
+                        lock_fatal(env).get_or_insert(error);
+                    }
+                }
+            }
+        }
+    }
+    publish
+}
+
+/// The group's fatal-error slot.
+fn lock_fatal(env: &ShardEnv) -> std::sync::MutexGuard<'_, Option<crate::error::KafkaError>> {
+    env.fatal.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Publishes whether state has reached every owned partition's start.
+fn note_caught_up(env: &ShardEnv, follow: &Follow<Produced>) {
+    let caught_up = follow.caught_up(|lane| match env.ends.get(lane) {
+        End::Known { high, .. } => Some(high),
+        End::Unknown => None,
+    });
+    env.caught_up.store(caught_up, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A processor seen through [`Processor::hold`]: for messages another
+/// member may publish, evaluated like any other but counted nowhere.
+struct Holding<'a>(&'a mut dyn Processor);
+
+impl Processor for Holding<'_> {
+    fn process(&mut self, input: &Input<'_>) -> Processed {
+        self.0.hold(input)
+    }
+}
+
+/// Feeds one message into state only; a panic is the processor's bug and
+/// changes nothing here (the message's owner dead-letters it).
+fn warm(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processor) {
+    let input = message.input(&env.settings);
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| processor.warm(&input))).is_err() {
+        env.observer.panicked(&env.settings.inputs[message.topic].name);
+    }
+}
+
 /// Remembers `message` as the last one of its partition fed into state.
 pub(crate) fn note_fed(fed: &mut Vec<(usize, i32, i64)>, message: &Consumed) {
     // A shard owns a handful of partitions: a scan beats hashing.
@@ -362,12 +510,19 @@ pub(crate) fn note_fed(fed: &mut Vec<(usize, i32, i64)>, message: &Consumed) {
 /// Processes one message and enqueues its outputs (or its dead-letter record).
 async fn handle(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processor) -> InFlight {
     let produced = process(&*env.observer, &env.settings, message, processor);
+    let outputs = produced.outputs;
+    let in_flight = send(env, produced).await;
+    report(&*env.observer, &env.settings, message, outputs);
+    in_flight
+}
+
+/// Enqueues the records of one processed message.
+async fn send(env: &ShardEnv, produced: Produced) -> InFlight {
     let mut deliveries = Vec::with_capacity(produced.records.len());
     for mut record in produced.records {
         let delivery = enqueue(env, &mut record, &produced.acked).await;
         deliveries.push((record, delivery));
     }
-    report(&*env.observer, &env.settings, message, produced.outputs);
     InFlight { acked: produced.acked, deliveries }
 }
 

@@ -121,6 +121,8 @@ async fn run(env: &TxnEnv, index: usize, mut processor: Box<dyn Processor>, mut 
                         shard.commit(false).await;
                     }
                 }
+                // Replicated state is not offered in this mode (the config refuses it).
+                Some(Job::Follow(_)) => {}
                 Some(Job::Drain(reply)) => {
                     shard.commit(false).await;
                     // The consumer thread may have given up waiting; nothing to do then.

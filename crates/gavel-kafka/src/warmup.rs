@@ -67,20 +67,71 @@ pub fn warm_up(
 ) -> Result<WarmupReport> {
     let mut settings = settings.clone();
     settings.warmup_timeout = timeout;
+    let replays: Vec<Replay> = all_partitions(&settings)?
+        .into_iter()
+        .map(|(topic, partition)| Replay { topic, partition, after: None })
+        .collect();
+    warm_partitions(&settings, &replays, Some(since_ms), sink)
+}
+
+/// Every partition of every input topic, as the broker's metadata has them.
+pub(crate) fn all_partitions(settings: &KafkaSettings) -> Result<Vec<(String, i32)>> {
     let consumer: BaseConsumer = settings.consumer_config().create()?;
-    let mut replays = Vec::new();
+    let mut partitions = Vec::new();
     for input in &settings.inputs {
-        let metadata = consumer.fetch_metadata(Some(&input.name), timeout)?;
+        let metadata = consumer.fetch_metadata(Some(&input.name), settings.warmup_timeout)?;
         for topic in metadata.topics().iter().filter(|t| t.name() == input.name) {
-            replays.extend(topic.partitions().iter().map(|p| Replay {
-                topic: input.name.clone(),
-                partition: p.id(),
-                after: None,
-            }));
+            partitions.extend(topic.partitions().iter().map(|p| (input.name.clone(), p.id())));
         }
     }
-    drop(consumer);
-    warm_partitions(&settings, &replays, Some(since_ms), sink)
+    Ok(partitions)
+}
+
+/// Under [`StateScope::Replicated`](crate::StateScope), one partition's
+/// plan (`follow.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Followed {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The first offset to read into state: the first at or after
+    /// `since_ms`, or `publish` if that is earlier.
+    pub start: i64,
+    /// The first offset whose outputs nobody has published: the group's
+    /// committed offset; for a partition never committed, its end (or its
+    /// start with [`FirstStart::Earliest`]).
+    pub publish: i64,
+}
+
+/// Plans reading `partitions` into state from `since_ms` (`None`: the
+/// rules keep no history) and publishing them from where the group is.
+/// Blocking.
+pub(crate) fn follow_plan(
+    settings: &KafkaSettings,
+    partitions: &[(String, i32)],
+    since_ms: Option<i64>,
+) -> Result<Vec<Followed>> {
+    if partitions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let consumer = replay_consumer(settings)?;
+    let replays: Vec<Replay> = partitions
+        .iter()
+        .map(|(topic, partition)| Replay { topic: topic.clone(), partition: *partition, after: None })
+        .collect();
+    let Plan { ranges, starts, .. } = plan(&consumer, settings, &replays, since_ms)?;
+    let mut followed = Vec::with_capacity(partitions.len());
+    for (topic, partition) in partitions {
+        let publish = match starts.iter().find(|(t, p, _)| t == topic && p == partition) {
+            Some(&(_, _, offset)) => offset,
+            // Never committed, and read from the start (`FirstStart::Earliest`).
+            None => consumer.fetch_watermarks(topic, *partition, settings.warmup_timeout)?.0,
+        };
+        let start = ranges.iter().find(|r| r.topic == *topic && r.partition == *partition).map_or(publish, |r| r.start);
+        followed.push(Followed { topic: topic.clone(), partition: *partition, start: start.min(publish), publish });
+    }
+    Ok(followed)
 }
 
 /// Replays the given partitions from the first message at or after

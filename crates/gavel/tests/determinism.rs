@@ -152,6 +152,86 @@ async fn run(brokers: &str, input: &str, name: &str, shards: usize, kills: usize
     answers
 }
 
+/// One run over `input` as group `name` of `instances` processes under
+/// `kafka.state = "replicated"`, each with its own admin port; with
+/// `kill_one`, the first is SIGKILLed once a tenth of the verdicts are in
+/// and never restarted, and the survivors' time to ready again is
+/// reported. Returns what the group published.
+async fn run_replicated(
+    brokers: &str,
+    input: &str,
+    name: &str,
+    instances: usize,
+    kill_one: bool,
+    events: u64,
+) -> Answers {
+    let mut setup = Setup::new(brokers, name, 1).await;
+    setup.input = input.to_string();
+    setup.kafka_extra = "state = \"replicated\"".into();
+    std::fs::write(setup.dir.join("pack/pack.yaml"), PACK).unwrap();
+    let seen = collect(&setup);
+    let mut members: Vec<Gavel> = (0..instances)
+        .map(|i| {
+            let (config, admin) = setup.config(&format!("{name}-{i}"), None, 1);
+            Gavel::start(&config, admin, &setup.dir.join(format!("gavel-{i}.log")))
+        })
+        .collect();
+    for member in &members {
+        member
+            .until_ready(Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|| panic!("{name}: ready\n{}", member.log_tail()));
+    }
+    if kill_one {
+        let tenth =
+            eventually(Duration::from_secs(60), || seen.lock().unwrap().verdicts.len() as u64 >= events / 10).await;
+        assert!(tenth, "{name}: a tenth of the verdicts before the kill");
+        let rebalances: Vec<f64> =
+            members[1..].iter().map(|m| m.metric("gavel_kafka_rebalances_total").unwrap_or(0.0)).collect();
+        let killed_at = std::time::Instant::now();
+        let at_kill = seen.lock().unwrap().verdicts.len();
+        members[0].kill();
+        let survivors = &members[1..];
+        // The group notices after the session timeout and rebalances; the
+        // survivors' state already holds every partition.
+        let rebalanced = eventually(Duration::from_secs(60), || {
+            survivors
+                .iter()
+                .zip(&rebalances)
+                .any(|(m, &before)| m.metric("gavel_kafka_rebalances_total").unwrap_or(0.0) > before)
+        })
+        .await;
+        let noticed = killed_at.elapsed();
+        let ready = eventually(Duration::from_secs(60), || survivors.iter().all(Gavel::ready)).await;
+        assert!(rebalanced && ready, "{name}: survivors rebalanced and ready\n{}", survivors[0].log_tail());
+        eprintln!(
+            "{name}: SIGKILL of one of {instances} at {at_kill} of {events} verdicts; the group rebalanced {:.1} s \
+             later and the survivors were ready {:.2} s after that",
+            noticed.as_secs_f64(),
+            (killed_at.elapsed() - noticed).as_secs_f64()
+        );
+    }
+    let all_in = eventually(Duration::from_secs(180), || seen.lock().unwrap().verdicts.len() as u64 >= events).await;
+    let alive: Vec<&Gavel> = members.iter().skip(usize::from(kill_one)).collect();
+    assert!(all_in, "{name}: {} of {events} verdicts\n{}", seen.lock().unwrap().verdicts.len(), alive[0].log_tail());
+    let broken: f64 = alive.iter().filter_map(|m| m.metric("gavel_input_order_broken_total")).sum();
+    for member in members.iter_mut().skip(usize::from(kill_one)) {
+        member.terminate(Duration::from_secs(20)).expect("exits");
+    }
+    let seen = seen.lock().unwrap();
+    let answers = Answers {
+        actions: seen.actions.iter().cloned().collect(),
+        decisions: seen.decisions.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+    };
+    eprintln!(
+        "{name}: {instances} replicated instance(s), {} verdicts, {} actions ({} distinct), order broken {broken}",
+        seen.verdicts_total(),
+        seen.actions.len(),
+        answers.actions.len()
+    );
+    answers
+}
+
 /// How many action ids one run has that the other has not, both ways.
 fn differing(a: &Answers, b: &Answers) -> usize {
     a.actions.symmetric_difference(&b.actions).count()
@@ -187,4 +267,43 @@ async fn the_same_log_gives_the_same_actions_in_every_run_and_after_kills() {
     assert_eq!(first.decisions.len() as u64, events);
     assert_eq!(first, second, "two fault-free runs over one log gave different answers");
     assert_eq!(first, killed, "a run with SIGKILLs gave different answers from a fault-free one");
+}
+
+/// Under `kafka.state = "replicated"` one, two or three instances in one
+/// group publish exactly what one instance publishes, and a SIGKILL of one
+/// of three loses nothing: the survivors, already warm, publish its
+/// partitions from the group's committed offsets, after the outputs they
+/// held for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicated_instances_give_one_instances_answers_at_any_count_and_after_a_kill() {
+    let _one_at_a_time = exclusive().await;
+    let Some(brokers) = shared_brokers() else { return };
+    let events = if long() { 40_000u64 } else { 12_000 };
+    let base = Setup::new(&brokers, "replicated", 4).await;
+    write_log(&producer(&brokers), &base.input, events, 4_000).await;
+
+    let single = run(&brokers, &base.input, "single", 1, 0, events).await;
+    let one = run_replicated(&brokers, &base.input, "one", 1, false, events).await;
+    let three = run_replicated(&brokers, &base.input, "three", 3, false, events).await;
+    let killed = run_replicated(&brokers, &base.input, "three-killed", 3, true, events).await;
+    let two = if long() { Some(run_replicated(&brokers, &base.input, "two", 2, false, events).await) } else { None };
+    eprintln!(
+        "one instance (owned): {} actions; replicated: one differs by {}, three by {}, three with a kill by {}",
+        single.actions.len(),
+        differing(&single, &one),
+        differing(&single, &three),
+        differing(&single, &killed)
+    );
+    assert!(
+        single.actions.len() >= 20,
+        "enough actions for the comparison to mean something: {}",
+        single.actions.len()
+    );
+    assert_eq!(single.decisions.len() as u64, events);
+    assert_eq!(single, one, "one replicated instance differs from one owning instance");
+    assert_eq!(single, three, "three replicated instances differ from one");
+    assert_eq!(single, killed, "three replicated instances, one SIGKILLed, differ from one");
+    if let Some(two) = two {
+        assert_eq!(single, two, "two replicated instances differ from one");
+    }
 }

@@ -42,6 +42,7 @@ first_start = "{first_start}"
 allow_partial_ownership = {allow_partial_ownership}
 order = "{order}"
 order_wait = "{order_wait}"
+state = "{state}"
 shutdown_timeout = "{shutdown}"
 warmup_timeout = "{warmup}"
 
@@ -73,6 +74,7 @@ auto_register = true
         allow_partial_ownership = kafka.allow_partial_ownership,
         order = kafka.order.as_str(),
         order_wait = humantime::format_duration(kafka.order_wait),
+        state = kafka.state.as_str(),
         shutdown = humantime::format_duration(kafka.shutdown_timeout),
         warmup = humantime::format_duration(kafka.warmup_timeout),
         signals = outputs.signals,
@@ -215,6 +217,15 @@ pub struct KafkaSection {
     /// (`gavel_input_order_stalls_total`).
     #[serde(with = "humantime_serde")]
     pub order_wait: std::time::Duration,
+    /// Which input partitions feed an instance's state. "owned": those the
+    /// group assigns it; exact as the only instance (see
+    /// `allow_partial_ownership` for several). "replicated": every one, in
+    /// the log's order, while the instance publishes only for those the
+    /// group assigns it: any number of instances give one instance's
+    /// answers, and one that takes over a crashed instance's partitions is
+    /// already warm. Each instance does the whole work (throughput is one
+    /// instance's); needs order "log" and at-least-once outputs.
+    pub state: String,
     /// librdkafka options passed through to every client (SASL, TLS),
     /// applied after gavel's own. Values are redacted from logs; a value
     /// `env:NAME` is read from environment variable NAME and `file:PATH`
@@ -428,6 +439,26 @@ impl GavelConfig {
             )),
             Ok(_) => {}
         }
+        match self.kafka.state.parse::<gavel_kafka::StateScope>() {
+            Err(e) => problems.push(format!("kafka.state is {e}")),
+            Ok(gavel_kafka::StateScope::Replicated) => {
+                if self.kafka.order != InputOrder::Log.as_str() {
+                    problems.push(
+                        "kafka.state is \"replicated\", which needs kafka.order = \"log\": every instance must \
+                         apply the partitions in the same order"
+                            .to_string(),
+                    );
+                }
+                if self.outputs.exactly_once {
+                    problems.push(
+                        "kafka.state = \"replicated\" is at-least-once only: set outputs.exactly_once = false, \
+                         or kafka.state = \"owned\""
+                            .to_string(),
+                    );
+                }
+            }
+            Ok(gavel_kafka::StateScope::Owned) => {}
+        }
         if self.kafka.order_wait.is_zero() {
             problems.push("kafka.order_wait must be positive".to_string());
         }
@@ -475,6 +506,7 @@ impl GavelConfig {
         settings.allow_partial_ownership = self.kafka.allow_partial_ownership;
         settings.order = self.kafka.order.parse().unwrap_or_default();
         settings.order_wait = self.kafka.order_wait;
+        settings.state = self.kafka.state.parse().unwrap_or_default();
         settings.outputs = OutputTopics {
             signals: self.outputs.signals.clone(),
             actions: self.outputs.actions.clone(),
@@ -590,6 +622,33 @@ max_in_flight = 10
         assert_eq!(settings.instance_id.as_deref(), Some("gavel-7"));
         assert_eq!(settings.brokers, "127.0.0.1:9092", "defaults still apply");
         assert!(!settings.exactly_once, "at-least-once unless asked");
+    }
+
+    /// Replicated state is carried into the adapter; with arrival order or
+    /// exactly-once outputs, start-up lists both problems.
+    #[test]
+    fn replicated_state_needs_the_logs_order_and_at_least_once() {
+        let dir = std::env::temp_dir().join(format!("gavel-config-r-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("pack")).unwrap();
+        let file = dir.join("gavel.toml");
+        let write = |kafka: &str, outputs: &str| {
+            let text = format!(
+                "pack = {:?}\n[kafka]\n{kafka}\n[[inputs]]\ntopic = \"t\"\nencoding = \"json\"\n[outputs]\n{outputs}\n",
+                dir.join("pack").display().to_string()
+            );
+            std::fs::write(&file, text).unwrap();
+        };
+        write("state = \"replicated\"", "");
+        let config = GavelConfig::load(Some(&file)).unwrap();
+        assert_eq!(config.kafka_settings().state, gavel_kafka::StateScope::Replicated);
+        write("state = \"replicated\"\norder = \"arrival\"\ninstance_id = \"g-1\"", "exactly_once = true");
+        let err = GavelConfig::load(Some(&file)).unwrap_err().to_string();
+        for expected in ["needs kafka.order = \"log\"", "is at-least-once only"] {
+            assert!(err.contains(expected), "missing `{expected}` in: {err}");
+        }
+        write("state = \"everywhere\"", "");
+        let err = GavelConfig::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("kafka.state is `everywhere`"), "{err}");
     }
 
     #[test]

@@ -172,13 +172,20 @@ struct WarmEngine {
     rules: Arc<Rules>,
 }
 
+/// Feeds one message into the engine's state only (warm-up, and the
+/// partitions another member publishes for); an undecodable one was
+/// dead-lettered when first seen and is skipped.
+pub(crate) fn warm_input(rules: &Rules, input: &gavel_kafka::Input<'_>) {
+    if let Ok(event) = gavel_model::decode(input.encoding, input.payload) {
+        let lane = gavel_engine::lane_of(input.topic, input.partition);
+        let _ = rules.current().warm_in(lane, &event, input.timestamp_ms);
+    }
+    telemetry::engine::warmup_message();
+}
+
 impl gavel_kafka::WarmSink for WarmEngine {
     fn warm(&mut self, input: &gavel_kafka::Input<'_>) {
-        if let Ok(event) = gavel_model::decode(input.encoding, input.payload) {
-            let lane = gavel_engine::lane_of(input.topic, input.partition);
-            let _ = self.rules.current().warm_in(lane, &event, input.timestamp_ms);
-        }
-        telemetry::engine::warmup_message();
+        warm_input(&self.rules, input);
     }
 
     fn since_ms(&self) -> Option<i64> {

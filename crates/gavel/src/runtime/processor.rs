@@ -32,13 +32,24 @@ pub struct EngineProcessor {
     pack_version: Arc<str>,
     /// Metric handles, registered on first use (after the recorder is installed).
     counters: Option<EventMetrics>,
+    /// Whether this evaluation counts in the metrics: not for a message
+    /// another instance publishes (replicated state), which it counts.
+    counting: bool,
 }
 
 impl EngineProcessor {
     /// A processor over `engine`, reporting to `stats`, publishing the
     /// optional outputs `emit` names.
     pub fn new(rules: Arc<Rules>, stats: Arc<Stats>, emit: Emit) -> Self {
-        EngineProcessor { rules, stats, emit, format: OutputFormat::default(), pack_version: "".into(), counters: None }
+        EngineProcessor {
+            rules,
+            stats,
+            emit,
+            format: OutputFormat::default(),
+            pack_version: "".into(),
+            counters: None,
+            counting: true,
+        }
     }
 
     /// The same, writing outputs in `format` (protobuf unless told).
@@ -79,6 +90,17 @@ impl Processor for EngineProcessor {
     fn process(&mut self, input: &Input<'_>) -> Processed {
         self.outputs(input).unwrap_or_else(|dead_letter| dead_letter)
     }
+
+    fn warm(&mut self, input: &Input<'_>) {
+        crate::runtime::warm_input(&self.rules, input);
+    }
+
+    fn hold(&mut self, input: &Input<'_>) -> Processed {
+        self.counting = false;
+        let processed = self.process(input);
+        self.counting = true;
+        processed
+    }
 }
 
 impl EngineProcessor {
@@ -108,12 +130,15 @@ impl EngineProcessor {
         // Absence rules whose wait this event ended go first: their
         // deadlines came before it.
         let counters = self.counters.get_or_insert_with(EventMetrics::default);
-        counters.evaluated(outcome.kind, outcome.decision);
-        if let Some(tally) = &self.stats.tally {
-            tally.decision(outcome.decision);
+        let mut count = self.counting.then_some(counters);
+        if let Some(counters) = count.as_deref_mut() {
+            counters.evaluated(outcome.kind, outcome.decision);
+            if let Some(tally) = &self.stats.tally {
+                tally.decision(outcome.decision);
+            }
         }
         for one in outcome.timeouts.iter().map(|t| &t.outcome).chain([&outcome]) {
-            publish(one, &header, &self.stats, counters, self.emit, &mut outputs)?;
+            publish(one, &header, &self.stats, count.as_deref_mut(), self.emit, &mut outputs)?;
         }
         if self.emit.verdicts {
             let verdict = engine.verdict(&event, &outcome, decided_at);
@@ -127,41 +152,51 @@ impl EngineProcessor {
 }
 
 /// Counts the hits of one outcome (an event's, or an absence rule's
-/// firing) and appends its signal, shadow signal and actions to `outputs`.
+/// firing) in `counters`, if given, and appends its signal, shadow signal
+/// and actions to `outputs`.
 fn publish(
     outcome: &gavel_engine::Outcome,
     header: &Headed<'_>,
     stats: &Stats,
-    counters: &mut EventMetrics,
+    mut counters: Option<&mut EventMetrics>,
     emit: Emit,
     outputs: &mut Vec<Output>,
 ) -> Result<(), Processed> {
-    for hit in outcome.hits() {
-        let shadow = hit.mode == RuleMode::Shadow as i32;
-        counters.rule_hit(&hit.rule_id, shadow);
-        if let Some(tally) = &stats.tally {
-            tally.rule_hit(&hit.rule_id, shadow);
+    let tally = counters.is_some().then_some(stats.tally.as_ref()).flatten();
+    if let Some(counters) = counters.as_deref_mut() {
+        for hit in outcome.hits() {
+            let shadow = hit.mode == RuleMode::Shadow as i32;
+            counters.rule_hit(&hit.rule_id, shadow);
+            if let Some(tally) = tally {
+                tally.rule_hit(&hit.rule_id, shadow);
+            }
+        }
+        for rule in &outcome.failed_rules {
+            counters.rule_failed(rule);
         }
     }
-    for rule in &outcome.failed_rules {
-        counters.rule_failed(rule);
-    }
     if let Some(signal) = outcome.signal() {
-        stats.signal();
-        counters.signal();
+        if let Some(counters) = counters.as_deref_mut() {
+            stats.signal();
+            counters.signal();
+        }
         let key = signal.entity.as_ref().map_or("", |e| e.id.as_str());
         outputs.push(header.output(OutputTopic::Signals, key, signal)?);
     }
     if emit.shadow
         && let Some(signal) = outcome.shadow_signal()
     {
-        counters.shadow_signal();
+        if let Some(counters) = counters.as_deref_mut() {
+            counters.shadow_signal();
+        }
         let key = signal.entity.as_ref().map_or("", |e| e.id.as_str());
         outputs.push(header.output(OutputTopic::Shadow, key, signal)?);
     }
     for action in &outcome.actions {
-        counters.action(action.r#type);
-        if let Some(tally) = &stats.tally {
+        if let Some(counters) = counters.as_deref_mut() {
+            counters.action(action.r#type);
+        }
+        if let Some(tally) = tally {
             tally.action(action.r#type);
         }
         let key = action.target.as_ref().map_or("", |t| t.id.as_str());

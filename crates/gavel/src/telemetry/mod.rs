@@ -103,6 +103,8 @@ pub fn describe(settings: &gavel_kafka::KafkaSettings) {
     for kind in ["assign", "revoke"] {
         counter!(KAFKA_REBALANCES, "kind" => kind).increment(0);
     }
+    counter!(FOLLOW_HANDED_OVER).increment(0);
+    gauge!(FOLLOW_HELD_BYTES).set(0.0);
     for reason in ["stalled", "forced"] {
         counter!(INPUT_ORDER_BROKEN, "reason" => reason).increment(0);
     }

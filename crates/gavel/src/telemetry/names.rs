@@ -130,6 +130,13 @@ catalog! {
     /// rebalance or shutdown). Nonzero: answers of that stretch may differ
     /// from another run's over the same log.
     INPUT_ORDER_BROKEN: Counter = "gavel_input_order_broken_total", "Times the log's order was given up, by reason (stalled, forced).";
+    /// Under `kafka.state = "replicated"`: bytes of outputs this instance
+    /// holds for partitions others publish, until the group's commits
+    /// pass them (sampled every half second).
+    FOLLOW_HELD_BYTES: Gauge(Bytes) = "gavel_follow_held_bytes", "Bytes of outputs held for partitions other instances publish (replicated state).";
+    /// Under `kafka.state = "replicated"`: messages whose held outputs an
+    /// instance published on taking their partition over.
+    FOLLOW_HANDED_OVER: Counter = "gavel_follow_handed_over_total", "Held messages published on taking a partition over (replicated state).";
     /// Rebalances handled, by kind (`assign`, `revoke`).
     KAFKA_REBALANCES: Counter = "gavel_kafka_rebalances_total", "Rebalances handled, by kind.";
     /// How long the last warm-up took.

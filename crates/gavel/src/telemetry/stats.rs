@@ -310,6 +310,14 @@ impl PipelineObserver for Stats {
     fn exact(&self, exact: bool) {
         gauge!(names::STATE_EXACT).set(if exact { 1.0 } else { 0.0 });
     }
+
+    fn held(&self, bytes: usize) {
+        gauge!(names::FOLLOW_HELD_BYTES).set(bytes as f64);
+    }
+
+    fn handed_over(&self, messages: usize) {
+        counter!(names::FOLLOW_HANDED_OVER).increment(messages as u64);
+    }
 }
 
 #[cfg(test)]

@@ -78,6 +78,8 @@ pub struct Setup {
     pub group: String,
     pub input: String,
     pub outputs: OutputTopics,
+    /// Lines added to the `[kafka]` section of every config written.
+    pub kafka_extra: String,
 }
 
 impl Setup {
@@ -101,6 +103,7 @@ impl Setup {
             group: format!("{prefix}-gavel"),
             input: format!("{prefix}-bids"),
             outputs,
+            kafka_extra: String::new(),
         };
         let settings = setup.settings();
         let mut topics = vec![setup.input.as_str()];
@@ -152,6 +155,7 @@ brokers = "{brokers}"
 group_id = "{group}"
 {instance}shards = {shards}
 order = "{order}"
+{kafka_extra}
 shutdown_timeout = "{shutdown}s"
 offsets_for_times = false
 # The tests write input before gavel starts and expect it all scored.
@@ -181,6 +185,7 @@ emit_verdicts = true
             brokers = self.brokers,
             group = self.group,
             input = self.input,
+            kafka_extra = self.kafka_extra,
             signals = self.outputs.signals,
             actions = self.outputs.actions,
             verdicts = self.outputs.verdicts,
