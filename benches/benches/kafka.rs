@@ -9,7 +9,11 @@
 //!    with a verdict for every event as well (so it writes more records than
 //!    A, to three topics). Phase D is B in exactly-once mode (a
 //!    transactional producer per shard, input offsets committed in the
-//!    transaction; DESIGN.md's target ≥ 0.7 × A). Each phase reads all M
+//!    transaction; DESIGN.md's target ≥ 0.7 × A). Phase E is B on one
+//!    shard in the log's order, and phase F three instances of E in one
+//!    group under `kafka.state = "replicated"`, each reading every
+//!    partition into its state (timed from the first instance ready, so
+//!    the group's settling counts). Each phase reads all M
 //!    events with a fresh consumer group; its rate is M / (time from
 //!    partitions assigned to the M-th message acknowledged), counting
 //!    acknowledged messages, not watermarks. A first round warms the
@@ -22,6 +26,8 @@
 //!    than pausing the clock (no coordinated omission). Reports p50, p99,
 //!    p99.9 and max, and separately the part inside gavel (message returned
 //!    by the consumer → outputs enqueued).
+//!    At each fixed rate the run goes through gavel in arrival order, in
+//!    the log's order, and as three replicated instances.
 //! 3. **One hop.** At each fixed rate, after gavel, the same open-loop run
 //!    through a passthrough that copies each event to the verdicts topic:
 //!    what one more stage through an internal topic costs end to end
@@ -57,7 +63,7 @@ use gavel_benches::{preload, shipped_pack};
 use gavel_engine::Engine;
 use gavel_kafka::{
     Hooks, Input, InputOrder, InputTopic, KafkaSettings, Output, OutputTopic, OutputTopics, Pipeline, PipelineObserver,
-    Processed, Processor, create_topics,
+    Processed, Processor, StateScope, create_topics,
 };
 use gavel_model::pb::Verdict;
 use gavel_model::{Encoding, encode_protobuf};
@@ -93,6 +99,10 @@ enum Stage {
     /// The same on one shard merging the partitions in the log's order
     /// (`kafka.order = "log"`, the default): what determinism costs.
     GavelLog,
+    /// Three instances of `GavelLog` in one group under
+    /// `kafka.state = "replicated"`: each reads every partition into its
+    /// state and publishes for the partitions the group gives it.
+    Replicated3,
     /// A passthrough copying each event to the verdicts topic: one hop
     /// (produce, consume, produce again, consume), what each extra stage
     /// of a topology through internal topics adds.
@@ -144,16 +154,20 @@ enum Mode {
     Log,
     /// Shards take messages as they arrive; exactly-once.
     ExactlyOnce,
+    /// Log order, every instance keeping every partition's state.
+    Replicated,
 }
 
-/// Runs one throughput phase over the preloaded topic; returns events/s.
+/// Runs one throughput phase over the preloaded topic, one pipeline per
+/// element of `instances` (each its processors) in one group; returns
+/// events/s.
 async fn phase(
     brokers: &str,
     topic: &str,
     name: &str,
     events: u64,
     partitions: i32,
-    processors: Vec<Box<dyn Processor>>,
+    instances: Vec<Vec<Box<dyn Processor>>>,
     mode: Mode,
 ) -> f64 {
     let run = format!("{name}-{}", uuid_like());
@@ -163,24 +177,18 @@ async fn phase(
     // The input is preloaded: read it from the start.
     settings.first_start = gavel_kafka::FirstStart::Earliest;
     settings.exactly_once = matches!(mode, Mode::ExactlyOnce);
-    settings.order = if matches!(mode, Mode::Log) { InputOrder::Log } else { InputOrder::Arrival };
+    settings.order =
+        if matches!(mode, Mode::Arrival | Mode::ExactlyOnce) { InputOrder::Arrival } else { InputOrder::Log };
+    if matches!(mode, Mode::Replicated) {
+        settings.state = StateScope::Replicated;
+    }
     let out_topics: Vec<&str> = settings.outputs.all().to_vec();
     create_topics(&settings, &out_topics, partitions).await.expect("create output topics");
     let acks = Arc::new(Acks::default());
-    let ready = Arc::new(AtomicBool::new(false));
-    let hooks = Hooks {
-        observer: Arc::clone(&acks) as Arc<dyn PipelineObserver>,
-        ready: Arc::clone(&ready),
-        ..Hooks::default()
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let pipeline = Pipeline::new(settings).expect("pipeline");
-    let running = tokio::spawn(pipeline.run(processors, hooks, async {
-        let _ = stopped.await;
-    }));
-    while !ready.load(Ordering::Relaxed) {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    let (group, ready) = start_group(&settings, instances, &(Arc::clone(&acks) as Arc<dyn PipelineObserver>));
+    // From the first instance ready: several count the time their group
+    // takes to settle.
+    until_ready(&ready, false).await;
     let started = Instant::now();
     while acks.acknowledged.load(Ordering::Relaxed) < events {
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -190,13 +198,63 @@ async fn phase(
     if pauses > 0 {
         println!("    {name}: partitions paused {pauses} times (a shard stayed full)");
     }
-    let _ = stop.send(());
-    running.await.expect("pipeline task").expect("pipeline");
+    stop_group(group).await;
     events as f64 / secs
+}
+
+/// A running group: each pipeline's stop and task.
+type Group = Vec<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<gavel_kafka::Result<()>>)>;
+
+/// Starts one pipeline per element of `instances` with `settings`, all
+/// reporting to `observer`; returns them and their readiness flags.
+fn start_group(
+    settings: &KafkaSettings,
+    instances: Vec<Vec<Box<dyn Processor>>>,
+    observer: &Arc<dyn PipelineObserver>,
+) -> (Group, Vec<Arc<AtomicBool>>) {
+    let mut group = Vec::new();
+    let mut flags = Vec::new();
+    for processors in instances {
+        let ready = Arc::new(AtomicBool::new(false));
+        let hooks = Hooks { observer: Arc::clone(observer), ready: Arc::clone(&ready), ..Hooks::default() };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let pipeline = Pipeline::new(settings.clone()).expect("pipeline");
+        let running = tokio::spawn(pipeline.run(processors, hooks, async {
+            let _ = stopped.await;
+        }));
+        group.push((stop, running));
+        flags.push(ready);
+    }
+    (group, flags)
+}
+
+/// Waits until every instance (`all`) or one of them is ready.
+async fn until_ready(ready: &[Arc<AtomicBool>], all: bool) {
+    let ready_now = |r: &Arc<AtomicBool>| r.load(Ordering::Relaxed);
+    while !(if all { ready.iter().all(ready_now) } else { ready.iter().any(ready_now) }) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Stops every pipeline of `group` and waits for each.
+async fn stop_group(group: Group) {
+    let mut tasks = Vec::new();
+    for (stop, running) in group {
+        let _ = stop.send(());
+        tasks.push(running);
+    }
+    for running in tasks {
+        running.await.expect("pipeline task").expect("pipeline");
+    }
 }
 
 fn uuid_like() -> String {
     format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos())
+}
+
+/// `n` instances of one log-order shard each, every one with its own engine.
+fn replicas(n: usize, stats: &Arc<Stats>, verdicts: bool) -> Vec<Vec<Box<dyn Processor>>> {
+    (0..n).map(|_| engine_shards(1, stats, verdicts)).collect()
 }
 
 fn engine_shards(shards: usize, stats: &Arc<Stats>, verdicts: bool) -> Vec<Box<dyn Processor>> {
@@ -233,27 +291,31 @@ async fn main() {
         broker.addr
     );
 
-    let (mut best_a, mut best_b, mut best_c, mut best_d, mut best_e) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let (mut best_a, mut best_b, mut best_c, mut best_d, mut best_e, mut best_f) =
+        (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
     // Round 0 warms the broker up (its JIT compiler alone took a quarter of
     // the machine's CPU through a run that started cold); it is printed,
     // not counted.
     for round in 0..=rounds {
         let passthrough: Vec<Box<dyn Processor>> =
             (0..shards).map(|_| Box::new(Passthrough(OutputTopic::Signals)) as _).collect();
-        let a = phase(&broker.addr, &topic, "pass", events, partitions, passthrough, Mode::Arrival).await;
+        let a = phase(&broker.addr, &topic, "pass", events, partitions, vec![passthrough], Mode::Arrival).await;
         let stats = Arc::new(Stats::default());
-        let gavel = |shards, verdicts| engine_shards(shards, &stats, verdicts);
+        let gavel = |shards, verdicts| vec![engine_shards(shards, &stats, verdicts)];
         let b = phase(&broker.addr, &topic, "gavel", events, partitions, gavel(shards, false), Mode::Arrival).await;
         let c = phase(&broker.addr, &topic, "verdicts", events, partitions, gavel(shards, true), Mode::Arrival).await;
         let d = phase(&broker.addr, &topic, "eos", events, partitions, gavel(shards, false), Mode::ExactlyOnce).await;
         let e = phase(&broker.addr, &topic, "log", events, partitions, gavel(1, false), Mode::Log).await;
+        let three = replicas(3, &stats, false);
+        let f = phase(&broker.addr, &topic, "replicated", events, partitions, three, Mode::Replicated).await;
         let label = if round == 0 { "warm-up (not counted)".to_string() } else { format!("round {round}") };
         println!(
-            "  {label}: passthrough {a:>8.0}/s   gavel {b:>8.0}/s ({:.2})   + verdicts {c:>8.0}/s ({:.2})   exactly-once {d:>8.0}/s ({:.2})   log order, 1 shard {e:>8.0}/s ({:.2})",
+            "  {label}: passthrough {a:>8.0}/s   gavel {b:>8.0}/s ({:.2})   + verdicts {c:>8.0}/s ({:.2})   exactly-once {d:>8.0}/s ({:.2})   log order, 1 shard {e:>8.0}/s ({:.2})   3 replicated {f:>8.0}/s ({:.2})",
             b / a,
             c / a,
             d / a,
-            e / a
+            e / a,
+            f / a
         );
         if round == 0 {
             continue;
@@ -263,13 +325,15 @@ async fn main() {
         best_c = best_c.max(c);
         best_d = best_d.max(d);
         best_e = best_e.max(e);
+        best_f = best_f.max(f);
     }
     println!(
-        "  best:    passthrough {best_a:>8.0}/s   gavel {best_b:>8.0}/s ({:.2})   + verdicts {best_c:>8.0}/s ({:.2})   exactly-once {best_d:>8.0}/s ({:.2})   log order, 1 shard {best_e:>8.0}/s ({:.2})   (targets ≥ 0.90, exactly-once ≥ 0.70)",
+        "  best:    passthrough {best_a:>8.0}/s   gavel {best_b:>8.0}/s ({:.2})   + verdicts {best_c:>8.0}/s ({:.2})   exactly-once {best_d:>8.0}/s ({:.2})   log order, 1 shard {best_e:>8.0}/s ({:.2})   3 replicated {best_f:>8.0}/s ({:.2})   (targets ≥ 0.90, exactly-once ≥ 0.70)",
         best_b / best_a,
         best_c / best_a,
         best_d / best_a,
-        best_e / best_a
+        best_e / best_a,
+        best_f / best_a
     );
 
     // Open-loop latency: at half the best rate of the configuration it runs
@@ -284,6 +348,7 @@ async fn main() {
     for &rate in &rates {
         lat.open_loop(Stage::Gavel, "fixed, arrival order", rate).await;
         lat.open_loop(Stage::GavelLog, "fixed, log order, 1 shard", rate).await;
+        lat.open_loop(Stage::Replicated3, "fixed, 3 replicated instances", rate).await;
         lat.open_loop(Stage::Hop, "one hop, no processing", rate).await;
     }
 }
@@ -312,30 +377,23 @@ impl Latency<'_> {
         settings.outputs = outputs(&run);
         // The input is preloaded: read it from the start.
         settings.first_start = gavel_kafka::FirstStart::Earliest;
-        settings.order = if matches!(stage, Stage::GavelLog) { InputOrder::Log } else { InputOrder::Arrival };
+        settings.order =
+            if matches!(stage, Stage::GavelLog | Stage::Replicated3) { InputOrder::Log } else { InputOrder::Arrival };
+        if matches!(stage, Stage::Replicated3) {
+            settings.state = StateScope::Replicated;
+        }
         let mut topics = vec![input.as_str()];
         topics.extend(settings.outputs.all());
         create_topics(&settings, &topics, partitions).await.expect("create latency topics");
         let stats = Arc::new(Stats::default());
-        let ready = Arc::new(AtomicBool::new(false));
-        let hooks = Hooks {
-            observer: Arc::clone(&stats) as Arc<dyn PipelineObserver>,
-            ready: Arc::clone(&ready),
-            ..Hooks::default()
+        let instances = match stage {
+            Stage::Gavel => vec![engine_shards(shards, &stats, true)],
+            Stage::GavelLog => vec![engine_shards(1, &stats, true)],
+            Stage::Replicated3 => replicas(3, &stats, true),
+            Stage::Hop => vec![(0..shards).map(|_| Box::new(Passthrough(OutputTopic::Verdicts)) as _).collect()],
         };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let pipeline = Pipeline::new(settings.clone()).expect("pipeline");
-        let processors = match stage {
-            Stage::Gavel => engine_shards(shards, &stats, true),
-            Stage::GavelLog => engine_shards(1, &stats, true),
-            Stage::Hop => (0..shards).map(|_| Box::new(Passthrough(OutputTopic::Verdicts)) as _).collect(),
-        };
-        let running = tokio::spawn(pipeline.run(processors, hooks, async {
-            let _ = stopped.await;
-        }));
-        while !ready.load(Ordering::Relaxed) {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        let (group, ready) = start_group(&settings, instances, &(Arc::clone(&stats) as Arc<dyn PipelineObserver>));
+        until_ready(&ready, true).await;
 
         // The reader: verdicts back, timed against each event's schedule.
         let reader: BaseConsumer = ClientConfig::new()
@@ -358,7 +416,7 @@ impl Latency<'_> {
                 let arrived = Instant::now();
                 let payload = m.payload().unwrap_or_default();
                 let event_id = match stage {
-                    Stage::Gavel | Stage::GavelLog => Verdict::decode(payload).map(|v| v.event_id),
+                    Stage::Gavel | Stage::GavelLog | Stage::Replicated3 => Verdict::decode(payload).map(|v| v.event_id),
                     Stage::Hop => gavel_model::pb::Event::decode(payload).map(|e| e.event_id),
                 };
                 let Some(i) =
@@ -399,8 +457,7 @@ impl Latency<'_> {
             let _ = delivery.await;
         }
         let (h, seen) = read.join().expect("reader thread");
-        let _ = stop.send(());
-        running.await.expect("pipeline task").expect("pipeline");
+        stop_group(group).await;
         let inside = stats.totals().latency;
         println!(
             "  open loop at {rate:.0} events/s ({label}) for {latency_secs:.0} s: {seen}/{total} read back; produce → output consumed \

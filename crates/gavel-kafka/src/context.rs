@@ -701,7 +701,9 @@ impl ClientContext for GroupContext {
             record_ends(&self.settings, &self.ends, &statistics);
         }
         for (name, topic) in &statistics.topics {
-            if self.settings.encoding_of(name).is_none() {
+            // Replicated: the paused partitions' figures are stale; the
+            // health probe reports every partition's lag.
+            if self.settings.encoding_of(name).is_none() || self.settings.replicated() {
                 continue;
             }
             for partition in topic.partitions.values() {

@@ -166,15 +166,18 @@ impl<T> Follow<T> {
         }
     }
 
-    /// Whether state has reached, on every partition this member owns, the
-    /// offset it publishes from: `end` gives a partition's log end where
-    /// known, so one whose last records before that offset are not
-    /// messages (transaction markers) counts once its log is read.
+    /// Whether state has reached, on every partition, where the group is:
+    /// the offset this member publishes from on its own partitions, the
+    /// group's committed offset as last known on the others. `end` gives a
+    /// partition's log end where known, so one whose last records before
+    /// that offset are not messages (transaction markers) counts once its
+    /// log is read.
     pub fn caught_up(&self, end: impl Fn(Lane) -> Option<i64>) -> bool {
-        self.owned.iter().all(|(lane, &from)| {
-            let Some(&position) = self.positions.get(lane) else { return false };
+        let targets = self.owned.iter().chain(&self.committed);
+        targets.into_iter().all(|(lane, &target)| {
+            let position = self.positions.get(lane).copied().unwrap_or(-1);
             // One record at the end may be a marker no message follows.
-            position + 1 >= from || end(*lane).is_some_and(|high| high <= position + 2)
+            position + 1 >= target || end(*lane).is_some_and(|high| high <= position + 2)
         })
     }
 
@@ -241,6 +244,23 @@ mod tests {
         assert_eq!(follow.role(P, 2), Role::Warm);
         assert!(follow.caught_up(|_| None));
         assert_eq!(follow.role(P, 3), Role::Publish);
+    }
+
+    /// A member that has not joined the group yet has caught up once its
+    /// state reaches the group's committed offsets on every partition.
+    #[test]
+    fn a_member_outside_the_group_is_caught_up_at_the_groups_commits() {
+        let mut follow: Follow<i64> = Follow::new(1 << 20);
+        follow.start(P, 0);
+        follow.start(Q, 0);
+        follow.committed(P, 2);
+        follow.committed(Q, 0);
+        assert!(!follow.caught_up(|_| None));
+        follow.role(P, 0);
+        follow.role(P, 1);
+        assert!(follow.caught_up(|_| None));
+        follow.committed(Q, 1);
+        assert!(!follow.caught_up(|_| None), "the group moved on");
     }
 
     /// Giving a partition up holds what comes after what was published.

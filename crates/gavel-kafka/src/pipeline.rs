@@ -133,18 +133,35 @@ impl Pipeline {
         let shards = senders.len();
         consumer.context().set_shards(senders);
         let topics: Vec<&str> = self.settings.inputs.iter().map(|t| t.name.as_str()).collect();
-        consumer.subscribe(&topics).map_err(|source| KafkaError::Subscribe {
-            topics: topics.iter().map(|t| t.to_string()).collect(),
-            source,
-        })?;
+        let subscribe = || {
+            consumer.subscribe(&topics).map_err(|source| KafkaError::Subscribe {
+                topics: topics.iter().map(|t| t.to_string()).collect(),
+                source,
+            })
+        };
+        if !self.settings.replicated() {
+            subscribe()?;
+        }
         let monitor_stop = Arc::new(AtomicBool::new(false));
         let monitor =
             monitor_health(Arc::clone(&self.settings), Arc::clone(consumer.context()), Arc::clone(&monitor_stop))?;
         let result = if self.settings.replicated() {
             match follow_every_partition(&self.settings, consumer.context(), observer, &monitor_stop) {
                 Ok((follower, poller)) => {
-                    info!(group = %self.settings.group_id, shards, "consuming every input partition into state (replicated)");
-                    let result = route(&follower, consumer.context(), Some(&consumer), stop);
+                    let context = consumer.context();
+                    // Join once state is where the group is, so that this
+                    // member takes partitions over warm (`follow.rs`).
+                    let started = Instant::now();
+                    let caught_up = context.caught_up_flag();
+                    let mut result = route(&follower, context, None, stop, || caught_up.load(Ordering::Relaxed));
+                    if result.is_ok() && !stop.load(Ordering::Relaxed) {
+                        info!(
+                            group = %self.settings.group_id,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "state caught up with the group's commits on every input partition: joining (replicated)"
+                        );
+                        result = subscribe().and_then(|()| route(&follower, context, Some(&consumer), stop, || false));
+                    }
                     monitor_stop.store(true, Ordering::Relaxed);
                     let _ = poller.join();
                     result
@@ -153,7 +170,7 @@ impl Pipeline {
             }
         } else {
             info!(group = %self.settings.group_id, shards, "consuming");
-            route(&consumer, consumer.context(), None, stop)
+            route(&consumer, consumer.context(), None, stop, || false)
         };
         monitor_stop.store(true, Ordering::Relaxed);
         let _ = monitor.join();
@@ -183,19 +200,20 @@ impl Pipeline {
     }
 }
 
-/// Polls `consumer` and routes its messages until `stop` is set or the
-/// group cannot go on. Under replicated state `consumer` is the follower
-/// and `group` the group consumer, polled for its callbacks only (its
-/// partitions are paused: it hands nothing over).
+/// Polls `consumer` and routes its messages until `stop` is set, `until`
+/// holds, or the group cannot go on. Under replicated state `consumer` is
+/// the follower and `group` the group consumer, polled for its callbacks
+/// only (its partitions are paused: it hands nothing over).
 fn route<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     context: &GroupContext,
     group: Option<&BaseConsumer<GroupContext>>,
     stop: &AtomicBool,
+    until: impl Fn() -> bool,
 ) -> Result<()> {
     // With a group to serve as well, come back often enough for its rebalances.
     let idle = if group.is_some() { Duration::from_millis(20) } else { Duration::from_millis(100) };
-    while !stop.load(Ordering::Relaxed) {
+    while !stop.load(Ordering::Relaxed) && !until() {
         context.release(consumer);
         // While a partition is held, come back soon to hand its messages over.
         let wait = if context.holding() { Duration::from_millis(1) } else { idle };

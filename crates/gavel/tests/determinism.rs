@@ -152,30 +152,49 @@ async fn run(brokers: &str, input: &str, name: &str, shards: usize, kills: usize
     answers
 }
 
+/// What happens to a replicated group during its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Nothing.
+    None,
+    /// The first instance is SIGKILLed once a tenth of the verdicts are in,
+    /// and never restarted.
+    KillOne,
+    /// The last instance starts once a third of the verdicts are in: it
+    /// catches up from the log, then joins and takes partitions over.
+    LateJoiner,
+}
+
 /// One run over `input` as group `name` of `instances` processes under
-/// `kafka.state = "replicated"`, each with its own admin port; with
-/// `kill_one`, the first is SIGKILLed once a tenth of the verdicts are in
-/// and never restarted, and the survivors' time to ready again is
-/// reported. Returns what the group published.
+/// `kafka.state = "replicated"`, each with its own admin port, through
+/// `fault` (the survivors' time to ready again after a kill is reported).
+/// Returns what the group published.
 async fn run_replicated(
     brokers: &str,
     input: &str,
     name: &str,
     instances: usize,
-    kill_one: bool,
+    fault: Fault,
     events: u64,
 ) -> Answers {
+    let kill_one = fault == Fault::KillOne;
     let mut setup = Setup::new(brokers, name, 1).await;
     setup.input = input.to_string();
     setup.kafka_extra = "state = \"replicated\"".into();
     std::fs::write(setup.dir.join("pack/pack.yaml"), PACK).unwrap();
     let seen = collect(&setup);
-    let mut members: Vec<Gavel> = (0..instances)
-        .map(|i| {
-            let (config, admin) = setup.config(&format!("{name}-{i}"), None, 1);
-            Gavel::start(&config, admin, &setup.dir.join(format!("gavel-{i}.log")))
-        })
-        .collect();
+    let start = |i: usize| {
+        let (config, admin) = setup.config(&format!("{name}-{i}"), None, 1);
+        Gavel::start(&config, admin, &setup.dir.join(format!("gavel-{i}.log")))
+    };
+    let first = if fault == Fault::LateJoiner { instances - 1 } else { instances };
+    let mut members: Vec<Gavel> = (0..first).map(start).collect();
+    if fault == Fault::LateJoiner {
+        let third =
+            eventually(Duration::from_secs(60), || seen.lock().unwrap().verdicts.len() as u64 >= events / 3).await;
+        assert!(third, "{name}: a third of the verdicts before the last instance starts");
+        members.push(start(instances - 1));
+    }
     for member in &members {
         member
             .until_ready(Duration::from_secs(60))
@@ -273,7 +292,8 @@ async fn the_same_log_gives_the_same_actions_in_every_run_and_after_kills() {
 /// group publish exactly what one instance publishes, and a SIGKILL of one
 /// of three loses nothing: the survivors, already warm, publish its
 /// partitions from the group's committed offsets, after the outputs they
-/// held for it.
+/// held for it; an instance that starts late catches up from the log
+/// before it joins, and takes partitions over warm.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicated_instances_give_one_instances_answers_at_any_count_and_after_a_kill() {
     let _one_at_a_time = exclusive().await;
@@ -283,16 +303,20 @@ async fn replicated_instances_give_one_instances_answers_at_any_count_and_after_
     write_log(&producer(&brokers), &base.input, events, 4_000).await;
 
     let single = run(&brokers, &base.input, "single", 1, 0, events).await;
-    let one = run_replicated(&brokers, &base.input, "one", 1, false, events).await;
-    let three = run_replicated(&brokers, &base.input, "three", 3, false, events).await;
-    let killed = run_replicated(&brokers, &base.input, "three-killed", 3, true, events).await;
-    let two = if long() { Some(run_replicated(&brokers, &base.input, "two", 2, false, events).await) } else { None };
+    let one = run_replicated(&brokers, &base.input, "one", 1, Fault::None, events).await;
+    let three = run_replicated(&brokers, &base.input, "three", 3, Fault::None, events).await;
+    let killed = run_replicated(&brokers, &base.input, "three-killed", 3, Fault::KillOne, events).await;
+    let late = run_replicated(&brokers, &base.input, "three-late", 3, Fault::LateJoiner, events).await;
+    let two =
+        if long() { Some(run_replicated(&brokers, &base.input, "two", 2, Fault::None, events).await) } else { None };
     eprintln!(
-        "one instance (owned): {} actions; replicated: one differs by {}, three by {}, three with a kill by {}",
+        "one instance (owned): {} actions; replicated: one differs by {}, three by {}, three with a kill by {}, \
+         three with a late joiner by {}",
         single.actions.len(),
         differing(&single, &one),
         differing(&single, &three),
-        differing(&single, &killed)
+        differing(&single, &killed),
+        differing(&single, &late)
     );
     assert!(
         single.actions.len() >= 20,
@@ -303,6 +327,7 @@ async fn replicated_instances_give_one_instances_answers_at_any_count_and_after_
     assert_eq!(single, one, "one replicated instance differs from one owning instance");
     assert_eq!(single, three, "three replicated instances differ from one");
     assert_eq!(single, killed, "three replicated instances, one SIGKILLed, differ from one");
+    assert_eq!(single, late, "three replicated instances, one joining late, differ from one");
     if let Some(two) = two {
         assert_eq!(single, two, "two replicated instances differ from one");
     }
