@@ -26,6 +26,14 @@
 //! topic with `gavel.source.*` and `gavel.error` headers and never blocks
 //! its partition.
 //!
+//! # Replicated state
+//!
+//! With [`StateScope::Replicated`], every member reads every input
+//! partition into its state and publishes only for the partitions the
+//! group assigns it; the guarantees above hold for what it publishes, and
+//! a partition that changes hands is published from the group's committed
+//! offset, first with the outputs its new owner held for it (`follow.rs`).
+//!
 //! # Exactly-once mode
 //!
 //! With [`KafkaSettings::exactly_once`], steps 2–4 change: each shard
@@ -59,9 +67,10 @@
 //!    [`Processed`], [`OutputTopic`], [`OutputTopics`], [`PipelineObserver`],
 //!    [`WarmSink`], [`Hooks`], …); imports no other module.
 //! 3. `settings`: [`KafkaSettings`] and the client configurations (contract).
-//! 4. `backoff`, `order`, `routing`, `search`: pure logic (retry delays,
-//!    the order partitions are merged in, partition → shard and
-//!    pause/resume, the timestamp search); no crate imports.
+//! 4. `backoff`, `order`, `follow`, `routing`, `search`: pure logic (retry
+//!    delays, the order partitions are merged in, what a replicated member
+//!    does with each message, partition → shard and pause/resume, the
+//!    timestamp search); only `follow` imports another (`order`).
 //! 5. `admin`: topic creation (error, settings).
 //! 6. `detached`: a consumed message copied out of the consumer, as the
 //!    shards and warm-up's merge hold it (contract, settings).
@@ -70,7 +79,8 @@
 //! 8. `read`: reading a whole topic (error, contract, settings, warmup).
 //! 9. `dlq`: reading the dead-letter topic back and re-publishing its
 //!    records ([`DeadLetterReader`], [`Republisher`]; error, settings).
-//! 10. `shard`: the shard workers (contract, settings, order, detached, backoff).
+//! 10. `shard`: the shard workers (contract, settings, order, follow,
+//!     detached, backoff).
 //! 11. `transactional`: the exactly-once shard workers (contract, settings,
 //!     backoff, detached, shard).
 //! 12. `context`: the consumer's context, routing and rebalances (error,
