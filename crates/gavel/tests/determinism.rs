@@ -3,8 +3,10 @@
 //! one input log of four partitions, publishes the same actions (by
 //! `action_id`) and the same decision for every event in two fault-free
 //! runs and in a run SIGKILLed at random points, for a pack whose state is
-//! keyed by device and seller — state every partition feeds, whose values
-//! depend on the order partitions are applied in.
+//! keyed by user, device, IP, card and seller — state every partition but
+//! the user's feeds, whose values depend on the order partitions are
+//! applied in. Under `kafka.state = "replicated"`, one, three, three with
+//! a SIGKILL and three with a late joiner publish the same.
 //!
 //! `GAVEL_LONG_TESTS=1` runs more events and kills, and adds a run under
 //! `kafka.order = "arrival"` on two shards, reported beside the others (not
@@ -15,16 +17,17 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use gavel_model::pb::{BidPlaced, Money};
+use gavel_model::pb::{BidPlaced, Card, Money, PaymentAttempted};
 use gavel_model::{Event, Payload, encode_json, timestamp_from_ms};
 use rand::{Rng, SeedableRng};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use support::{Gavel, Setup, collect, eventually, exclusive, long, producer, shared_brokers};
 
-/// Device and seller state that events of every partition feed: counts
-/// over windows that both fill and slide within the run, and cooldowns
-/// that lapse many times, so which event crosses a threshold or comes
-/// first after a cooldown depends on the order partitions are applied in.
+/// Device, IP, card and seller state that events of every partition feed,
+/// and user state that one partition does: counts over windows that both
+/// fill and slide within the run, and cooldowns that lapse many times, so
+/// which event crosses a threshold or comes first after a cooldown depends
+/// on the order partitions are applied in.
 const PACK: &str = r#"
 version: "determinism-1"
 features:
@@ -46,6 +49,30 @@ features:
     key: event.bid_placed.seller_id
     window: 2s
     aggregate: count
+  - name: bids_per_user_5s
+    on: [bid_placed]
+    key: event.user_id
+    window: 5s
+    aggregate: count
+  - name: users_per_ip_1h
+    on: [bid_placed]
+    key: event.ip
+    where: has(event.ip)
+    value: event.user_id
+    window: 1h
+    aggregate: distinct
+  - name: bids_per_ip_1s
+    on: [bid_placed]
+    key: event.ip
+    where: has(event.ip)
+    window: 1s
+    aggregate: count
+  - name: users_per_card_1h
+    on: [payment_attempted]
+    key: event.payment_attempted.card.fingerprint
+    value: event.user_id
+    window: 1h
+    aggregate: distinct
 rules:
   - id: crowded_device
     description: one device bidding for many accounts
@@ -66,25 +93,69 @@ rules:
         target: user
         id: event.bid_placed.seller_id
         cooldown: 300ms
+  - id: bidding_burst
+    description: one account bidding in a burst
+    on: [bid_placed]
+    when: features.bids_per_user_5s >= 12
+    score: 20
+    actions:
+      - type: send_to_review
+        target: user
+        cooldown: 2s
+  - id: crowded_ip
+    description: one address bidding for many accounts in a rush
+    on: [bid_placed]
+    when: has(event.ip) && features.users_per_ip_1h >= 20 && features.bids_per_ip_1s >= 90
+    score: 30
+    actions:
+      - type: send_to_review
+        target: ip
+        id: event.ip
+        cooldown: 400ms
+  - id: shared_card
+    description: one card paying for many accounts
+    on: [payment_attempted]
+    when: features.users_per_card_1h >= 8
+    score: 50
+    actions:
+      - type: send_to_review
+        target: card
+        id: event.payment_attempted.card.fingerprint
+        cooldown: 250ms
 "#;
 
-/// Bid `n` by one of 600 users (the message key, so users spread over the
-/// partitions), from one of 13 shared devices, on one of 5 sellers' lots.
+/// Event `n` by one of 600 users (the message key, so users spread over
+/// the partitions): every fourth a payment attempt with one of 17 shared
+/// cards, the others bids from one of 13 shared devices and 23 shared
+/// addresses on one of 5 sellers' lots.
 fn bid(n: u64) -> (String, Vec<u8>) {
     let user = format!("u{}", n % 600);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let amount = Some(Money { amount_minor: 1_000, currency: "USD".into() });
+    let payload = if n % 4 == 3 {
+        Payload::PaymentAttempted(PaymentAttempted {
+            payment_id: format!("pay-{n}"),
+            order_id: format!("o-{n}"),
+            amount,
+            card: Some(Card { fingerprint: format!("card-{}", (n * 11) % 17), ..Default::default() }),
+            seller_id: format!("s{}", n % 5),
+        })
+    } else {
+        Payload::BidPlaced(BidPlaced {
+            bid_id: format!("bid-{n}"),
+            listing_id: format!("l{}", n % 40),
+            show_id: "sh1".into(),
+            seller_id: format!("s{}", n % 5),
+            amount,
+        })
+    };
     let event = Event {
         event_id: format!("ev-{n}"),
         occurred_at: Some(timestamp_from_ms(now)),
         user_id: user.clone(),
         device_id: Some(format!("dev-{}", (n * 7) % 13)),
-        payload: Some(Payload::BidPlaced(BidPlaced {
-            bid_id: format!("bid-{n}"),
-            listing_id: format!("l{}", n % 40),
-            show_id: "sh1".into(),
-            seller_id: format!("s{}", n % 5),
-            amount: Some(Money { amount_minor: 1_000, currency: "USD".into() }),
-        })),
+        ip: Some(format!("10.0.0.{}", (n * 5) % 23)),
+        payload: Some(payload),
         ..Default::default()
     };
     (user, encode_json(&event).unwrap())
@@ -282,7 +353,7 @@ async fn the_same_log_gives_the_same_actions_in_every_run_and_after_kills() {
             differing(&first, &arrival)
         );
     }
-    assert_eq!(rules.len(), 2, "both rules fire, or the comparison proves little: {rules:?}");
+    assert_eq!(rules.len(), 5, "every rule fires, or the comparison proves little: {rules:?}");
     assert_eq!(first.decisions.len() as u64, events);
     assert_eq!(first, second, "two fault-free runs over one log gave different answers");
     assert_eq!(first, killed, "a run with SIGKILLs gave different answers from a fault-free one");
@@ -318,11 +389,8 @@ async fn replicated_instances_give_one_instances_answers_at_any_count_and_after_
         differing(&single, &killed),
         differing(&single, &late)
     );
-    assert!(
-        single.actions.len() >= 20,
-        "enough actions for the comparison to mean something: {}",
-        single.actions.len()
-    );
+    let rules: BTreeSet<&str> = single.actions.iter().map(|(_, _, rule)| rule.as_str()).collect();
+    assert_eq!(rules.len(), 5, "every rule, keyed by user, device, IP, card and seller, fires: {rules:?}");
     assert_eq!(single.decisions.len() as u64, events);
     assert_eq!(single, one, "one replicated instance differs from one owning instance");
     assert_eq!(single, three, "three replicated instances differ from one");
