@@ -380,11 +380,8 @@ async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: Inbox)
                         }
                         Role::Warm => warm(env, &message, &mut *processor),
                         Role::Hold => {
-                            let mut holding = Holding(&mut *processor);
-                            let produced = process(&*env.observer, &env.settings, &message, &mut holding);
-                            let size = produced.records.iter().map(Record::size).sum::<usize>() + HELD_OVERHEAD;
                             if let Some(follow) = follow.as_mut() {
-                                follow.hold(lane, message.offset, produced, size);
+                                hold(env, follow, &message, &mut *processor);
                             }
                         }
                     }
@@ -394,16 +391,10 @@ async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: Inbox)
                 }
                 Some(Job::Follow(following)) => {
                     let Some(follow) = follow.as_mut() else { continue };
-                    let handed_over = apply(env, follow, following);
-                    if !handed_over.is_empty() {
-                        env.observer.handed_over(handed_over.len());
-                    }
-                    env.observer.held(follow.held_bytes());
-                    for produced in handed_over {
+                    for produced in self::follow(env, follow, following) {
                         let pending = send(env, produced).await;
                         in_flight.push_back(settle(env, pending));
                     }
-                    note_caught_up(env, follow);
                 }
                 Some(Job::Drain(reply)) => {
                     while let Some(done) = in_flight.next().await {
@@ -423,11 +414,33 @@ async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: Inbox)
 /// Bytes a held message costs besides its records.
 const HELD_OVERHEAD: usize = 96;
 
+/// Processes a message another member may publish and keeps its outputs
+/// in the partition's tail (`follow.rs`).
+pub(crate) fn hold(env: &ShardEnv, follow: &mut Follow<Produced>, message: &Consumed, processor: &mut dyn Processor) {
+    let mut holding = Holding(processor);
+    let produced = process(&*env.observer, &env.settings, message, &mut holding);
+    let size = produced.records.iter().map(Record::size).sum::<usize>() + HELD_OVERHEAD;
+    follow.hold((message.topic, message.partition), message.offset, produced, size);
+}
+
+/// Carries out one change of what this member publishes and reports it:
+/// the held outputs to publish now, before anything else of their
+/// partitions (both kinds of shard).
+pub(crate) fn follow(env: &ShardEnv, follow: &mut Follow<Produced>, following: Following) -> Vec<Produced> {
+    let handed_over = apply(env, follow, following);
+    if !handed_over.is_empty() {
+        env.observer.handed_over(handed_over.len());
+    }
+    env.observer.held(follow.held_bytes());
+    note_caught_up(env, follow);
+    handed_over
+}
+
 /// Bytes of held outputs a member keeps, at most, for partitions another
 /// member publishes (`follow.rs`): at 300 bytes an event, about 900,000
 /// events, many seconds of the group's commits at any rate one member
 /// keeps up with.
-const TAIL_BYTES: usize = 256 << 20;
+pub(crate) const TAIL_BYTES: usize = 256 << 20;
 
 /// Carries out one change of what this member publishes, returning the
 /// held outputs to publish now; a hand-over gap stops the group.
@@ -471,7 +484,7 @@ fn lock_fatal(env: &ShardEnv) -> std::sync::MutexGuard<'_, Option<crate::error::
 }
 
 /// Publishes whether state has reached every owned partition's start.
-fn note_caught_up(env: &ShardEnv, follow: &Follow<Produced>) {
+pub(crate) fn note_caught_up(env: &ShardEnv, follow: &Follow<Produced>) {
     let caught_up = follow.caught_up(|lane| match env.ends.get(lane) {
         End::Known { high, .. } => Some(high),
         End::Unknown => None,
@@ -491,7 +504,7 @@ impl Processor for Holding<'_> {
 
 /// Feeds one message into state only; a panic is the processor's bug and
 /// changes nothing here (the message's owner dead-letters it).
-fn warm(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processor) {
+pub(crate) fn warm(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processor) {
     let input = message.input(&env.settings);
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| processor.warm(&input))).is_err() {
         env.observer.panicked(&env.settings.inputs[message.topic].name);

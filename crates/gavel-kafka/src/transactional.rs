@@ -46,6 +46,7 @@ use crate::backoff::Backoff;
 use crate::context::{OutputProducer, ProducerContext};
 use crate::contract::Processor;
 use crate::detached::Consumed;
+use crate::follow::{Follow, Role};
 use crate::settings::KafkaSettings;
 use crate::shard::{self, Acked, Drained, Inbox, Job, Record, ShardEnv, Work};
 
@@ -106,6 +107,7 @@ async fn run(env: &TxnEnv, index: usize, mut processor: Box<dyn Processor>, mut 
     let settings = &env.shard.settings;
     let limit = settings.max_in_flight.max(1);
     let mut fed: Vec<(usize, i32, i64)> = Vec::new();
+    let mut follow = settings.replicated().then(|| Follow::new(shard::TAIL_BYTES));
     loop {
         let due = shard.batch.opened.map(|opened| opened + settings.transaction_interval);
         let due_at = tokio::time::Instant::from_std(due.unwrap_or_else(Instant::now));
@@ -116,13 +118,31 @@ async fn run(env: &TxnEnv, index: usize, mut processor: Box<dyn Processor>, mut 
                 None => break,
                 Some(Job::Message(message)) => {
                     shard::note_fed(&mut fed, &message);
-                    shard.take(&message, &mut *processor).await;
+                    let lane = (message.topic, message.partition);
+                    match follow.as_mut().map_or(Role::Publish, |f| f.role(lane, message.offset)) {
+                        Role::Publish => shard.take(&message, &mut *processor).await,
+                        Role::Warm => shard::warm(&env.shard, &message, &mut *processor),
+                        Role::Hold => {
+                            if let Some(follow) = follow.as_mut() {
+                                shard::hold(&env.shard, follow, &message, &mut *processor);
+                            }
+                        }
+                    }
+                    if let Some(follow) = &follow {
+                        shard::note_caught_up(&env.shard, follow);
+                    }
                     if shard.batch.acked.len() >= limit {
                         shard.commit(false).await;
                     }
                 }
-                // Replicated state is not offered in this mode (the config refuses it).
-                Some(Job::Follow(_)) => {}
+                Some(Job::Follow(following)) => {
+                    let Some(follow) = follow.as_mut() else { continue };
+                    // Held outputs go out in the next transaction, with
+                    // their offsets: exactly once across the hand-over.
+                    for produced in shard::follow(&env.shard, follow, following) {
+                        shard.add(produced).await;
+                    }
+                }
                 Some(Job::Drain(reply)) => {
                     shard.commit(false).await;
                     // The consumer thread may have given up waiting; nothing to do then.
@@ -262,24 +282,32 @@ impl<'a> TxnShard<'a> {
     /// is), recovering at once if a record cannot be sent.
     async fn take(&mut self, message: &Consumed, processor: &mut dyn Processor) {
         let settings = &self.env.shard.settings;
+        let produced = shard::process(&*self.env.shard.observer, settings, message, processor);
+        let outputs = produced.outputs;
+        self.add(produced).await;
+        shard::report(&*self.env.shard.observer, settings, message, outputs);
+    }
+
+    /// Adds one processed message's records and offset to the open
+    /// transaction (opening one if none is), recovering at once if a
+    /// record cannot be sent.
+    async fn add(&mut self, produced: shard::Produced) {
         let mut failed = None;
         if self.batch.opened.is_none() {
             failed = self.producer.begin_transaction().err().map(Failure::Kafka);
             self.batch.opened = Some(Instant::now());
         }
-        let produced = shard::process(&*self.env.shard.observer, settings, message, processor);
         for record in produced.records {
             if failed.is_none() {
                 failed = self.send(&record).await.err();
             }
             self.batch.records.push(record);
         }
-        shard::report(&*self.env.shard.observer, settings, message, produced.outputs);
+        let Acked { topic, partition, offset, .. } = produced.acked;
         self.batch.acked.push(produced.acked);
-        let next = message.offset + 1;
-        match self.batch.next.iter_mut().find(|(t, p, _)| *t == message.topic && *p == message.partition) {
-            Some(entry) => entry.2 = next,
-            None => self.batch.next.push((message.topic, message.partition, next)),
+        match self.batch.next.iter_mut().find(|(t, p, _)| *t == topic && *p == partition) {
+            Some(entry) => entry.2 = offset + 1,
+            None => self.batch.next.push((topic, partition, offset + 1)),
         }
         if let Some(failure) = failed {
             // A record missing from the transaction must never commit: start over.

@@ -21,7 +21,7 @@ use gavel_model::pb::{BidPlaced, Card, Money, PaymentAttempted};
 use gavel_model::{Event, Payload, encode_json, timestamp_from_ms};
 use rand::{Rng, SeedableRng};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use support::{Gavel, Setup, collect, eventually, exclusive, long, producer, shared_brokers};
+use support::{Gavel, Setup, collect, collect_committed, eventually, exclusive, long, producer, shared_brokers};
 
 /// Device, IP, card and seller state that events of every partition feed,
 /// and user state that one partition does: counts over windows that both
@@ -234,6 +234,9 @@ enum Fault {
     /// The last instance starts once a third of the verdicts are in: it
     /// catches up from the log, then joins and takes partitions over.
     LateJoiner,
+    /// `KillOne` in exactly-once mode: a `read_committed` reader sees every
+    /// output once.
+    KillOneExactlyOnce,
 }
 
 /// One run over `input` as group `name` of `instances` processes under
@@ -248,14 +251,20 @@ async fn run_replicated(
     fault: Fault,
     events: u64,
 ) -> Answers {
-    let kill_one = fault == Fault::KillOne;
+    let exactly_once = fault == Fault::KillOneExactlyOnce;
+    let kill_one = fault == Fault::KillOne || exactly_once;
     let mut setup = Setup::new(brokers, name, 1).await;
     setup.input = input.to_string();
     setup.kafka_extra = "state = \"replicated\"".into();
+    if exactly_once {
+        setup.outputs_extra = "exactly_once = true".into();
+    }
     std::fs::write(setup.dir.join("pack/pack.yaml"), PACK).unwrap();
     let seen = collect(&setup);
+    let committed = exactly_once.then(|| collect_committed(&setup));
     let start = |i: usize| {
-        let (config, admin) = setup.config(&format!("{name}-{i}"), None, 1);
+        let id = format!("{name}-{i}");
+        let (config, admin) = setup.config(&id, exactly_once.then_some(id.as_str()), 1);
         Gavel::start(&config, admin, &setup.dir.join(format!("gavel-{i}.log")))
     };
     let first = if fault == Fault::LateJoiner { instances - 1 } else { instances };
@@ -305,6 +314,18 @@ async fn run_replicated(
     let alive: Vec<&Gavel> = members.iter().skip(usize::from(kill_one)).collect();
     assert!(all_in, "{name}: {} of {events} verdicts\n{}", seen.lock().unwrap().verdicts.len(), alive[0].log_tail());
     let broken: f64 = alive.iter().filter_map(|m| m.metric("gavel_input_order_broken_total")).sum();
+    if let Some(committed) = &committed {
+        // The dead member's open transaction aborts when it times out.
+        let all =
+            eventually(Duration::from_secs(120), || committed.lock().unwrap().verdicts.len() as u64 >= events).await;
+        let committed = committed.lock().unwrap();
+        assert!(all, "{name}: {} of {events} verdicts read committed", committed.verdicts.len());
+        assert_eq!(committed.duplicates(), 0, "{name}: read committed, every output once");
+        let ids: BTreeSet<String> = committed.actions.keys().cloned().collect();
+        let seen_ids: BTreeSet<String> = seen.lock().unwrap().actions.iter().map(|(id, _, _)| id.clone()).collect();
+        assert_eq!(ids, seen_ids, "{name}: the committed actions are the published ones");
+        eprintln!("{name}: read committed: {} verdicts, {} actions, 0 duplicates", committed.verdicts.len(), ids.len());
+    }
     for member in members.iter_mut().skip(usize::from(kill_one)) {
         member.terminate(Duration::from_secs(20)).expect("exits");
     }
@@ -378,16 +399,18 @@ async fn replicated_instances_give_one_instances_answers_at_any_count_and_after_
     let three = run_replicated(&brokers, &base.input, "three", 3, Fault::None, events).await;
     let killed = run_replicated(&brokers, &base.input, "three-killed", 3, Fault::KillOne, events).await;
     let late = run_replicated(&brokers, &base.input, "three-late", 3, Fault::LateJoiner, events).await;
+    let eos = run_replicated(&brokers, &base.input, "three-killed-eos", 3, Fault::KillOneExactlyOnce, events).await;
     let two =
         if long() { Some(run_replicated(&brokers, &base.input, "two", 2, Fault::None, events).await) } else { None };
     eprintln!(
         "one instance (owned): {} actions; replicated: one differs by {}, three by {}, three with a kill by {}, \
-         three with a late joiner by {}",
+         three with a late joiner by {}, exactly-once with a kill by {}",
         single.actions.len(),
         differing(&single, &one),
         differing(&single, &three),
         differing(&single, &killed),
-        differing(&single, &late)
+        differing(&single, &late),
+        differing(&single, &eos)
     );
     let rules: BTreeSet<&str> = single.actions.iter().map(|(_, _, rule)| rule.as_str()).collect();
     assert_eq!(rules.len(), 5, "every rule, keyed by user, device, IP, card and seller, fires: {rules:?}");
@@ -396,6 +419,7 @@ async fn replicated_instances_give_one_instances_answers_at_any_count_and_after_
     assert_eq!(single, three, "three replicated instances differ from one");
     assert_eq!(single, killed, "three replicated instances, one SIGKILLed, differ from one");
     assert_eq!(single, late, "three replicated instances, one joining late, differ from one");
+    assert_eq!(single, eos, "three replicated exactly-once instances, one SIGKILLed, differ from one");
     if let Some(two) = two {
         assert_eq!(single, two, "two replicated instances differ from one");
     }

@@ -224,7 +224,7 @@ pub struct KafkaSection {
     /// group assigns it: any number of instances give one instance's
     /// answers, and one that takes over a crashed instance's partitions is
     /// already warm. Each instance does the whole work (throughput is one
-    /// instance's); needs order "log" and at-least-once outputs.
+    /// instance's); needs order "log".
     pub state: String,
     /// librdkafka options passed through to every client (SASL, TLS),
     /// applied after gavel's own. Values are redacted from logs; a value
@@ -449,13 +449,6 @@ impl GavelConfig {
                             .to_string(),
                     );
                 }
-                if self.outputs.exactly_once {
-                    problems.push(
-                        "kafka.state = \"replicated\" is at-least-once only: set outputs.exactly_once = false, \
-                         or kafka.state = \"owned\""
-                            .to_string(),
-                    );
-                }
             }
             Ok(gavel_kafka::StateScope::Owned) => {}
         }
@@ -624,8 +617,8 @@ max_in_flight = 10
         assert!(!settings.exactly_once, "at-least-once unless asked");
     }
 
-    /// Replicated state is carried into the adapter; with arrival order or
-    /// exactly-once outputs, start-up lists both problems.
+    /// Replicated state is carried into the adapter; with arrival order,
+    /// start-up says it needs the log's order.
     #[test]
     fn replicated_state_needs_the_logs_order_and_at_least_once() {
         let dir = std::env::temp_dir().join(format!("gavel-config-r-{}", std::process::id()));
@@ -641,11 +634,11 @@ max_in_flight = 10
         write("state = \"replicated\"", "");
         let config = GavelConfig::load(Some(&file)).unwrap();
         assert_eq!(config.kafka_settings().state, gavel_kafka::StateScope::Replicated);
-        write("state = \"replicated\"\norder = \"arrival\"\ninstance_id = \"g-1\"", "exactly_once = true");
+        write("state = \"replicated\"\norder = \"arrival\"", "");
         let err = GavelConfig::load(Some(&file)).unwrap_err().to_string();
-        for expected in ["needs kafka.order = \"log\"", "is at-least-once only"] {
-            assert!(err.contains(expected), "missing `{expected}` in: {err}");
-        }
+        assert!(err.contains("needs kafka.order = \"log\""), "{err}");
+        write("state = \"replicated\"\ninstance_id = \"g-1\"", "exactly_once = true");
+        assert!(GavelConfig::load(Some(&file)).unwrap().kafka_settings().exactly_once);
         write("state = \"everywhere\"", "");
         let err = GavelConfig::load(Some(&file)).unwrap_err().to_string();
         assert!(err.contains("kafka.state is `everywhere`"), "{err}");

@@ -80,6 +80,8 @@ pub struct Setup {
     pub outputs: OutputTopics,
     /// Lines added to the `[kafka]` section of every config written.
     pub kafka_extra: String,
+    /// Lines added to the `[outputs]` section of every config written.
+    pub outputs_extra: String,
 }
 
 impl Setup {
@@ -104,6 +106,7 @@ impl Setup {
             input: format!("{prefix}-bids"),
             outputs,
             kafka_extra: String::new(),
+            outputs_extra: String::new(),
         };
         let settings = setup.settings();
         let mut topics = vec![setup.input.as_str()];
@@ -178,6 +181,7 @@ actions = "{actions}"
 verdicts = "{verdicts}"
 dlq = "{dlq}"
 emit_verdicts = true
+{outputs_extra}
 "#,
             pack = self.dir.join("pack").display(),
             shutdown = SHUTDOWN_TIMEOUT.as_secs(),
@@ -186,6 +190,7 @@ emit_verdicts = true
             group = self.group,
             input = self.input,
             kafka_extra = self.kafka_extra,
+            outputs_extra = self.outputs_extra,
             signals = self.outputs.signals,
             actions = self.outputs.actions,
             verdicts = self.outputs.verdicts,
