@@ -258,45 +258,52 @@ fn polled_error<C: rdkafka::ClientContext>(
 /// that the outputs it holds for other members' partitions can go.
 const COMMITTED_EVERY: Duration = Duration::from_millis(500);
 
+/// How often a replicated member looks for input partitions added since
+/// it started, to read them too.
+const NEW_PARTITIONS_EVERY: Duration = Duration::from_secs(10);
+
 /// Under replicated state: plans every input partition (`warmup.rs`:
 /// from the start of the longest window, published from the group's
 /// committed offsets), tells the shards, and starts the follower that
-/// reads them all and the thread that reads the group's commits until
-/// `stop`.
+/// reads them all and the thread that, until `stop`, reads the group's
+/// commits and adds input partitions created later.
 fn follow_every_partition(
     settings: &Arc<KafkaSettings>,
     context: &Arc<GroupContext>,
     observer: Arc<dyn crate::contract::PipelineObserver>,
     stop: &Arc<AtomicBool>,
-) -> Result<(BaseConsumer<FollowerContext>, std::thread::JoinHandle<()>)> {
-    let partitions = crate::warmup::all_partitions(settings)?;
-    let plan = crate::warmup::follow_plan(settings, &partitions, context.since_ms())?;
+) -> Result<(Arc<BaseConsumer<FollowerContext>>, std::thread::JoinHandle<()>)> {
     let follower: BaseConsumer<FollowerContext> = settings.follower_config().create_with_context(FollowerContext {
         settings: Arc::clone(settings),
         observer,
         ends: context.ends(),
     })?;
-    let mut tpl = TopicPartitionList::new();
-    let mut lanes = Vec::with_capacity(plan.len());
-    let mut published = Vec::with_capacity(plan.len());
-    for followed in &plan {
-        tpl.add_partition_offset(&followed.topic, followed.partition, Offset::Offset(followed.start))?;
-        if let Some((topic, _)) = settings.encoding_of(&followed.topic) {
-            lanes.push(((topic, followed.partition), followed.start));
-            published.push(((topic, followed.partition), followed.publish));
-        }
-    }
-    context.set_lanes(&lanes);
-    context.tell_shards(lanes.clone(), Following::Start);
-    context.tell_shards(published, Following::Committed);
-    follower.assign(&tpl)?;
-    let messages: u64 = plan.iter().map(|f| (f.publish - f.start).max(0) as u64).sum();
-    info!(partitions = plan.len(), messages, "reading every input partition: these are state only, published already");
+    let follower = Arc::new(follower);
+    let mut lanes = Vec::new();
+    let partitions = crate::warmup::all_partitions(settings)?;
+    follow_more(settings, context, &follower, &mut lanes, &partitions)?;
     let reader: BaseConsumer = settings.consumer_config().create()?;
-    let (settings, context, stop) = (Arc::clone(settings), Arc::clone(context), Arc::clone(stop));
+    let (settings, context, stop, reading) =
+        (Arc::clone(settings), Arc::clone(context), Arc::clone(stop), Arc::clone(&follower));
     let poller = std::thread::Builder::new().name("gavel-follow".into()).spawn(move || {
+        let mut looked = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(COMMITTED_EVERY);
+            if looked.elapsed() >= NEW_PARTITIONS_EVERY {
+                looked = Instant::now();
+                let added = crate::warmup::all_partitions(&settings).and_then(|all| {
+                    let new: Vec<(String, i32)> = all
+                        .into_iter()
+                        .filter(|(topic, partition)| {
+                            !lanes.iter().any(|((t, p), _)| settings.inputs[*t].name == *topic && p == partition)
+                        })
+                        .collect();
+                    follow_more(&settings, &context, &reading, &mut lanes, &new)
+                });
+                if let Err(e) = added {
+                    warn!(error = %e, "new input partitions not looked for; trying again");
+                }
+            }
             let mut all = TopicPartitionList::new();
             for ((topic, partition), _) in &lanes {
                 all.add_partition(&settings.inputs[*topic].name, *partition);
@@ -322,6 +329,47 @@ fn follow_every_partition(
         }
     })?;
     Ok((follower, poller))
+}
+
+/// Adds `partitions` to what the follower reads and the shards merge
+/// (`lanes`, each with its first offset), as `warmup::follow_plan` plans
+/// them.
+fn follow_more(
+    settings: &KafkaSettings,
+    context: &GroupContext,
+    follower: &BaseConsumer<FollowerContext>,
+    lanes: &mut Vec<(crate::order::Lane, i64)>,
+    partitions: &[(String, i32)],
+) -> Result<()> {
+    if partitions.is_empty() {
+        return Ok(());
+    }
+    let plan = crate::warmup::follow_plan(settings, partitions, context.since_ms())?;
+    let mut tpl = TopicPartitionList::new();
+    let (mut started, mut published) = (Vec::with_capacity(plan.len()), Vec::with_capacity(plan.len()));
+    for followed in &plan {
+        tpl.add_partition_offset(&followed.topic, followed.partition, Offset::Offset(followed.start))?;
+        if let Some((topic, _)) = settings.encoding_of(&followed.topic) {
+            started.push(((topic, followed.partition), followed.start));
+            published.push(((topic, followed.partition), followed.publish));
+        }
+    }
+    let first = lanes.is_empty();
+    lanes.extend(started.iter().copied());
+    context.set_lanes(lanes);
+    context.tell_shards(started, Following::Start);
+    context.tell_shards(published, Following::Committed);
+    follower.incremental_assign(&tpl)?;
+    let messages: u64 = plan.iter().map(|f| (f.publish - f.start).max(0) as u64).sum();
+    if first {
+        info!(
+            partitions = plan.len(),
+            messages, "reading every input partition: these are state only, published already"
+        );
+    } else {
+        info!(partitions = plan.len(), messages, "new input partitions: reading them into state too");
+    }
+    Ok(())
 }
 
 /// Probes the group's lag every [`health::PROBE_INTERVAL`] on a thread of

@@ -424,3 +424,35 @@ async fn replicated_instances_give_one_instances_answers_at_any_count_and_after_
         assert_eq!(single, two, "two replicated instances differ from one");
     }
 }
+
+/// A replicated member reads input partitions created while it runs: the
+/// group gives them to it, and it publishes their events too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicated_member_reads_partitions_added_while_it_runs() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
+    use rdkafka::client::DefaultClientContext;
+
+    let _one_at_a_time = exclusive().await;
+    let Some(brokers) = shared_brokers() else { return };
+    let mut setup = Setup::new(&brokers, "added", 2).await;
+    setup.kafka_extra = "state = \"replicated\"".into();
+    let seen = collect(&setup);
+    // The group notices new partitions at its metadata refresh.
+    let (config, admin) = setup.config_with("added", None, 1, "\"topic.metadata.refresh.interval.ms\" = \"1000\"");
+    let gavel = Gavel::start(&config, admin, &setup.dir.join("gavel.log"));
+    gavel.until_ready(Duration::from_secs(60)).await.expect("ready");
+    support::produce(&producer(&brokers), &setup.input, 0, 1_000, 2_000, 200).await;
+    let first = eventually(Duration::from_secs(60), || seen.lock().unwrap().verdicts.len() >= 1_000).await;
+    assert!(first, "the first 1,000 verdicts\n{}", gavel.log_tail());
+
+    let client: AdminClient<DefaultClientContext> =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    let added = client.create_partitions(&[NewPartitions::new(&setup.input, 4)], &AdminOptions::new()).await.unwrap();
+    assert!(added.iter().all(Result::is_ok), "{added:?}");
+    // A new producer sees the four partitions.
+    support::produce(&producer(&brokers), &setup.input, 1_000, 3_000, 2_000, 200).await;
+    let all = eventually(Duration::from_secs(90), || seen.lock().unwrap().verdicts.len() >= 3_000).await;
+    assert!(all, "{} of 3,000 verdicts\n{}", seen.lock().unwrap().verdicts.len(), gavel.log_tail());
+    let log = std::fs::read_to_string(setup.dir.join("gavel.log")).unwrap();
+    assert!(log.contains("new input partitions: reading them into state too"), "{}", gavel.log_tail());
+}
