@@ -318,8 +318,9 @@ pub(crate) struct ShardEnv {
     pub ends: Arc<Ends>,
     /// Set when the group cannot go on; the consumer loop stops with it.
     pub fatal: Arc<std::sync::Mutex<Option<crate::error::KafkaError>>>,
-    /// Under replicated state: state has reached, on every partition this
-    /// member owns, the offset it publishes from (readiness waits for it).
+    /// Under replicated state: state has reached where the group is on
+    /// every partition (`Follow::caught_up`; readiness, and joining, wait
+    /// for it).
     pub caught_up: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -385,7 +386,9 @@ async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: Inbox)
                             }
                         }
                     }
-                    if let Some(follow) = &follow {
+                    // Only the group's moves (`Following`) can put a member
+                    // that has caught up behind again.
+                    if let Some(follow) = follow.as_ref().filter(|_| !env.caught_up.load(std::sync::atomic::Ordering::Relaxed)) {
                         note_caught_up(env, follow);
                     }
                 }
@@ -483,7 +486,7 @@ fn lock_fatal(env: &ShardEnv) -> std::sync::MutexGuard<'_, Option<crate::error::
     env.fatal.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Publishes whether state has reached every owned partition's start.
+/// Publishes whether state has reached where the group is on every partition.
 pub(crate) fn note_caught_up(env: &ShardEnv, follow: &Follow<Produced>) {
     let caught_up = follow.caught_up(|lane| match env.ends.get(lane) {
         End::Known { high, .. } => Some(high),

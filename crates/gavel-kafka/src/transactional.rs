@@ -128,7 +128,9 @@ async fn run(env: &TxnEnv, index: usize, mut processor: Box<dyn Processor>, mut 
                             }
                         }
                     }
-                    if let Some(follow) = &follow {
+                    // Only the group's moves can put a member that has caught up behind again.
+                    let behind = !env.shard.caught_up.load(std::sync::atomic::Ordering::Relaxed);
+                    if let Some(follow) = follow.as_ref().filter(|_| behind) {
                         shard::note_caught_up(&env.shard, follow);
                     }
                     if shard.batch.acked.len() >= limit {
