@@ -145,6 +145,8 @@ impl Pipeline {
         let monitor_stop = Arc::new(AtomicBool::new(false));
         let monitor =
             monitor_health(Arc::clone(&self.settings), Arc::clone(consumer.context()), Arc::clone(&monitor_stop))?;
+        // A replicated member that stops before it joined has nothing to commit.
+        let mut joined = !self.settings.replicated();
         let result = if self.settings.replicated() {
             match follow_every_partition(&self.settings, consumer.context(), observer, &monitor_stop) {
                 Ok((follower, poller)) => {
@@ -160,6 +162,7 @@ impl Pipeline {
                             elapsed_ms = started.elapsed().as_millis() as u64,
                             "state caught up with the group's commits on every input partition: joining (replicated)"
                         );
+                        joined = true;
                         result = subscribe().and_then(|()| route(&follower, context, Some(&consumer), stop, || false));
                     }
                     monitor_stop.store(true, Ordering::Relaxed);
@@ -181,7 +184,9 @@ impl Pipeline {
         if !drained {
             warn!("shards did not drain in time; their unacknowledged messages will be processed again");
         }
-        context.commit(&consumer);
+        if joined {
+            context.commit(&consumer);
+        }
         context.close_shards();
         let deadline = started + self.settings.shutdown_timeout;
         for thread in threads {
