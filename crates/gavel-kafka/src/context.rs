@@ -78,6 +78,10 @@ pub(crate) struct GroupContext {
     observer: Arc<dyn PipelineObserver>,
     /// The shard queues and the messages of paused partitions.
     router: Mutex<Router<mpsc::Sender<Work>>>,
+    /// Partitions marked [`End::Held`] for the merges: paused for
+    /// backpressure, and no message fetched since (a resumed partition's
+    /// next fetch can take a second).
+    held_back: Mutex<std::collections::HashSet<Partition>>,
     /// Last offset per partition whose message this process fed into state.
     fed: Mutex<HashMap<Partition, i64>>,
     /// Where assigned partitions are warmed up, if anywhere.
@@ -132,6 +136,7 @@ impl GroupContext {
             settings,
             observer,
             router: Mutex::default(),
+            held_back: Mutex::default(),
             fed: Mutex::default(),
             warm: warm.map(Mutex::new),
             ready,
@@ -396,15 +401,32 @@ impl GroupContext {
             }
         };
         match routed {
-            Routed::Sent | Routed::Held => true,
+            Routed::Sent => {
+                self.flowing(key);
+                true
+            }
+            Routed::Held => true,
             Routed::Pause => {
                 if let Err(e) = consumer.pause(&self.topic_partition(key)) {
                     warn!(topic = message.topic(), partition = key.1, error = %e, "pause failed");
                 }
+                // The merges wait for it rather than stall it: it is late
+                // because its shard is full, not because of the broker.
+                lock(&self.held_back).insert(key);
+                self.ends.hold(key, true);
                 self.observer.paused(router.paused());
                 true
             }
             Routed::Closed => false,
+        }
+    }
+
+    /// A message of `partition` went to its shard: if the partition was
+    /// held back, it flows again.
+    fn flowing(&self, partition: Partition) {
+        let mut held_back = lock(&self.held_back);
+        if !held_back.is_empty() && held_back.remove(&partition) {
+            self.ends.hold(partition, false);
         }
     }
 
@@ -503,6 +525,7 @@ impl GroupContext {
                 if router.forget(key) {
                     let _ = consumer.resume(&self.topic_partition(key));
                 }
+                self.flowing(key);
             }
             self.observer.paused(router.paused());
         }

@@ -32,6 +32,12 @@ pub(crate) struct Consumed {
 }
 
 impl Consumed {
+    /// Bytes it holds: key, payload and trace headers, and its own fields.
+    pub fn size(&self) -> usize {
+        let trace: usize = self.trace.iter().map(|(name, value)| name.len() + value.len()).sum();
+        std::mem::size_of::<Consumed>() + self.data.len() + trace
+    }
+
     /// Copies what a shard needs out of `message` from input topic `topic`,
     /// keeping the headers named in `trace_headers`.
     pub fn of(message: &impl Message, topic: usize, trace_headers: &[String]) -> Consumed {

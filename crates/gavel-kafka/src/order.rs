@@ -28,7 +28,7 @@
 //! Pure: no Kafka, no clock of its own (the caller passes `now`), so the
 //! order is tested on plain data.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -60,23 +60,47 @@ pub(crate) enum End {
     },
     /// Not known yet (no fetch answered): more may come.
     Unknown,
+    /// Its messages are held before the shard, its partition paused while
+    /// the shard's queue is full, with its `[low, high)` if known: what the
+    /// log holds beyond what arrived comes, however long the consumer takes
+    /// to fetch again, so it is waited for and never stalled.
+    Held(Option<(i64, i64)>),
 }
 
 /// Each partition's [`End`] as the consumer last saw it: written by the
-/// consumer thread (from librdkafka's statistics), read by the shards.
+/// consumer thread (from librdkafka's statistics, and while it holds a
+/// partition's messages back), read by the shards.
 #[derive(Debug, Default)]
-pub(crate) struct Ends(RwLock<HashMap<Lane, End>>);
+pub(crate) struct Ends(RwLock<(HashMap<Lane, End>, HashSet<Lane>)>);
 
 impl Ends {
-    /// The end of `lane`'s log, [`End::Unknown`] before any was seen.
+    /// The end of `lane`'s log: [`End::Held`] while its messages are held
+    /// back, [`End::Unknown`] before any was seen.
     pub fn get(&self, lane: Lane) -> End {
         let ends = self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        ends.get(&lane).copied().unwrap_or(End::Unknown)
+        let end = ends.0.get(&lane).copied().unwrap_or(End::Unknown);
+        if !ends.1.contains(&lane) {
+            return end;
+        }
+        End::Held(match end {
+            End::Known { low, high } => Some((low, high)),
+            End::Unknown | End::Held(_) => None,
+        })
     }
 
     /// Records the end of `lane`'s log.
     pub fn set(&self, lane: Lane, end: End) {
-        self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(lane, end);
+        self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner()).0.insert(lane, end);
+    }
+
+    /// Records whether `lane`'s messages are held back before the shard.
+    pub fn hold(&self, lane: Lane, held: bool) {
+        let mut ends = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if held {
+            ends.1.insert(lane);
+        } else {
+            ends.1.remove(&lane);
+        }
     }
 }
 
@@ -126,8 +150,8 @@ impl<T> Queue<T> {
             return false;
         }
         match end(self.lane) {
-            End::Known { low, high } => high > self.next.unwrap_or(low),
-            End::Unknown => true,
+            End::Known { low, high } | End::Held(Some((low, high))) => high > self.next.unwrap_or(low),
+            End::Unknown | End::Held(None) => true,
         }
     }
 }
@@ -227,6 +251,13 @@ impl<T> Merge<T> {
                 queue.waiting_since = None;
                 continue;
             }
+            if matches!(end(queue.lane), End::Held(_)) {
+                // Backpressure, not the broker: wait on, and look again.
+                queue.waiting_since = None;
+                let again = now + self.wait;
+                until = Some(until.map_or(again, |u| u.min(again)));
+                continue;
+            }
             let since = *queue.waiting_since.get_or_insert(now);
             let deadline = since + self.wait;
             if now < deadline {
@@ -319,6 +350,34 @@ mod tests {
         // Forcing releases the smallest buffered message and says so.
         assert_eq!(merge.next(later, true, ends), Next::Ready("a2"));
         assert_eq!(merge.forced(), 1);
+    }
+
+    /// A partition held back for backpressure is waited for past the wait,
+    /// never stalled, until its log has nothing more than what arrived.
+    #[test]
+    fn a_partition_held_back_is_waited_for_without_stalling() {
+        let a = (0, 0);
+        let b = (0, 1);
+        let mut merge = Merge::new(Duration::from_millis(100));
+        merge.assign(&[(a, Some(0)), (b, Some(0))]);
+        let t0 = Instant::now();
+        merge.push(a, 0, Some(10), "a0");
+        let held = |high: i64| {
+            move |lane: Lane| if lane == b { End::Held(Some((0, high))) } else { End::Known { low: 0, high: 1 } }
+        };
+        let late = t0 + Duration::from_secs(5);
+        assert_eq!(merge.next(late, false, held(3)), Next::Wait(late + Duration::from_millis(100)));
+        assert_eq!(merge.stalls(), 0);
+        merge.push(b, 0, Some(5), "b0");
+        merge.push(b, 1, Some(6), "b1");
+        assert_eq!(merge.next(late, false, held(3)), Next::Ready("b0"));
+        assert_eq!(merge.next(late, false, held(3)), Next::Ready("b1"));
+        assert_eq!(merge.next(late, false, held(3)), Next::Wait(late + Duration::from_millis(100)), "b2 is in the log");
+        assert_eq!(merge.next(late, false, held(2)), Next::Ready("a0"), "nothing more of b in its log");
+        let unknown = |lane: Lane| if lane == b { End::Held(None) } else { End::Known { low: 0, high: 2 } };
+        merge.push(a, 1, Some(20), "a1");
+        assert_eq!(merge.next(late, false, unknown), Next::Wait(late + Duration::from_millis(100)));
+        assert_eq!(merge.stalls() + merge.forced(), 0);
     }
 
     #[test]

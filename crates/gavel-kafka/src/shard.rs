@@ -94,6 +94,8 @@ pub(crate) struct Inbox {
     closed: bool,
     /// Buffered messages at most before the smallest is forced out.
     bound: usize,
+    /// Bytes of the buffered messages ([`Consumed::size`]).
+    bytes: usize,
     /// Stalls and forced releases already reported.
     reported: (u64, u64),
     /// Under replicated state, a drain waits only for acknowledgements:
@@ -111,7 +113,8 @@ impl Inbox {
             work,
             merge: (settings.order == InputOrder::Log).then(|| Merge::new(settings.order_wait)),
             ends: Arc::clone(&env.ends),
-            bound: settings.shard_queue.max(1).saturating_mul(4),
+            bound: settings.shard_queue.max(1).saturating_mul(64),
+            bytes: 0,
             observer: Arc::clone(&env.observer),
             draining: None,
             closed: false,
@@ -134,7 +137,7 @@ impl Inbox {
             }
         }
         loop {
-            while self.draining.is_none() && !self.closed && self.buffered() < self.bound {
+            while self.draining.is_none() && !self.closed && !self.full() {
                 match self.work.try_recv() {
                     Ok(work) => self.take(work),
                     Err(mpsc::error::TryRecvError::Empty) => break,
@@ -144,7 +147,7 @@ impl Inbox {
             if let Some(job) = self.control.pop_front() {
                 return Some(job);
             }
-            let force = self.draining.is_some() || self.closed || self.buffered() >= self.bound;
+            let force = self.draining.is_some() || self.closed || self.full();
             let next = {
                 let ends = &self.ends;
                 let merge = self.merge.as_mut().unwrap_or_else(|| unreachable!());
@@ -152,7 +155,10 @@ impl Inbox {
             };
             self.report();
             match next {
-                Next::Ready(message) => return Some(Job::Message(message)),
+                Next::Ready(message) => {
+                    self.bytes -= message.size();
+                    return Some(Job::Message(message));
+                }
                 Next::Empty => {
                     if let Some(reply) = self.draining.take() {
                         return Some(Job::Drain(reply));
@@ -183,12 +189,21 @@ impl Inbox {
         self.merge.as_ref().map_or(0, Merge::len)
     }
 
+    /// Whether the merge holds as much as it may. The bound is generous: a
+    /// catch-up fetches each partition in large chunks, so several
+    /// partitions' chunks may be buffered before the one the order waits
+    /// for arrives, and forcing a message out then would break the order.
+    fn full(&self) -> bool {
+        self.bytes >= MERGE_BYTES || self.buffered() >= self.bound
+    }
+
     /// Files one piece of work into the merge.
     fn take(&mut self, work: Work) {
         let Some(merge) = self.merge.as_mut() else { return };
         match work {
             Work::Message(message) => {
                 let lane = (message.topic, message.partition);
+                self.bytes += message.size();
                 merge.push(lane, message.offset, message.timestamp_ms, message);
             }
             Work::Drain(reply) if self.replicated => self.control.push_back(Job::Drain(reply)),
@@ -208,6 +223,10 @@ impl Inbox {
         }
     }
 }
+
+/// Bytes of messages a shard's merge buffers at most (besides 64 shard
+/// queues of messages) before it forces the smallest out.
+const MERGE_BYTES: usize = 64 << 20;
 
 /// A shard's answer to [`Work::Drain`].
 #[derive(Debug, Default)]
@@ -489,8 +508,8 @@ fn lock_fatal(env: &ShardEnv) -> std::sync::MutexGuard<'_, Option<crate::error::
 /// Publishes whether state has reached where the group is on every partition.
 pub(crate) fn note_caught_up(env: &ShardEnv, follow: &Follow<Produced>) {
     let caught_up = follow.caught_up(|lane| match env.ends.get(lane) {
-        End::Known { high, .. } => Some(high),
-        End::Unknown => None,
+        End::Known { high, .. } | End::Held(Some((_, high))) => Some(high),
+        End::Unknown | End::Held(None) => None,
     });
     env.caught_up.store(caught_up, std::sync::atomic::Ordering::Relaxed);
 }
