@@ -78,10 +78,6 @@ pub(crate) struct GroupContext {
     observer: Arc<dyn PipelineObserver>,
     /// The shard queues and the messages of paused partitions.
     router: Mutex<Router<mpsc::Sender<Work>>>,
-    /// Partitions marked [`End::Held`] for the merges: paused for
-    /// backpressure, and no message fetched since (a resumed partition's
-    /// next fetch can take a second).
-    held_back: Mutex<std::collections::HashSet<Partition>>,
     /// Last offset per partition whose message this process fed into state.
     fed: Mutex<HashMap<Partition, i64>>,
     /// Where assigned partitions are warmed up, if anywhere.
@@ -108,8 +104,8 @@ pub(crate) struct GroupContext {
     /// Set when the group cannot go on (warm-up failed for good, a
     /// hand-over gap); the consumer loop stops with it.
     fatal: Arc<Mutex<Option<KafkaError>>>,
-    /// Under replicated state: the shard's state has reached every owned
-    /// partition's publishing start (`follow.rs`).
+    /// Under replicated state: the shard's state has reached where the
+    /// group is on every partition (`Follow::caught_up`).
     caught_up: Arc<AtomicBool>,
     /// Each input partition's log end, from the statistics, for the shards'
     /// merges (`order.rs`).
@@ -136,7 +132,6 @@ impl GroupContext {
             settings,
             observer,
             router: Mutex::default(),
-            held_back: Mutex::default(),
             fed: Mutex::default(),
             warm: warm.map(Mutex::new),
             ready,
@@ -169,9 +164,10 @@ impl GroupContext {
         self.warm.as_ref().and_then(|warm| lock(warm).since_ms())
     }
 
-    /// Sends each shard its share of `items` (by partition), as `make`
-    /// wraps it: under replicated state, what the member publishes.
-    pub fn tell_shards<T>(&self, items: Vec<(Partition, T)>, make: impl Fn(Vec<(Partition, T)>) -> Following) {
+    /// Sends each shard its share of `items` (by partition) as `make`
+    /// wraps it; with `every`, an empty share too. Blocks while a queue is
+    /// full; a shard that stopped is the pipeline's to report.
+    fn send_shares<T>(&self, items: Vec<(Partition, T)>, every: bool, make: impl Fn(Vec<(Partition, T)>) -> Work) {
         let shards = lock(&self.router).lanes().to_vec();
         if shards.is_empty() {
             return;
@@ -181,24 +177,23 @@ impl GroupContext {
             shares[shard_of(item.0, shards.len())].push(item);
         }
         for (shard, share) in shards.iter().zip(shares) {
-            if !share.is_empty() {
-                // A shard that stopped is the pipeline's to report.
-                let _ = shard.blocking_send(Work::Follow(make(share)));
+            if every || !share.is_empty() {
+                let _ = shard.blocking_send(make(share));
             }
         }
+    }
+
+    /// Sends each shard its share of `items`, as `make` wraps it: under
+    /// replicated state, what the member publishes.
+    pub fn tell_shards<T>(&self, items: Vec<(Partition, T)>, make: impl Fn(Vec<(Partition, T)>) -> Following) {
+        self.send_shares(items, false, |share| Work::Follow(make(share)));
     }
 
     /// Sends every shard the partitions it merges, each with its first
     /// offset (replicated state: every input partition).
     pub fn set_lanes(&self, lanes: &[(Partition, i64)]) {
-        let shards = lock(&self.router).lanes().to_vec();
-        let mut shares: Vec<Vec<(Partition, Option<i64>)>> = vec![Vec::new(); shards.len()];
-        for &(lane, start) in lanes {
-            shares[shard_of(lane, shards.len())].push((lane, Some(start)));
-        }
-        for (shard, share) in shards.iter().zip(shares) {
-            let _ = shard.blocking_send(Work::Lanes(share));
-        }
+        let lanes = lanes.iter().map(|&(lane, start)| (lane, Some(start))).collect();
+        self.send_shares(lanes, true, Work::Lanes);
     }
 
     /// Each input partition's log end as last seen, shared with the shards.
@@ -216,20 +211,19 @@ impl GroupContext {
             return;
         }
         let owned: Vec<Partition> = lock(&self.owned).iter().copied().collect();
-        let shards = lock(&self.router).lanes().to_vec();
-        let mut lanes: Vec<Vec<(Partition, Option<i64>)>> = vec![Vec::new(); shards.len()];
-        for lane in owned {
-            let start = starts
-                .iter()
-                .find(|(topic, partition, _)| *partition == lane.1 && self.settings.inputs[lane.0].name == *topic)
-                .map(|s| s.2);
-            lanes[shard_of(lane, shards.len())].push((lane, start));
-        }
-        for (shard, lanes) in shards.iter().zip(lanes) {
-            // After a drain or before any message of the new assignment, so
-            // there is room; a shard that stopped is the pipeline's to report.
-            let _ = shard.blocking_send(Work::Lanes(lanes));
-        }
+        let lanes = owned
+            .into_iter()
+            .map(|lane| {
+                let start = starts
+                    .iter()
+                    .find(|(topic, partition, _)| *partition == lane.1 && self.settings.inputs[lane.0].name == *topic)
+                    .map(|s| s.2);
+                (lane, start)
+            })
+            .collect();
+        // After a drain or before any message of the new assignment, so
+        // there is room.
+        self.send_shares(lanes, true, Work::Lanes);
     }
 
     /// Ready = assigned and warmed up, healthy, and exact (or allowed not
@@ -383,7 +377,7 @@ impl GroupContext {
         let mut consumed = Consumed::of(message, topic, &self.settings.trace_headers);
         // The clock is read only once a shard refuses, not per message.
         let mut give_up = None;
-        let (router, routed) = loop {
+        let (mut router, routed) = loop {
             let mut router = lock(&self.router);
             match router.offer(key, consumed) {
                 Ok(routed) => break (router, routed),
@@ -402,7 +396,9 @@ impl GroupContext {
         };
         match routed {
             Routed::Sent => {
-                self.flowing(key);
+                if router.flows(key) {
+                    self.ends.hold(key, false);
+                }
                 true
             }
             Routed::Held => true,
@@ -412,21 +408,11 @@ impl GroupContext {
                 }
                 // The merges wait for it rather than stall it: it is late
                 // because its shard is full, not because of the broker.
-                lock(&self.held_back).insert(key);
                 self.ends.hold(key, true);
                 self.observer.paused(router.paused());
                 true
             }
             Routed::Closed => false,
-        }
-    }
-
-    /// A message of `partition` went to its shard: if the partition was
-    /// held back, it flows again.
-    fn flowing(&self, partition: Partition) {
-        let mut held_back = lock(&self.held_back);
-        if !held_back.is_empty() && held_back.remove(&partition) {
-            self.ends.hold(partition, false);
         }
     }
 
@@ -522,10 +508,13 @@ impl GroupContext {
         } else {
             let mut router = lock(&self.router);
             for &key in &partitions {
+                let held_back = router.held_back(key);
                 if router.forget(key) {
                     let _ = consumer.resume(&self.topic_partition(key));
                 }
-                self.flowing(key);
+                if held_back {
+                    self.ends.hold(key, false);
+                }
             }
             self.observer.paused(router.paused());
         }

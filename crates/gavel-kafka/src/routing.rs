@@ -16,7 +16,7 @@
 //! the consumer's context (`context.rs`) does it. That keeps the decisions
 //! testable on a plain in-memory queue.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// An input partition: index into the settings' inputs, and partition number.
 pub(crate) type Partition = (usize, i32);
@@ -80,11 +80,15 @@ pub(crate) struct Router<L: Lane> {
     lanes: Vec<L>,
     /// Messages of paused partitions, in order, waiting for room in their shard.
     held: HashMap<Partition, VecDeque<L::Item>>,
+    /// Partitions paused since their last message went straight to their
+    /// shard: resumed or not, they are late for backpressure, not because
+    /// of the broker (a resumed partition's next fetch can take a second).
+    held_back: HashSet<Partition>,
 }
 
 impl<L: Lane> Default for Router<L> {
     fn default() -> Self {
-        Router { lanes: Vec::new(), held: HashMap::new() }
+        Router { lanes: Vec::new(), held: HashMap::new(), held_back: HashSet::new() }
     }
 }
 
@@ -103,6 +107,7 @@ impl<L: Lane> Router<L> {
     pub fn close(&mut self) {
         self.lanes.clear();
         self.held.clear();
+        self.held_back.clear();
     }
 
     /// Whether some partition is paused, waiting for its shard.
@@ -118,7 +123,20 @@ impl<L: Lane> Router<L> {
     /// Drops what is held for `partition` (revoked: never processed, its
     /// offsets never stored). Returns whether it was paused.
     pub fn forget(&mut self, partition: Partition) -> bool {
+        self.held_back.remove(&partition);
         self.held.remove(&partition).is_some()
+    }
+
+    /// Whether `partition` is held back: paused, and no message of it has
+    /// gone straight to its shard since.
+    pub fn held_back(&self, partition: Partition) -> bool {
+        self.held_back.contains(&partition)
+    }
+
+    /// A message of `partition` went straight to its shard: returns
+    /// whether the partition was held back until now.
+    pub fn flows(&mut self, partition: Partition) -> bool {
+        !self.held_back.is_empty() && self.held_back.remove(&partition)
     }
 
     /// Routes `item` of `partition` to its shard, or holds it at once: behind
@@ -151,6 +169,7 @@ impl<L: Lane> Router<L> {
     /// `partition` to hand over once there is room: the caller pauses it.
     pub fn hold(&mut self, partition: Partition, item: L::Item) -> Routed {
         self.held.entry(partition).or_default().push_back(item);
+        self.held_back.insert(partition);
         Routed::Pause
     }
 
@@ -163,7 +182,7 @@ impl<L: Lane> Router<L> {
         if self.lanes.is_empty() {
             return resumed;
         }
-        let Router { lanes, held } = self;
+        let Router { lanes, held, .. } = self;
         'partitions: for (&partition, queue) in held.iter_mut() {
             let lane = &lanes[shard_of(partition, lanes.len())];
             if !has_room(lane.free(), lane.capacity()) {
@@ -302,6 +321,20 @@ mod tests {
         assert_eq!(router.release(), [p], "half free: the held messages go, and the partition resumes");
         assert!(!router.holding());
         assert_eq!(router.lanes()[0].work(usize::MAX), [2, 3, 4, 5], "per-partition order holds across the pause");
+        assert!(router.held_back(p), "resumed, but nothing fetched since");
+        assert_eq!(router.route(p, (p, 6)), Routed::Sent);
+        assert!(router.flows(p), "the first message that goes straight through ends it");
+        assert!(!router.held_back(p) && !router.flows(p));
+    }
+
+    #[test]
+    fn a_partition_forgotten_is_no_longer_held_back() {
+        let p = (0, 0);
+        let mut router = routed(&[1], 1);
+        assert_eq!(router.route(p, (p, 1)), Routed::Pause);
+        assert!(router.held_back(p));
+        assert!(router.forget(p));
+        assert!(!router.held_back(p));
     }
 
     #[test]

@@ -392,23 +392,9 @@ async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: Inbox)
                 None => break,
                 Some(Job::Message(message)) => {
                     note_fed(&mut fed, &message);
-                    let lane = (message.topic, message.partition);
-                    match follow.as_mut().map_or(Role::Publish, |f| f.role(lane, message.offset)) {
-                        Role::Publish => {
-                            let pending = handle(env, &message, &mut *processor).await;
-                            in_flight.push_back(settle(env, pending));
-                        }
-                        Role::Warm => warm(env, &message, &mut *processor),
-                        Role::Hold => {
-                            if let Some(follow) = follow.as_mut() {
-                                hold(env, follow, &message, &mut *processor);
-                            }
-                        }
-                    }
-                    // Only the group's moves (`Following`) can put a member
-                    // that has caught up behind again.
-                    if let Some(follow) = follow.as_ref().filter(|_| !env.caught_up.load(std::sync::atomic::Ordering::Relaxed)) {
-                        note_caught_up(env, follow);
+                    if publishes(env, follow.as_mut(), &message, &mut *processor) {
+                        let pending = handle(env, &message, &mut *processor).await;
+                        in_flight.push_back(settle(env, pending));
                     }
                 }
                 Some(Job::Follow(following)) => {
@@ -436,9 +422,34 @@ async fn run(env: &ShardEnv, mut processor: Box<dyn Processor>, mut work: Inbox)
 /// Bytes a held message costs besides its records.
 const HELD_OVERHEAD: usize = 96;
 
+/// Whether this member publishes `message`: always, unless under
+/// replicated state (`follow`), where one it does not publish is fed into
+/// state here, warm or held for its owner (`follow.rs`), both kinds of
+/// shard.
+pub(crate) fn publishes(
+    env: &ShardEnv,
+    follow: Option<&mut Follow<Produced>>,
+    message: &Consumed,
+    processor: &mut dyn Processor,
+) -> bool {
+    let Some(follow) = follow else { return true };
+    let role = follow.role((message.topic, message.partition), message.offset);
+    match role {
+        Role::Publish => {}
+        Role::Warm => warm(env, message, processor),
+        Role::Hold => hold(env, follow, message, processor),
+    }
+    // Only the group's moves (`Following`) can put a member that has
+    // caught up behind again.
+    if !env.caught_up.load(std::sync::atomic::Ordering::Relaxed) {
+        note_caught_up(env, follow);
+    }
+    role == Role::Publish
+}
+
 /// Processes a message another member may publish and keeps its outputs
 /// in the partition's tail (`follow.rs`).
-pub(crate) fn hold(env: &ShardEnv, follow: &mut Follow<Produced>, message: &Consumed, processor: &mut dyn Processor) {
+fn hold(env: &ShardEnv, follow: &mut Follow<Produced>, message: &Consumed, processor: &mut dyn Processor) {
     let mut holding = Holding(processor);
     let produced = process(&*env.observer, &env.settings, message, &mut holding);
     let size = produced.records.iter().map(Record::size).sum::<usize>() + HELD_OVERHEAD;
@@ -506,7 +517,7 @@ fn lock_fatal(env: &ShardEnv) -> std::sync::MutexGuard<'_, Option<crate::error::
 }
 
 /// Publishes whether state has reached where the group is on every partition.
-pub(crate) fn note_caught_up(env: &ShardEnv, follow: &Follow<Produced>) {
+fn note_caught_up(env: &ShardEnv, follow: &Follow<Produced>) {
     let caught_up = follow.caught_up(|lane| match env.ends.get(lane) {
         End::Known { high, .. } | End::Held(Some((_, high))) => Some(high),
         End::Unknown | End::Held(None) => None,
@@ -526,7 +537,7 @@ impl Processor for Holding<'_> {
 
 /// Feeds one message into state only; a panic is the processor's bug and
 /// changes nothing here (the message's owner dead-letters it).
-pub(crate) fn warm(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processor) {
+fn warm(env: &ShardEnv, message: &Consumed, processor: &mut dyn Processor) {
     let input = message.input(&env.settings);
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| processor.warm(&input))).is_err() {
         env.observer.panicked(&env.settings.inputs[message.topic].name);

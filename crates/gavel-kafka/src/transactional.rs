@@ -46,7 +46,7 @@ use crate::backoff::Backoff;
 use crate::context::{OutputProducer, ProducerContext};
 use crate::contract::Processor;
 use crate::detached::Consumed;
-use crate::follow::{Follow, Role};
+use crate::follow::Follow;
 use crate::settings::KafkaSettings;
 use crate::shard::{self, Acked, Drained, Inbox, Job, Record, ShardEnv, Work};
 
@@ -118,20 +118,8 @@ async fn run(env: &TxnEnv, index: usize, mut processor: Box<dyn Processor>, mut 
                 None => break,
                 Some(Job::Message(message)) => {
                     shard::note_fed(&mut fed, &message);
-                    let lane = (message.topic, message.partition);
-                    match follow.as_mut().map_or(Role::Publish, |f| f.role(lane, message.offset)) {
-                        Role::Publish => shard.take(&message, &mut *processor).await,
-                        Role::Warm => shard::warm(&env.shard, &message, &mut *processor),
-                        Role::Hold => {
-                            if let Some(follow) = follow.as_mut() {
-                                shard::hold(&env.shard, follow, &message, &mut *processor);
-                            }
-                        }
-                    }
-                    // Only the group's moves can put a member that has caught up behind again.
-                    let behind = !env.shard.caught_up.load(std::sync::atomic::Ordering::Relaxed);
-                    if let Some(follow) = follow.as_ref().filter(|_| behind) {
-                        shard::note_caught_up(&env.shard, follow);
+                    if shard::publishes(&env.shard, follow.as_mut(), &message, &mut *processor) {
+                        shard.take(&message, &mut *processor).await;
                     }
                     if shard.batch.acked.len() >= limit {
                         shard.commit(false).await;

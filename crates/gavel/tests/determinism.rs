@@ -187,6 +187,16 @@ struct Answers {
     decisions: BTreeMap<String, (i32, i32)>,
 }
 
+impl Answers {
+    /// What `seen` holds, as sets to compare.
+    fn of(seen: &support::Seen) -> Answers {
+        Answers {
+            actions: seen.actions.iter().cloned().collect(),
+            decisions: seen.decisions.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        }
+    }
+}
+
 /// One run over `input` as group `name`, with `shards` (one: log order;
 /// more: arrival order), killed `kills` times at random points before it
 /// is left to finish; returns what it published.
@@ -210,10 +220,7 @@ async fn run(brokers: &str, input: &str, name: &str, shards: usize, kills: usize
     let broken = gavel.metric("gavel_input_order_broken_total");
     gavel.terminate(Duration::from_secs(20)).expect("exits");
     let seen = seen.lock().unwrap();
-    let answers = Answers {
-        actions: seen.actions.iter().cloned().collect(),
-        decisions: seen.decisions.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-    };
+    let answers = Answers::of(&seen);
     eprintln!(
         "{name}: {shards} shard(s), {kills} SIGKILLs, {} verdicts, {} actions ({} distinct), order broken {broken:?}",
         seen.verdicts_total(),
@@ -330,10 +337,7 @@ async fn run_replicated(
         member.terminate(Duration::from_secs(20)).expect("exits");
     }
     let seen = seen.lock().unwrap();
-    let answers = Answers {
-        actions: seen.actions.iter().cloned().collect(),
-        decisions: seen.decisions.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-    };
+    let answers = Answers::of(&seen);
     eprintln!(
         "{name}: {instances} replicated instance(s), {} verdicts, {} actions ({} distinct), order broken {broken}",
         seen.verdicts_total(),
